@@ -1,0 +1,3 @@
+"""Flax residual MLPs in the NTK parameterization."""
+
+__all__: list[str] = []
