@@ -4,8 +4,3 @@ Tests do not turn on ``jax_enable_x64`` globally: the analytic kernels must be
 float64 whatever the flag says, and some tests check exactly that. Tests that
 need float64 networks use the ``jax.enable_x64`` context locally.
 """
-
-import os
-
-# Keep XLA from grabbing every core's worth of threads on the 2-core CI machine.
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
