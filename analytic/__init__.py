@@ -1,3 +1,32 @@
-"""Closed-form infinite-width NNGP and NTK kernels of ReLU residual MLPs (float64)."""
+"""Closed-form infinite-width NNGP and NTK kernels of ReLU residual MLPs (float64).
 
-__all__: list[str] = []
+Public API:
+
+* :func:`rmlp_nngp`, :func:`rmlp_ntk`: ``(N, N)`` kernels of one input set;
+* :func:`rmlp_kernels`: both kernels between two input sets (``RMLPKernels``);
+* :func:`seed_rmlp_nngp`, :func:`seed_rmlp_ntk`, :func:`seed_rmlp_kernels`: the
+  seed notebook's original recursions (its NTK is wrong unless ``W_std = 1``
+  and ``b_std = 0``), kept as a reference candidate;
+* :func:`relu_moments`: the arc-cosine kernels ``(V, V̇)`` of a ReLU
+  (Cho & Saul 2009) for plain covariance entries.
+
+The architecture, the parameterization and the recursion are documented in
+:mod:`analytic._rmlp`; the numerics that keep near-duplicate and antipodal
+inputs exact in :mod:`analytic._pairs` and :mod:`analytic._arccos`.
+"""
+
+from analytic._arccos import relu_moments
+from analytic._rmlp import RMLPKernels, rmlp_kernels, rmlp_nngp, rmlp_ntk
+from analytic._seed import SeedKernels, seed_rmlp_kernels, seed_rmlp_nngp, seed_rmlp_ntk
+
+__all__ = [
+    "RMLPKernels",
+    "SeedKernels",
+    "relu_moments",
+    "rmlp_kernels",
+    "rmlp_nngp",
+    "rmlp_ntk",
+    "seed_rmlp_kernels",
+    "seed_rmlp_nngp",
+    "seed_rmlp_ntk",
+]

@@ -1,0 +1,146 @@
+r"""Infinite-width NNGP and NTK of the seed's ReLU residual MLP, in float64.
+
+Architecture (the seed notebook, ``../shared/seed``): a Dense embedding of the
+``d`` input features, ``L = num_res_blocks`` residual blocks
+``h ↦ h + Dense(Relu(Dense(h)))``, a Relu, and a Dense readout with
+``b_std = 0``. Every Dense layer is in NTK parameterization,
+
+.. math::  z = \frac{W_{std}}{\sqrt{fan_{in}}}\, W x + b_{std}\, b,
+           \qquad W_{ij}, b_i \sim \mathcal N(0, 1),
+
+with ``fan_in = d`` for the embedding and the width for the others.
+
+Recursion (Jacot et al. 2018; Lee et al. 2019; Arora et al. 2019, "On exact
+computation with an infinitely wide neural net"; Yang 2019/2020, Tensor
+Programs, for residual sums of independent branches). Write ``w = W_std²``,
+``β = b_std²``, and ``V``, ``V̇`` for the arc-cosine kernels of
+:mod:`analytic._arccos` applied to a covariance matrix entrywise.
+
+* Embedding: ``K_0 = w/d · x xᵀ + β``, ``Θ_0 = K_0``.
+* Block ``l = 1..L``, with ``Σ_l = w K_{l−1} + β`` (first Dense):
+
+  - ``K_l = K_{l−1} + w V(Σ_l) + β``;
+  - ``Θ_{z1} = w Θ_{l−1} + Σ_l``, ``Θ_{z2} = w V̇(Σ_l) ⊙ Θ_{z1} + w V(Σ_l) + β``,
+    ``Θ_l = Θ_{l−1} + Θ_{z2}`` (the skip and the branch are independent in the
+    infinite-width limit, so kernels add).
+* Readout: ``NNGP = w V(K_L)``, ``NTK = w V̇(K_L) ⊙ Θ_L + w V(K_L)``.
+
+The seed's ``rmlp_ntk_ours`` (kept as :func:`analytic.seed_rmlp_ntk`) adds
+``V(Σ_l)`` and ``K_{l−1}`` for the two weight layers of a block where the
+recursion above has ``w V(Σ_l) + β`` and ``w K_{l−1} + β``; the two agree
+only at ``W_std = 1, b_std = 0``, the one case the notebook checked.
+
+Numerics: the covariance is carried as balanced gaps (:mod:`analytic._pairs`),
+so that the angle of every pair, including near-duplicate and antipodal
+inputs, is accurate to a few ulps; against a 50-digit evaluation of the same
+recursion the kernels agree to ~1e-14 relative (``max|ΔK| / max|K|``) up to
+100 blocks. The depth is a traced loop bound, so one compilation serves every
+depth.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from analytic._arccos import relu_gaps
+from analytic._pairs import affine_gaps, input_gaps, kernel_of, residual_sum_gaps
+from analytic._validation import validate_architecture, validate_inputs
+
+__all__ = ["RMLPKernels", "rmlp_kernels", "rmlp_nngp", "rmlp_ntk"]
+
+
+class RMLPKernels(NamedTuple):
+    """The NNGP and NTK of the residual MLP between two input sets, float64 ``(N1, N2)``."""
+
+    nngp: np.ndarray
+    ntk: np.ndarray
+
+
+@functools.partial(jax.jit, static_argnames=("with_ntk",))
+def _kernels(x1, x2, num_res_blocks, weight_var, bias_var, *, with_ntk: bool):
+    dim = x1.shape[1]
+    gaps = input_gaps(x1, x2, weight_var / dim, bias_var)
+    ntk = kernel_of(gaps) if with_ntk else jnp.zeros((), x1.dtype)
+
+    def block(_, carry):
+        gaps, ntk = carry
+        pre = affine_gaps(gaps, weight_var, bias_var)
+        post, derivative, _ = relu_gaps(pre)
+        branch = affine_gaps(post, weight_var, bias_var)
+        if with_ntk:
+            first = weight_var * ntk + kernel_of(pre)
+            ntk = ntk + weight_var * derivative * first + kernel_of(branch)
+        return residual_sum_gaps(gaps, branch), ntk
+
+    gaps, ntk = jax.lax.fori_loop(0, num_res_blocks, block, (gaps, ntk))
+    post, derivative, _ = relu_gaps(gaps)
+    nngp = weight_var * kernel_of(post)
+    if with_ntk:
+        ntk = weight_var * derivative * ntk + nngp
+    return nngp, ntk
+
+
+def _evaluate(x1, x2, num_res_blocks, W_std, b_std, *, with_ntk: bool):
+    num_res_blocks, W_std, b_std = validate_architecture(num_res_blocks, W_std, b_std)
+    x1 = validate_inputs(x1, "x1" if x2 is not None else "xs")
+    x2 = x1 if x2 is None else validate_inputs(x2, "x2", dim=x1.shape[1])
+    with jax.enable_x64(True):
+        nngp, ntk = _kernels(
+            jnp.asarray(x1, jnp.float64),
+            jnp.asarray(x2, jnp.float64),
+            jnp.asarray(num_res_blocks, jnp.int32),
+            jnp.asarray(W_std * W_std, jnp.float64),
+            jnp.asarray(b_std * b_std, jnp.float64),
+            with_ntk=with_ntk,
+        )
+        return np.asarray(nngp, np.float64), np.asarray(ntk, np.float64)
+
+
+def rmlp_nngp(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray:
+    """Infinite-width NNGP kernel of the residual MLP (see the module docstring).
+
+    Args:
+      xs: inputs, shape ``(N, d)``.
+      num_res_blocks: number of residual blocks ``L >= 0``.
+      W_std: weight standard deviation, ``> 0`` (NTK parameterization).
+      b_std: bias standard deviation, ``>= 0`` (the readout has none).
+
+    Returns:
+      The ``(N, N)`` float64 NNGP kernel ``w V(K_L)``, whatever the global
+      ``jax_enable_x64`` flag.
+
+    Raises:
+      ValueError: on invalid arguments.
+    """
+    return _evaluate(xs, None, num_res_blocks, W_std, b_std, with_ntk=False)[0]
+
+
+def rmlp_ntk(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray:
+    """Infinite-width neural tangent kernel of the residual MLP (see the module docstring).
+
+    Arguments as for :func:`rmlp_nngp`. Returns the ``(N, N)`` float64 NTK
+    ``w V̇(K_L) ⊙ Θ_L + w V(K_L)``.
+    """
+    return _evaluate(xs, None, num_res_blocks, W_std, b_std, with_ntk=True)[1]
+
+
+def rmlp_kernels(x1, x2=None, *, num_res_blocks: int, W_std: float, b_std: float) -> RMLPKernels:
+    """NNGP and NTK between two input sets, e.g. test-versus-train kernels.
+
+    Args:
+      x1: inputs ``(N1, d)``.
+      x2: inputs ``(N2, d)``; ``None`` means ``x1``.
+      num_res_blocks, W_std, b_std: as for :func:`rmlp_nngp`.
+
+    Returns:
+      :class:`RMLPKernels` with float64 ``(N1, N2)`` arrays ``nngp`` and ``ntk``.
+      ``rmlp_kernels(x1, x2)`` is the off-diagonal block of the kernels of
+      ``concat(x1, x2)``.
+    """
+    nngp, ntk = _evaluate(x1, x2, num_res_blocks, W_std, b_std, with_ntk=True)
+    return RMLPKernels(nngp, ntk)
