@@ -25,11 +25,22 @@ from harness._statistics import (
     relative_frobenius_error,
     summarize_errors,
 )
+from harness.empirical import (
+    PerSeedKernels,
+    empirical_nngp,
+    empirical_ntk,
+    estimate_network_bytes,
+    monte_carlo_kernels,
+    output_nngp,
+    per_seed_kernels,
+    seed_keys,
+)
 
 __all__ = [
     "ConfigMismatchError",
     "ErrorSummary",
     "NeuralTangentsUnavailable",
+    "PerSeedKernels",
     "Progress",
     "RunStore",
     "SlopeFit",
@@ -41,10 +52,17 @@ __all__ = [
     "bootstrap_mean_ci",
     "config_fingerprint",
     "convergence_verdict",
+    "empirical_nngp",
+    "empirical_ntk",
     "environment_stamp",
+    "estimate_network_bytes",
     "load_neural_tangents",
     "loglog_slope",
+    "monte_carlo_kernels",
+    "output_nngp",
     "parse_widths",
+    "per_seed_kernels",
     "relative_frobenius_error",
+    "seed_keys",
     "summarize_errors",
 ]

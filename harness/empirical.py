@@ -1,0 +1,91 @@
+"""Empirical NNGP and NTK of finite :class:`models.ResidualMLP` networks.
+
+Estimators (Jacot et al. 2018; Lee et al. 2019; Novak et al. 2020):
+
+* :func:`empirical_nngp`: the readout-marginalised NNGP of one network,
+  ``(W_std²/n) φ(h_L) φ(h_L)ᵀ`` (the expectation of ``f(x) f(x')`` over the
+  readout weights alone); its mean over initialisations is the Monte Carlo
+  NNGP. :func:`output_nngp` is the raw ``(1/K) f fᵀ`` estimator that
+  ``nt.monte_carlo_kernel_fn`` averages.
+* :func:`empirical_ntk`: ``Θ = (1/K) Σ_k J_k J_kᵀ``, the mean of the ``K``
+  diagonal output blocks of the parameter-Jacobian Gram matrix (neural-tangents'
+  ``trace_axes=(-1,)``; for ``K = 1`` it is simply ``J Jᵀ``), by three methods:
+  ``"factored"`` (default, per-layer ``(s² X Xᵀ + β²) ⊙ (Δ Δᵀ)``),
+  ``"jacobian"`` (literal ``J Jᵀ``, chunked under a memory budget) and
+  ``"nt"`` (neural-tangents' ``empirical_ntk_fn``, implementations 1 and 2).
+* :func:`per_seed_kernels` / :func:`monte_carlo_kernels`: both kernels for
+  many initialisations, batched with ``jax.vmap``.
+
+Matmul precision is a parameter everywhere; ``None`` means the model's own
+``precision`` attribute, whose default ``None`` is JAX's default.
+"""
+
+from __future__ import annotations
+
+from harness._empirical_factored import factored_ntk
+from harness._empirical_jacobian import DEFAULT_MEMORY_BUDGET_BYTES, jacobian_ntk
+from harness._empirical_nngp import empirical_nngp, output_nngp
+from harness._empirical_nt import check_nt_implementation, nt_ntk
+from harness._empirical_precision import precision_label, resolve_precision
+from harness._monte_carlo import (
+    PerSeedKernels,
+    estimate_network_bytes,
+    monte_carlo_kernels,
+    per_seed_kernels,
+    seed_keys,
+)
+
+__all__ = [
+    "NTK_METHODS",
+    "PerSeedKernels",
+    "empirical_nngp",
+    "empirical_ntk",
+    "estimate_network_bytes",
+    "monte_carlo_kernels",
+    "output_nngp",
+    "per_seed_kernels",
+    "precision_label",
+    "seed_keys",
+]
+
+#: The methods of :func:`empirical_ntk`.
+NTK_METHODS = ("factored", "jacobian", "nt")
+
+
+def empirical_ntk(
+    model,
+    params,
+    xs,
+    *,
+    method: str = "factored",
+    nt_implementation: int = 2,
+    precision=None,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
+):
+    """Empirical NTK ``(1/K) Σ_k J_k J_kᵀ`` of one network, shape ``(N, N)``.
+
+    Args:
+      model: a :class:`models.ResidualMLP`.
+      params: its variables (``model.init(key, xs)``).
+      xs: inputs, shape ``(N, d)``.
+      method: ``"factored"``, ``"jacobian"`` or ``"nt"`` (see the module docstring).
+      nt_implementation: neural-tangents implementation for ``method="nt"``:
+        1 or 2; 3 fails on current JAX and raises ``ValueError``.
+      precision: matmul precision; ``None`` uses ``model.precision``.
+      memory_budget_bytes: Jacobian bytes held at once by ``method="jacobian"``.
+
+    Raises:
+      ValueError: for an unknown method or a neural-tangents implementation
+        other than 1 or 2.
+    """
+    precision = resolve_precision(model, precision)
+    if method == "factored":
+        return factored_ntk(params, xs, W_std=model.W_std, b_std=model.b_std, precision=precision)
+    if method == "jacobian":
+        return jacobian_ntk(
+            model, params, xs, precision=precision, memory_budget_bytes=memory_budget_bytes
+        )
+    if method == "nt":
+        check_nt_implementation(nt_implementation)
+        return nt_ntk(model, params, xs, implementation=nt_implementation, precision=precision)
+    raise ValueError(f"method must be one of {NTK_METHODS}, not {method!r}")
