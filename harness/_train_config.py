@@ -1,0 +1,130 @@
+"""The configuration of a training-dynamics run (``python -m harness.train``) and its defaults.
+
+:class:`TrainConfig` fully determines the numbers of a run; the result folder's
+fingerprint is computed from it (:mod:`harness._run_store`).
+
+Default run (``python -m harness.train``), chosen to finish in a few minutes on 2 CPU cores:
+
+* ``widths = 128..1024``. A training step costs about ``n²`` per input, and on the CPU
+  width 1024 already dominates; the drift and the gaps fall by ``√8 ≈ 2.8`` over the range.
+* ``seeds = 6`` networks per width (24 per run): enough for a slope CI of about ±0.2.
+* ``n_train = 16``, ``n_test = 64``, ``input_dim = 10``: Gaussian inputs ``x ~ N(0, I_d)``
+  (seed 0, as in ``converge``); the first 16 rows train, the next 64 are held out. Few
+  training points keep the NTK well conditioned, so training converges in few steps.
+* ``W_std = 1.5``, ``b_std = 0.5``, ``num_res_blocks = 3``: as in ``converge``.
+* ``lr_fraction = 0.5``: ``η = 0.5 · 2/λ_max(Θ)`` for the summed ½-squared loss, half the
+  stability limit of the kernel dynamics, so a finite network whose largest eigenvalue
+  exceeds the limit by a few percent is still stable.
+* ``steps = None`` (auto): the smallest ``T`` at which the infinite-width prediction's
+  expected training loss has fallen to ``loss_ratio = 1e-3`` of its start (expectation
+  over ``f_0 ~ N(0, K_NNGP)``), at most ``max_steps = 5000``.
+* ``records = 30`` log-spaced steps in ``1..T`` (plus step 0) at which outputs are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from harness._cli import UsageError
+
+__all__ = ["DEFAULT_TRAIN_WIDTHS", "TRAIN_NTK_METHODS", "TRAIN_PRECISIONS", "TrainConfig"]
+
+DEFAULT_TRAIN_WIDTHS = (128, 256, 512, 1024)
+TRAIN_NTK_METHODS = ("factored", "jacobian", "nt")
+TRAIN_PRECISIONS = ("default", "high", "highest")
+TRAIN_TARGETS = ("smooth", "nngp")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training-dynamics run's numbers.
+
+    Attributes:
+      widths: hidden widths ``n``, increasing.
+      num_res_blocks, W_std, b_std: the architecture (NTK parameterization,
+        ``z = W_std/√fan_in · W x + b_std · b``).
+      n_train, n_test: training and held-out inputs (the first ``n_train`` rows, then the
+        next ``n_test``).
+      input_dim, input_seed: Gaussian inputs (ignored with ``inputs_file``).
+      inputs_file, inputs_sha256: a ``.npy`` file of inputs and the SHA-256 of its bytes.
+      target: ``"smooth"`` or ``"nngp"`` (see :mod:`harness._regression_task`).
+      seeds: networks per width; network ``s`` at width ``n`` is initialised from
+        ``fold_in(PRNGKey(s), n)`` (independent draws at different widths).
+      lr_fraction: ``η = lr_fraction · 2/λ_max`` of the analytic NTK on the training set.
+      steps: ``T``; ``None`` chooses it from ``loss_ratio`` (see the module docstring).
+      loss_ratio, max_steps: the automatic choice of ``T``.
+      records: log-spaced recorded steps (plus step 0).
+      ntk_method: the empirical-NTK estimator (``harness.empirical.empirical_ntk``).
+      precision: ``"default"``, ``"high"`` or ``"highest"`` matmul precision.
+    """
+
+    widths: tuple[int, ...] = DEFAULT_TRAIN_WIDTHS
+    num_res_blocks: int = 3
+    W_std: float = 1.5
+    b_std: float = 0.5
+    n_train: int = 16
+    n_test: int = 64
+    input_dim: int = 10
+    input_seed: int = 0
+    inputs_file: str | None = None
+    inputs_sha256: str | None = None
+    target: str = "smooth"
+    seeds: int = 6
+    lr_fraction: float = 0.5
+    steps: int | None = None
+    loss_ratio: float = 1e-3
+    max_steps: int = 5000
+    records: int = 30
+    ntk_method: str = "factored"
+    precision: str = "default"
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`~harness._cli.UsageError` for impossible values."""
+        if not self.widths or any(w < 1 for w in self.widths):
+            raise UsageError("--widths: every width must be >= 1")
+        if list(self.widths) != sorted(set(self.widths)):
+            raise UsageError("--widths: widths must be distinct and increasing")
+        for name, value, low in (
+            ("--blocks", self.num_res_blocks, 0),
+            ("--n-train", self.n_train, 2),
+            ("--n-test", self.n_test, 1),
+            ("--input-dim", self.input_dim, 1),
+            ("--seeds", self.seeds, 1),
+            ("--max-steps", self.max_steps, 1),
+            ("--records", self.records, 2),
+        ):
+            if value < low:
+                raise UsageError(f"{name}: {value} is not >= {low}")
+        if self.steps is not None and self.steps < 1:
+            raise UsageError(f"--steps: {self.steps} is not >= 1")
+        for name, value in (("--w-std", self.W_std), ("--b-std", self.b_std)):
+            if not (value == value and abs(value) != float("inf")) or value < 0:
+                raise UsageError(f"{name}: {value} is not a finite number >= 0")
+        if self.W_std == 0:
+            raise UsageError("--w-std: must be > 0")
+        if not 0.0 < self.lr_fraction < 1.0:
+            raise UsageError(f"--lr-fraction: {self.lr_fraction} is not in (0, 1)")
+        if not 0.0 < self.loss_ratio < 1.0:
+            raise UsageError(f"--loss-ratio: {self.loss_ratio} is not in (0, 1)")
+        if self.target not in TRAIN_TARGETS:
+            raise UsageError(f"--target: {self.target!r} is not one of {TRAIN_TARGETS}")
+        if self.ntk_method not in TRAIN_NTK_METHODS:
+            raise UsageError(f"--ntk-method: {self.ntk_method!r} is not one of {TRAIN_NTK_METHODS}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise UsageError(f"--precision: {self.precision!r} is not one of {TRAIN_PRECISIONS}")
+
+    @property
+    def jax_precision(self) -> str | None:
+        """The ``precision=`` argument for JAX matmuls (``None`` for the default)."""
+        return None if self.precision == "default" else self.precision
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        data = dataclasses.asdict(self)
+        data["widths"] = list(self.widths)
+        return data

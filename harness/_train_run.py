@@ -1,0 +1,105 @@
+"""The training-dynamics run loop: widths × seeds, resumable, with progress and outputs.
+
+:func:`run_training` is what ``python -m harness.train`` calls (tests and notebooks call it
+directly). For each width and seed it runs :func:`harness._train_network.train_one_network`
+and stores the unit atomically in ``out/units/w<width>_s<seed>.npz``
+(:class:`harness._run_store.RunStore`): outputs at the recorded steps of the network, its
+linearisation and the NTK prediction, and the empirical NTK at the start and the end.
+``results.json`` is rewritten after every finished width; at the end come ``results.csv``,
+the figures and ``report.md``. Rerunning the same command resumes; a different config in the
+same ``out`` is refused unless ``force``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness._environment import environment_stamp
+from harness._progress import Progress
+from harness._run_store import RunStore
+from harness._train_network import train_one_network
+from harness._train_plots import plot_loss_curves, plot_scaling, plot_test_predictions
+from harness._train_problem import build_problem
+from harness._train_report import render_train_report
+from harness._train_summary import csv_text, summarize_training
+
+__all__ = ["DEFAULT_TRAIN_OUT", "NonFiniteTrainingError", "run_training", "unit_key"]
+
+DEFAULT_TRAIN_OUT = "reports/train-latest"
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """NaN or Inf in a network's outputs or kernels (the message names width and seed)."""
+
+
+def unit_key(width: int, seed: int) -> str:
+    """The run-store key of one network: ``w<width>_s<seed>``."""
+    return f"w{width}_s{seed}"
+
+
+def run_training(
+    config,
+    out=DEFAULT_TRAIN_OUT,
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    progress_stream=None,
+    command: str | None = None,
+) -> dict:
+    """Run (or resume) the training-dynamics measurement of ``config`` into ``out``.
+
+    Args:
+      config: a :class:`~harness._train_config.TrainConfig`.
+      out: output folder.
+      force: replace a run of another config in ``out``.
+      quiet: no progress bar (it is also off when the stream is not a terminal).
+      progress_stream: where the progress bar goes (default stderr).
+      command: the command line, quoted in the report.
+
+    Returns:
+      The ``results.json`` content as a dict.
+
+    Raises:
+      UsageError: bad inputs file or a config mismatch in ``out``.
+      NonFiniteTrainingError: NaN/Inf, naming the width and seed (finished units are kept).
+    """
+    start = time.perf_counter()
+    store = RunStore(out, config.to_dict(), kind="train", force=force)
+    problem = build_problem(config)
+    environment = environment_stamp(precision=config.jax_precision, dtype="float32")
+    units: dict = {}
+    # A step costs about n² per input, plus a width-independent overhead (compilation).
+    costs = {w: (w / config.widths[-1]) ** 2 + 0.05 for w in config.widths}
+    total = sum(costs[w] * config.seeds for w in config.widths)
+    computed = 0
+    with Progress(total, label="train", quiet=quiet, stream=progress_stream) as progress:
+        for width in config.widths:
+            for seed in range(config.seeds):
+                key = unit_key(width, seed)
+                arrays = store.load(key)
+                if arrays is not None:
+                    progress.skip(costs[width])
+                else:
+                    try:
+                        arrays = train_one_network(config, problem, width, seed)
+                    except FloatingPointError as error:
+                        raise NonFiniteTrainingError(str(error)) from None
+                    store.save(key, **arrays)
+                    computed += 1
+                    progress.advance(costs[width], note=f"width {width}, seed {seed}")
+                units[(width, seed)] = arrays
+            partial = summarize_training(config, problem, units, environment=environment)
+            store.write_json("results.json", {**partial, "status": "partial"})
+    results = summarize_training(config, problem, units, environment=environment)
+    results["status"] = "complete"
+    results["networks_computed_now"] = computed
+    results["wall_seconds"] = time.perf_counter() - start
+    store.write_json("results.json", results)
+    store.write_text("results.csv", csv_text(config, problem, units))
+    widths = list(config.widths)
+    plot_loss_curves(config, problem, units, widths, store.out)
+    plot_test_predictions(config, problem, units, widths, store.out)
+    if len(widths) >= 2:
+        plot_scaling(results, store.out)
+    store.write_text("report.md", render_train_report(results, command=command))
+    return results

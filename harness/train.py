@@ -1,0 +1,198 @@
+"""``python -m harness.train``: do wide networks train like their NTK says?
+
+Parses the command line into a :class:`~harness._train_config.TrainConfig` and calls
+:func:`harness.run_training`, which tests and notebooks call directly. See ``--help`` for the
+options and :mod:`harness._train_config` for why the defaults are what they are.
+
+Exit status: 0 on success; 2 with a one-line ``error: ...`` for bad input (widths, inputs file,
+config mismatch in ``--out``); 1 with a one-line message when training produces NaN/Inf
+(finished networks are kept in ``--out`` and a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+
+from harness._cli import ArgumentParser, UsageError, parse_widths, run_cli
+from harness._train_config import TRAIN_NTK_METHODS, TRAIN_PRECISIONS, TRAIN_TARGETS, TrainConfig
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+_DEFAULTS = TrainConfig()
+
+
+def build_parser() -> ArgumentParser:
+    """The argument parser (errors raise :class:`UsageError`)."""
+    parser = ArgumentParser(
+        prog="python -m harness.train",
+        description="Train finite residual MLPs by full-batch gradient descent (optax) and "
+        "compare them with the NTK's infinite-width prediction and with their linearisation.",
+    )
+    add = parser.add_argument
+    add(
+        "--widths",
+        default="128..1024",
+        help="128..8192 (powers of two, inclusive) or a list such as 100,300,1000 "
+        "(default: %(default)s)",
+    )
+    add(
+        "--blocks",
+        type=int,
+        default=_DEFAULTS.num_res_blocks,
+        help="residual blocks (default: %(default)s)",
+    )
+    add("--w-std", type=float, default=_DEFAULTS.W_std, help="weight scale (default: %(default)s)")
+    add("--b-std", type=float, default=_DEFAULTS.b_std, help="bias scale (default: %(default)s)")
+    add(
+        "--n-train",
+        type=int,
+        default=_DEFAULTS.n_train,
+        help="training inputs (default: %(default)s)",
+    )
+    add(
+        "--n-test",
+        type=int,
+        default=_DEFAULTS.n_test,
+        help="held-out inputs (default: %(default)s)",
+    )
+    add(
+        "--input-dim",
+        type=int,
+        default=None,
+        help=f"dimension of Gaussian inputs (default: {_DEFAULTS.input_dim})",
+    )
+    add(
+        "--inputs",
+        metavar="FILE.npy",
+        default=None,
+        help="your own inputs: a finite (N, d) .npy array, rows are inputs; the first "
+        "--n-train rows train, the next --n-test are held out",
+    )
+    add(
+        "--target",
+        choices=TRAIN_TARGETS,
+        default=_DEFAULTS.target,
+        help="smooth: fixed sum of sinusoids; nngp: a draw from the analytic NNGP "
+        "(default: %(default)s)",
+    )
+    add(
+        "--seeds",
+        type=int,
+        default=_DEFAULTS.seeds,
+        help="networks per width; network s of width n uses fold_in(PRNGKey(s), n) "
+        "(default: %(default)s)",
+    )
+    add(
+        "--lr-fraction",
+        type=float,
+        default=_DEFAULTS.lr_fraction,
+        help="learning rate as a fraction of 2/λ_max of the analytic NTK, for the loss "
+        "½Σ(f−y)² (default: %(default)s)",
+    )
+    add(
+        "--steps",
+        type=int,
+        default=None,
+        help="GD steps T (default: auto, until the NTK prediction's expected training loss "
+        f"falls to --loss-ratio of its start, at most {_DEFAULTS.max_steps})",
+    )
+    add(
+        "--loss-ratio",
+        type=float,
+        default=_DEFAULTS.loss_ratio,
+        help="target loss reduction of the automatic T (default: %(default)s)",
+    )
+    add(
+        "--records",
+        type=int,
+        default=_DEFAULTS.records,
+        help="log-spaced recorded steps (default: %(default)s)",
+    )
+    add(
+        "--ntk-method",
+        choices=TRAIN_NTK_METHODS,
+        default=_DEFAULTS.ntk_method,
+        help="empirical NTK estimator (default: %(default)s)",
+    )
+    add(
+        "--precision",
+        choices=TRAIN_PRECISIONS,
+        default=_DEFAULTS.precision,
+        help="float32 matmul precision (default: %(default)s)",
+    )
+    add(
+        "--out",
+        default=None,
+        help="output folder; rerunning into it resumes (default: reports/train-latest)",
+    )
+    add("--quiet", action="store_true", help="no progress bar and no summary lines")
+    add("--force", action="store_true", help="replace a run of another config in --out")
+    return parser
+
+
+def config_from_args(args) -> TrainConfig:
+    """The :class:`TrainConfig` of parsed arguments (raises :class:`UsageError`)."""
+    from harness._converge_inputs import load_inputs_file
+    from harness._train_problem import file_sha256
+
+    config = TrainConfig(
+        widths=parse_widths(args.widths),
+        num_res_blocks=args.blocks,
+        W_std=args.w_std,
+        b_std=args.b_std,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        input_dim=_DEFAULTS.input_dim if args.input_dim is None else args.input_dim,
+        target=args.target,
+        seeds=args.seeds,
+        lr_fraction=args.lr_fraction,
+        steps=args.steps,
+        loss_ratio=args.loss_ratio,
+        records=args.records,
+        ntk_method=args.ntk_method,
+        precision=args.precision,
+    )
+    if args.inputs is not None:
+        if args.input_dim is not None:
+            raise UsageError("--inputs sets the inputs; do not combine it with --input-dim")
+        data = load_inputs_file(args.inputs)
+        needed = config.n_train + config.n_test
+        if data.shape[0] < needed:
+            raise UsageError(
+                f"--inputs: {args.inputs} has {data.shape[0]} rows; --n-train {config.n_train} "
+                f"plus --n-test {config.n_test} need {needed}"
+            )
+        config = dataclasses.replace(
+            config,
+            inputs_file=str(args.inputs),
+            inputs_sha256=file_sha256(args.inputs),
+            input_dim=data.shape[1],
+        )
+    return config
+
+
+def main(argv=None) -> int:
+    """Parse ``argv``, run the measurement, print where the results are; return the exit status."""
+    from harness._train_run import DEFAULT_TRAIN_OUT, NonFiniteTrainingError, run_training
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    out = args.out or DEFAULT_TRAIN_OUT
+    command = " ".join(["python -m harness.train", shlex.join(argv)]).strip()
+    try:
+        results = run_training(config, out, force=args.force, quiet=args.quiet, command=command)
+    except NonFiniteTrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        for verdict in results["verdicts"]:
+            print(verdict)
+        print(f"wall time {results['wall_seconds']:.1f} s; results: {out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
