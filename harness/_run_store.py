@@ -50,6 +50,8 @@ __all__ = [
     "config_fingerprint",
 ]
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -72,6 +74,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -1,0 +1,159 @@
+"""``python -m harness.converge``: do finite-width networks converge to the analytic kernels?
+
+Parses the command line into a :class:`~harness._converge_config.ConvergeConfig`
+and calls :func:`harness.run_convergence`, which tests and notebooks call
+directly. See ``--help`` for the options and
+:mod:`harness._converge_config` for why the defaults are what they are.
+
+Exit status: 0 on success; 2 with a one-line ``error: ...`` for bad input
+(widths, inputs file, candidate spec, config mismatch in ``--out``); 1 with
+a one-line message when a kernel holds NaN/Inf or memory runs out (finished
+networks are kept in ``--out`` and a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+
+from harness._cli import ArgumentParser, UsageError, parse_widths, run_cli
+from harness._converge_config import NTK_METHODS, PRECISIONS, ConvergeConfig
+from harness._converge_inputs import load_inputs_file
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+_DEFAULTS = ConvergeConfig()
+
+
+def build_parser() -> ArgumentParser:
+    """The argument parser (errors raise :class:`UsageError`)."""
+    parser = ArgumentParser(
+        prog="python -m harness.converge",
+        description="Measure how empirical NNGP/NTK kernels of finite residual MLPs converge "
+        "to the analytic infinite-width kernels, with statistics, plots and a report.",
+    )
+    add = parser.add_argument
+    add(
+        "--widths",
+        default="256..8192",
+        help="128..8192 (powers of two, inclusive) or a list such as 100,300,1000 "
+        "(default: %(default)s)",
+    )
+    add(
+        "--blocks",
+        type=int,
+        default=_DEFAULTS.num_res_blocks,
+        help="residual blocks (default: %(default)s)",
+    )
+    add("--w-std", type=float, default=_DEFAULTS.W_std, help="weight scale (default: %(default)s)")
+    add("--b-std", type=float, default=_DEFAULTS.b_std, help="bias scale (default: %(default)s)")
+    add(
+        "--n-inputs",
+        type=int,
+        default=None,
+        help=f"number of Gaussian inputs (default: {_DEFAULTS.n_inputs})",
+    )
+    add(
+        "--input-dim",
+        type=int,
+        default=None,
+        help=f"dimension of Gaussian inputs (default: {_DEFAULTS.input_dim})",
+    )
+    add(
+        "--inputs",
+        metavar="FILE.npy",
+        default=None,
+        help="your own inputs: a finite (N, d) .npy array, rows are inputs",
+    )
+    add(
+        "--seeds",
+        type=int,
+        default=_DEFAULTS.seeds,
+        help="networks per width; network s uses PRNGKey(s) (default: %(default)s)",
+    )
+    add(
+        "--ntk-method",
+        choices=NTK_METHODS,
+        default=_DEFAULTS.ntk_method,
+        help="empirical NTK estimator (default: %(default)s)",
+    )
+    add(
+        "--precision",
+        choices=PRECISIONS,
+        default=_DEFAULTS.precision,
+        help="float32 matmul precision (default: %(default)s)",
+    )
+    add(
+        "--out",
+        default=None,
+        help="output folder; rerunning into it resumes (default: reports/converge-latest)",
+    )
+    add(
+        "--candidate",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="candidate formula to judge: 'seed' (built in), 'pkg.module:function', or 'none'; "
+        "repeatable (default: seed)",
+    )
+    add("--quiet", action="store_true", help="no progress bar")
+    add("--force", action="store_true", help="replace a run of another config in --out")
+    return parser
+
+
+def config_from_args(args) -> ConvergeConfig:
+    """The :class:`ConvergeConfig` of parsed arguments (raises :class:`UsageError`)."""
+    config = ConvergeConfig(
+        widths=parse_widths(args.widths),
+        num_res_blocks=args.blocks,
+        W_std=args.w_std,
+        b_std=args.b_std,
+        n_inputs=_DEFAULTS.n_inputs if args.n_inputs is None else args.n_inputs,
+        input_dim=_DEFAULTS.input_dim if args.input_dim is None else args.input_dim,
+        seeds=args.seeds,
+        ntk_method=args.ntk_method,
+        precision=args.precision,
+        candidates=tuple(args.candidate) if args.candidate else _DEFAULTS.candidates,
+    )
+    if args.inputs is not None:
+        if args.n_inputs is not None or args.input_dim is not None:
+            raise UsageError(
+                "--inputs sets the inputs; do not combine it with --n-inputs/--input-dim"
+            )
+        data = load_inputs_file(args.inputs)
+        config = dataclasses.replace(
+            config.with_inputs_file(args.inputs), n_inputs=data.shape[0], input_dim=data.shape[1]
+        )
+    return config
+
+
+def main(argv=None) -> int:
+    """Parse ``argv``, run the measurement, print where the results are; return the exit status."""
+    from harness._converge_measure import NonFiniteKernelError
+    from harness._converge_references import NonFiniteReferenceError
+    from harness._converge_run import DEFAULT_OUT, run_convergence
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    out = args.out or DEFAULT_OUT
+    command = " ".join(["python -m harness.converge", shlex.join(argv)]).strip()
+    try:
+        results = run_convergence(config, out, force=args.force, quiet=args.quiet, command=command)
+    except (NonFiniteKernelError, NonFiniteReferenceError, MemoryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        for kernel in ("nngp", "ntk"):
+            print(f"{kernel.upper()}: {results['kernels'][kernel]['verdict']}")
+        for name, candidate in results["candidates"].items():
+            for kernel in ("nngp", "ntk"):
+                if kernel in candidate:
+                    print(f"candidate {name} {kernel.upper()}: {candidate[kernel]['verdict']}")
+        print(f"results: {out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
