@@ -1,7 +1,9 @@
 """Monte Carlo over initialisations: per-seed empirical NNGP and NTK, batched over seeds.
 
-For each integer seed ``s`` the network is ``model.init(PRNGKey(s), xs)``, the
-same network whatever the batching, and its kernels are
+For each integer seed ``s`` the network is
+``models.draw_parameters(model, PRNGKey(s), d)`` (all parameters from one
+N(0, 1) draw: far cheaper to compile than ``model.init``'s one draw per
+array), the same network whatever the batching, and its kernels are
 
 * NNGP: the readout-marginalised ``(W_std²/n) φ(h_L) φ(h_L)ᵀ``
   (:mod:`harness._empirical_nngp`);
@@ -31,13 +33,14 @@ import numpy as np
 from harness._empirical_factored import factored_ntk_from_trace
 from harness._empirical_nngp import readout_marginal_nngp
 from harness._empirical_precision import precision_label, resolve_precision
-from models import residual_mlp_trace
+from models import draw_parameters, residual_mlp_trace
 
 __all__ = [
     "NTK_METHODS_PER_SEED",
     "PerSeedKernels",
     "default_memory_budget_bytes",
     "estimate_network_bytes",
+    "init_network",
     "monte_carlo_kernels",
     "per_seed_kernels",
     "seed_keys",
@@ -66,7 +69,7 @@ def _dense_jacobian_ntk(model, variables, xs, precision):
 
 
 def _one_seed(model, key, xs, ntk_method, precision):
-    variables = model.init(key, xs)
+    variables = draw_parameters(model, key, xs.shape[-1])
     trace = residual_mlp_trace(
         variables, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
     )
@@ -112,13 +115,28 @@ def seed_keys(seeds, *, impl: str | None = None):
 
     The default (threefry, raw ``uint32[2]`` keys) is reproducible across
     backends and JAX versions. ``impl="rbg"`` or ``"unsafe_rbg"`` draws the
-    weights with XLA's bit generator, faster on some backends but not
-    guaranteed to give the same numbers on another backend or XLA version.
+    weights with XLA's bit generator, which is not guaranteed to give the same
+    numbers on another backend or XLA version (and on a 2-core CPU measured
+    2.5x slower than threefry, so it is no speed-up there).
     """
     seeds = [int(s) for s in seeds]
     if impl is None:
         return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     return jnp.stack([jax.random.key(s, impl=impl) for s in seeds])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _draw_jit(model, key, input_dim):
+    return draw_parameters(model, key, input_dim)
+
+
+def init_network(model, xs, seed: int, *, prng_impl: str | None = None):
+    """The variables of network ``seed``: ``draw_parameters(model, PRNGKey(seed), d)``, jitted.
+
+    The same network that :func:`monte_carlo_kernels` uses for ``seed``.
+    """
+    (key,) = seed_keys([seed], impl=prng_impl)
+    return _draw_jit(model, key, int(np.shape(xs)[-1]))
 
 
 def estimate_network_bytes(
@@ -132,15 +150,15 @@ def estimate_network_bytes(
 ) -> int:
     """Peak bytes to draw one network and compute its kernels (an upper-side estimate).
 
-    Counts the parameters, the random-bit temporaries of drawing the largest
-    layer (about three copies of it), the activations and cotangents kept for
-    the factored NTK (``(3L + 4)(K + 1)`` arrays of ``N × n``), and the
-    ``N × N`` Gram matrices. One network at width 8192 with 3 blocks is
-    1.6 GB of float32 parameters.
+    Counts the parameters twice (the flat N(0, 1) draw and the arrays cut
+    from it), the random-bit temporaries of the draw (one more copy), the
+    activations and cotangents kept for the factored NTK (``(3L + 4)(K + 1)``
+    arrays of ``N × n``), and the ``N × N`` Gram matrices. One network at
+    width 8192 with 3 blocks is 1.6 GB of float32 parameters.
     """
     n, d, L, N, K = width, input_dim, num_res_blocks, n_inputs, out_dim
     params = d * n + n + 2 * L * (n * n + n) + n * K
-    draw_temporaries = 3 * n * max(n, d, K)
+    draw_temporaries = 2 * params
     activations = N * n * (3 * L + 4) * (K + 1)
     grams = N * N * (2 * L + 4) * 2
     return int(dtype_bytes * (params + draw_temporaries + activations + grams))
@@ -167,7 +185,7 @@ def monte_carlo_kernels(
 ) -> PerSeedKernels:
     """Per-seed NNGP and NTK for every integer seed, batched under a memory budget.
 
-    Seed ``s`` always gives the network ``model.init(PRNGKey(s), xs)``. Seeds
+    Seed ``s`` always gives the network :func:`init_network` ``(model, xs, s)``. Seeds
     are processed ``batch_size`` at a time (by default as many as
     :func:`estimate_network_bytes` fits in ``memory_budget_bytes``); the last
     batch is padded with copies of its last seed, so every batch has one shape

@@ -22,6 +22,8 @@ Matmul precision is a parameter everywhere; ``None`` means the model's own
 
 from __future__ import annotations
 
+import jax
+
 from harness._empirical_factored import factored_ntk
 from harness._empirical_jacobian import DEFAULT_MEMORY_BUDGET_BYTES, jacobian_ntk
 from harness._empirical_nngp import empirical_nngp, output_nngp
@@ -30,6 +32,7 @@ from harness._empirical_precision import precision_label, resolve_precision
 from harness._monte_carlo import (
     PerSeedKernels,
     estimate_network_bytes,
+    init_network,
     monte_carlo_kernels,
     per_seed_kernels,
     seed_keys,
@@ -41,6 +44,7 @@ __all__ = [
     "empirical_nngp",
     "empirical_ntk",
     "estimate_network_bytes",
+    "init_network",
     "monte_carlo_kernels",
     "output_nngp",
     "per_seed_kernels",
@@ -50,6 +54,8 @@ __all__ = [
 
 #: The methods of :func:`empirical_ntk`.
 NTK_METHODS = ("factored", "jacobian", "nt")
+
+_factored_ntk_jit = jax.jit(factored_ntk, static_argnames=("W_std", "b_std", "precision"))
 
 
 def empirical_ntk(
@@ -80,7 +86,9 @@ def empirical_ntk(
     """
     precision = resolve_precision(model, precision)
     if method == "factored":
-        return factored_ntk(params, xs, W_std=model.W_std, b_std=model.b_std, precision=precision)
+        return _factored_ntk_jit(
+            params, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
+        )
     if method == "jacobian":
         return jacobian_ntk(
             model, params, xs, precision=precision, memory_budget_bytes=memory_budget_bytes

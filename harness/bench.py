@@ -1,0 +1,107 @@
+"""``python -m harness.bench``: our empirical and analytic kernels against neural-tangents.
+
+Example::
+
+    python -m harness.bench --widths 1024 --n-inputs 32 --seeds 8
+
+Prints a table and writes the JSON (``device``, ``rows`` with every timing,
+``ntk_speedup_vs_nt`` and ``mc_speedup_vs_nt``) and a Markdown report under
+``reports/bench/`` (or to ``--json PATH``). What is measured is described in
+:mod:`harness._bench_run`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from harness._bench_report import format_table, save_results
+from harness._bench_run import BenchConfig, run_bench
+from harness._cli import ArgumentParser, UsageError, parse_widths, run_cli
+
+__all__ = ["BenchConfig", "main", "parse_args", "run_bench"]
+
+REPORT_DIR = Path("reports/bench")
+PRECISIONS = ("default", "high", "highest")
+
+
+def _positive(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise UsageError(f"{name}: {text!r} is not a whole number") from None
+        if value < 1:
+            raise UsageError(f"{name}: {value} is not >= 1")
+        return value
+
+    return parse
+
+
+def _non_negative(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise UsageError(f"{name}: {text!r} is not a whole number") from None
+        if value < 0:
+            raise UsageError(f"{name}: {value} is negative")
+        return value
+
+    return parse
+
+
+def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
+    """Parse the command line into a :class:`BenchConfig` and the JSON path (``None``: default)."""
+    parser = ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", type=parse_widths, default=(1024,), help="e.g. 512..8192")
+    parser.add_argument("--n-inputs", type=_positive("--n-inputs"), default=32)
+    parser.add_argument("--seeds", type=_positive("--seeds"), default=8)
+    parser.add_argument("--blocks", type=_non_negative("--blocks"), default=3)
+    parser.add_argument("--repeats", type=_positive("--repeats"), default=5)
+    parser.add_argument(
+        "--analytic-n", type=_non_negative("--analytic-n"), default=4096, help="0 skips it"
+    )
+    parser.add_argument("--no-jacobian", action="store_true", help="skip ours jacobian")
+    parser.add_argument("--precision", choices=PRECISIONS, default="default")
+    parser.add_argument("--note", default="", help="free text stored with the results")
+    parser.add_argument("--json", type=Path, default=None, help="where to write the JSON")
+    args = parser.parse_args(argv)
+    config = BenchConfig(
+        widths=args.widths,
+        n_inputs=args.n_inputs,
+        seeds=args.seeds,
+        blocks=args.blocks,
+        repeats=args.repeats,
+        analytic_n=args.analytic_n,
+        jacobian=not args.no_jacobian,
+        precision=None if args.precision == "default" else args.precision,
+        note=args.note,
+    )
+    return config, args.json
+
+
+def _default_json_path(result: dict, config: BenchConfig) -> Path:
+    device = re.sub(r"[^a-z0-9]+", "-", result["device"].lower()).strip("-")
+    widths = "-".join(str(w) for w in config.widths)
+    return REPORT_DIR / f"{device}_w{widths}_n{config.n_inputs}_s{config.seeds}.json"
+
+
+def main(argv=None) -> int:
+    config, json_path = parse_args(argv)
+    if json_path is not None and json_path.exists() and json_path.is_dir():
+        raise UsageError(f"--json: {json_path} is a directory")
+    result = run_bench(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_table(result))
+    json_path = json_path or _default_json_path(result, config)
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = "python -m harness.bench " + shlex.join(args)
+    md_path = save_results(result, json_path, command=command.strip())
+    print(f"\nwrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
