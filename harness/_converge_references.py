@@ -63,7 +63,7 @@ def neural_tangents_references(xs, *, num_res_blocks: int, W_std: float, b_std: 
         warnings.filterwarnings("ignore", message="`FanIn` layers assume independent inputs")
         _, _, kernel_fn = stax_residual_mlp(num_res_blocks, W_std, b_std)
         x = jax.numpy.asarray(np.asarray(xs, np.float64))
-        kernels = kernel_fn(x, None, ("nngp", "ntk"))
+        kernels = jax.jit(kernel_fn, static_argnames="get")(x, None, get=("nngp", "ntk"))
         result = {
             "nngp": np.asarray(kernels.nngp, np.float64),
             "ntk": np.asarray(kernels.ntk, np.float64),
