@@ -3,7 +3,10 @@
 Public API (one name per line; the modules behind them are private):
 """
 
+from harness._candidates import Candidate, evaluate_candidate, load_candidate
 from harness._cli import UsageError, parse_widths
+from harness._converge_config import ConvergeConfig
+from harness._converge_run import run_convergence
 from harness._environment import environment_stamp
 from harness._neural_tangents import NeuralTangentsUnavailable, load_neural_tangents
 from harness._progress import Progress
@@ -37,7 +40,9 @@ from harness.empirical import (
 )
 
 __all__ = [
+    "Candidate",
     "ConfigMismatchError",
+    "ConvergeConfig",
     "ErrorSummary",
     "NeuralTangentsUnavailable",
     "PerSeedKernels",
@@ -56,6 +61,8 @@ __all__ = [
     "empirical_ntk",
     "environment_stamp",
     "estimate_network_bytes",
+    "evaluate_candidate",
+    "load_candidate",
     "load_neural_tangents",
     "loglog_slope",
     "monte_carlo_kernels",
@@ -63,6 +70,7 @@ __all__ = [
     "parse_widths",
     "per_seed_kernels",
     "relative_frobenius_error",
+    "run_convergence",
     "seed_keys",
     "summarize_errors",
 ]

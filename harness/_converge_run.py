@@ -37,7 +37,6 @@ from harness._converge_measure import (
     seed_batches,
     unit_key,
 )
-from harness._converge_plots import plot_convergence, plot_error_distributions, plot_heatmaps
 from harness._converge_references import (
     analytic_references,
     max_relative_difference,
@@ -212,6 +211,13 @@ def run_convergence(
 
 
 def _write_outputs(store, results, rows, references, empirical, config, command, writer) -> None:
+    # Matplotlib is imported only when a report is written, not with ``import harness``.
+    from harness._converge_plots import (
+        plot_convergence,
+        plot_error_distributions,
+        plot_heatmaps,
+    )
+
     store.write_json("results.json", results)
     store.write_text("results.csv", _csv_text(rows))
     figures = {}
