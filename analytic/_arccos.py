@@ -45,15 +45,13 @@ _SERIES_BELOW = 0.25
 _SERIES = tuple((-1) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 8))
 
 
-def _sin_minus_theta_cos(theta):
-    """``sin θ − θ cos θ`` without cancellation for small ``θ``."""
+def _sin_minus_theta_cos_series(theta):
+    """``sin θ − θ cos θ`` from its Taylor series, accurate for ``θ < 1/4``."""
     theta_sq = theta * theta
     series = jnp.zeros_like(theta)
     for coefficient in reversed(_SERIES):
         series = series * theta_sq + coefficient
-    small = theta < _SERIES_BELOW
-    direct = jnp.sin(theta) - theta * jnp.cos(theta)
-    return jnp.where(small, series * theta_sq * theta, direct)
+    return series * theta_sq * theta
 
 
 def relu_gaps(gaps: BalancedGaps):
@@ -68,8 +66,10 @@ def relu_gaps(gaps: BalancedGaps):
     root_plus = jnp.sqrt(gaps.plus)
     root_minus = jnp.sqrt(gaps.minus)
     theta = 2.0 * jnp.arctan2(root_minus, root_plus)
-    geometric_mean = 0.25 * (gaps.plus + gaps.minus)
-    t = geometric_mean * _sin_minus_theta_cos(theta) / math.pi
+    # T = √(ab)(sin θ − θ cos θ), with √(ab) sin θ = √(G⁺G⁻)/2 and √(ab) cos θ = (G⁺ − G⁻)/4.
+    direct = 0.5 * root_plus * root_minus - 0.25 * theta * (gaps.plus - gaps.minus)
+    series = 0.25 * (gaps.plus + gaps.minus) * _sin_minus_theta_cos_series(theta)
+    t = jnp.where(theta < _SERIES_BELOW, series, direct) / math.pi
     out = BalancedGaps(
         0.5 * gaps.plus + t,
         jnp.maximum(0.5 * gaps.minus - t, 0.0),
