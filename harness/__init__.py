@@ -8,8 +8,17 @@ from harness._cli import UsageError, parse_widths
 from harness._converge_config import ConvergeConfig
 from harness._converge_run import run_convergence
 from harness._environment import environment_stamp
+from harness._gd_training import FullBatchGD, TrainingTrace, train_full_batch
+from harness._kernel_dynamics import (
+    KernelGDPrediction,
+    kernel_gd_iteration,
+    kernel_gd_prediction,
+    stable_learning_rate,
+)
+from harness._linearized import linearize_apply
 from harness._neural_tangents import NeuralTangentsUnavailable, load_neural_tangents
 from harness._progress import Progress
+from harness._regression_task import RegressionTask, make_regression_task
 from harness._run_store import (
     ConfigMismatchError,
     RunStore,
@@ -28,6 +37,8 @@ from harness._statistics import (
     relative_frobenius_error,
     summarize_errors,
 )
+from harness._train_config import TrainConfig
+from harness._train_run import run_training
 from harness.empirical import (
     PerSeedKernels,
     empirical_nngp,
@@ -44,11 +55,16 @@ __all__ = [
     "ConfigMismatchError",
     "ConvergeConfig",
     "ErrorSummary",
+    "FullBatchGD",
+    "KernelGDPrediction",
     "NeuralTangentsUnavailable",
     "PerSeedKernels",
     "Progress",
+    "RegressionTask",
     "RunStore",
     "SlopeFit",
+    "TrainConfig",
+    "TrainingTrace",
     "UsageError",
     "Verdict",
     "atomic_write_json",
@@ -62,15 +78,22 @@ __all__ = [
     "environment_stamp",
     "estimate_network_bytes",
     "evaluate_candidate",
+    "kernel_gd_iteration",
+    "kernel_gd_prediction",
+    "linearize_apply",
     "load_candidate",
     "load_neural_tangents",
     "loglog_slope",
+    "make_regression_task",
     "monte_carlo_kernels",
     "output_nngp",
     "parse_widths",
     "per_seed_kernels",
     "relative_frobenius_error",
     "run_convergence",
+    "run_training",
     "seed_keys",
+    "stable_learning_rate",
     "summarize_errors",
+    "train_full_batch",
 ]

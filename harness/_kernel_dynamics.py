@@ -121,6 +121,9 @@ def kernel_gd_prediction(
     for k, t in enumerate(steps):
         if t < 0:
             raise ValueError(f"steps must be >= 0, got {t}")
+        if t == 0:  # exactly the initial outputs, not their eigenbasis round trip
+            train[k], test[k] = f0, f0x
+            continue
         decay, gain = _decay_and_gain(lam, learning_rate, int(t))
         train[k] = y + V @ (decay * r0)
         test[k] = f0x - cross_v @ (gain * r0)
@@ -153,20 +156,20 @@ def kernel_gd_iteration(
 def expected_loss_ratio(
     theta_train, prior_cov, y_train, *, learning_rate: float, steps
 ) -> np.ndarray:
-    """``E‖f_t(X) - y‖² / E‖f_0(X) - y‖²`` of kernel GD when ``f_0 ~ N(0, prior_cov)``.
+    """``E‖f_t(X) - y‖² / ‖y‖²`` of kernel GD when ``f_0 ~ N(0, prior_cov)``.
 
-    With ``r_0 = f_0 - y``, ``E[r_0 r_0ᵀ] = C + y yᵀ`` (``C`` = the NNGP of the network's
-    initial outputs) and ``E‖r_t‖² = Σ_i (1-ηλ_i)^{2t} v_iᵀ (C + y yᵀ) v_i``.
+    The expected training loss relative to ``½‖y‖²``, the loss of the zero function. With
+    ``r_0 = f_0 - y``, ``E[r_0 r_0ᵀ] = C + y yᵀ`` (``C`` = the NNGP of the network's initial
+    outputs) and ``E‖r_t‖² = Σ_i (1-ηλ_i)^{2t} v_iᵀ (C + y yᵀ) v_i``.
     """
     theta = np.asarray(theta_train, dtype=np.float64)
     y = np.asarray(y_train, dtype=np.float64).reshape(-1)
     lam, V = np.linalg.eigh(0.5 * (theta + theta.T))
     weight = np.einsum("ij,jk,ki->i", V.T, np.asarray(prior_cov) + np.outer(y, y), V)
     steps = np.asarray(steps, dtype=np.int64).reshape(-1)
-    decay = np.stack(
-        [_decay_and_gain(np.clip(lam, 0.0, None), learning_rate, int(t))[0] for t in steps]
-    )
-    return (decay**2 @ weight) / weight.sum()
+    lam = np.clip(lam, 0.0, None)
+    decay = np.stack([_decay_and_gain(lam, learning_rate, int(t))[0] for t in steps])
+    return (decay**2 @ weight) / (y @ y)
 
 
 def steps_to_fit(
@@ -174,7 +177,8 @@ def steps_to_fit(
 ) -> int:
     """The smallest ``T <= max_steps`` with :func:`expected_loss_ratio` ``<= loss_ratio``.
 
-    Returns ``max_steps`` if the ratio is not reached by then.
+    That is, the expected training loss of the infinite-width dynamics at ``T`` is at most
+    ``loss_ratio · ½‖y‖²``. Returns ``max_steps`` if that is not reached by then.
     """
     low, high = 0, int(max_steps)
     ratio = lambda t: expected_loss_ratio(  # noqa: E731

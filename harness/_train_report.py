@@ -51,7 +51,7 @@ def render_train_report(results: dict, *, command: str | None = None) -> str:
         f"λ_min = {problem['ntk_eigenvalue_min']:.6g} of the analytic NTK on the training set)",
         f"- steps T = {problem['steps']}"
         + (
-            f" (auto: expected NTK training loss reduced to {config['loss_ratio']:g} of its start)"
+            f" (auto: expected NTK training loss at most {config['loss_ratio']:g} × ½‖y‖²)"
             if config["steps"] is None
             else ""
         ),

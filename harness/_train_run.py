@@ -18,7 +18,6 @@ from harness._environment import environment_stamp
 from harness._progress import Progress
 from harness._run_store import RunStore
 from harness._train_network import train_one_network
-from harness._train_plots import plot_loss_curves, plot_scaling, plot_test_predictions
 from harness._train_problem import build_problem
 from harness._train_report import render_train_report
 from harness._train_summary import csv_text, summarize_training
@@ -96,6 +95,9 @@ def run_training(
     results["wall_seconds"] = time.perf_counter() - start
     store.write_json("results.json", results)
     store.write_text("results.csv", csv_text(config, problem, units))
+    # Matplotlib is imported only when a report is written, not with ``import harness``.
+    from harness._train_plots import plot_loss_curves, plot_scaling, plot_test_predictions
+
     widths = list(config.widths)
     plot_loss_curves(config, problem, units, widths, store.out)
     plot_test_predictions(config, problem, units, widths, store.out)

@@ -96,13 +96,14 @@ def build_parser() -> ArgumentParser:
         type=int,
         default=None,
         help="GD steps T (default: auto, until the NTK prediction's expected training loss "
-        f"falls to --loss-ratio of its start, at most {_DEFAULTS.max_steps})",
+        f"falls to --loss-ratio × ½‖y‖², at most {_DEFAULTS.max_steps})",
     )
     add(
         "--loss-ratio",
         type=float,
         default=_DEFAULTS.loss_ratio,
-        help="target loss reduction of the automatic T (default: %(default)s)",
+        help="the automatic T reaches an expected training loss of at most this × ½‖y‖² "
+        "(default: %(default)s)",
     )
     add(
         "--records",
