@@ -40,7 +40,6 @@ depth.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -61,34 +60,50 @@ class RMLPKernels(NamedTuple):
     ntk: np.ndarray
 
 
-@functools.partial(jax.jit, static_argnames=("with_ntk",))
-def _kernels(x1, x2, num_res_blocks, weight_var, bias_var, *, with_ntk: bool):
-    dim = x1.shape[1]
+def _bucket(size: int) -> int:
+    """Padded size: powers of two up to 128, then multiples of 128 (fewer compilations)."""
+    if size <= 128:
+        return max(8, 1 << (size - 1).bit_length())
+    return -(-size // 128) * 128
+
+
+def _pad(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    return np.pad(x, ((0, rows - x.shape[0]), (0, cols - x.shape[1])))
+
+
+@jax.jit
+def _kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim):
+    """Both kernels; ``dim`` is the true input dimension (inputs may carry zero padding)."""
     gaps = input_gaps(x1, x2, weight_var / dim, bias_var)
-    ntk = kernel_of(gaps) if with_ntk else jnp.zeros((), x1.dtype)
+    ntk = kernel_of(gaps)
 
     def block(_, carry):
         gaps, ntk = carry
         pre = affine_gaps(gaps, weight_var, bias_var)
         post, derivative, _ = relu_gaps(pre)
         branch = affine_gaps(post, weight_var, bias_var)
-        if with_ntk:
-            first = weight_var * ntk + kernel_of(pre)
-            ntk = ntk + weight_var * derivative * first + kernel_of(branch)
+        first = weight_var * ntk + kernel_of(pre)
+        ntk = ntk + weight_var * derivative * first + kernel_of(branch)
         return residual_sum_gaps(gaps, branch), ntk
 
     gaps, ntk = jax.lax.fori_loop(0, num_res_blocks, block, (gaps, ntk))
     post, derivative, _ = relu_gaps(gaps)
     nngp = weight_var * kernel_of(post)
-    if with_ntk:
-        ntk = weight_var * derivative * ntk + nngp
+    ntk = weight_var * derivative * ntk + nngp
     return nngp, ntk
 
 
-def _evaluate(x1, x2, num_res_blocks, W_std, b_std, *, with_ntk: bool):
+def _evaluate(x1, x2, num_res_blocks, W_std, b_std) -> RMLPKernels:
     num_res_blocks, W_std, b_std = validate_architecture(num_res_blocks, W_std, b_std)
     x1 = validate_inputs(x1, "x1" if x2 is not None else "xs")
-    x2 = x1 if x2 is None else validate_inputs(x2, "x2", dim=x1.shape[1])
+    n1, dim = x1.shape
+    if x2 is not None:
+        x2 = validate_inputs(x2, "x2", dim=dim)
+    n2 = n1 if x2 is None else x2.shape[0]
+    # Zero rows and zero features do not change the other entries: pad to reuse compilations.
+    padded_dim = _bucket(dim)
+    x1 = _pad(x1, _bucket(n1), padded_dim)
+    x2 = x1 if x2 is None else _pad(x2, _bucket(n2), padded_dim)
     with jax.enable_x64(True):
         nngp, ntk = _kernels(
             jnp.asarray(x1, jnp.float64),
@@ -96,9 +111,11 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std, *, with_ntk: bool):
             jnp.asarray(num_res_blocks, jnp.int32),
             jnp.asarray(W_std * W_std, jnp.float64),
             jnp.asarray(b_std * b_std, jnp.float64),
-            with_ntk=with_ntk,
+            jnp.asarray(dim, jnp.float64),
         )
-        return np.asarray(nngp, np.float64), np.asarray(ntk, np.float64)
+        nngp = np.array(nngp[:n1, :n2], np.float64)
+        ntk = np.array(ntk[:n1, :n2], np.float64)
+    return RMLPKernels(nngp, ntk)
 
 
 def rmlp_nngp(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray:
@@ -117,7 +134,7 @@ def rmlp_nngp(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray
     Raises:
       ValueError: on invalid arguments.
     """
-    return _evaluate(xs, None, num_res_blocks, W_std, b_std, with_ntk=False)[0]
+    return _evaluate(xs, None, num_res_blocks, W_std, b_std).nngp
 
 
 def rmlp_ntk(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray:
@@ -126,7 +143,7 @@ def rmlp_ntk(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray:
     Arguments as for :func:`rmlp_nngp`. Returns the ``(N, N)`` float64 NTK
     ``w V̇(K_L) ⊙ Θ_L + w V(K_L)``.
     """
-    return _evaluate(xs, None, num_res_blocks, W_std, b_std, with_ntk=True)[1]
+    return _evaluate(xs, None, num_res_blocks, W_std, b_std).ntk
 
 
 def rmlp_kernels(x1, x2=None, *, num_res_blocks: int, W_std: float, b_std: float) -> RMLPKernels:
@@ -142,5 +159,4 @@ def rmlp_kernels(x1, x2=None, *, num_res_blocks: int, W_std: float, b_std: float
       ``rmlp_kernels(x1, x2)`` is the off-diagonal block of the kernels of
       ``concat(x1, x2)``.
     """
-    nngp, ntk = _evaluate(x1, x2, num_res_blocks, W_std, b_std, with_ntk=True)
-    return RMLPKernels(nngp, ntk)
+    return _evaluate(x1, x2, num_res_blocks, W_std, b_std)
