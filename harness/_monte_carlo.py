@@ -39,6 +39,7 @@ __all__ = [
     "NTK_METHODS_PER_SEED",
     "PerSeedKernels",
     "default_memory_budget_bytes",
+    "default_seed_loop",
     "estimate_network_bytes",
     "init_network",
     "monte_carlo_kernels",
@@ -83,7 +84,9 @@ def _one_seed(model, key, xs, ntk_method, precision):
     return nngp, ntk
 
 
-def per_seed_kernels(model, keys, xs, *, ntk_method: str = "factored", precision=None):
+def per_seed_kernels(
+    model, keys, xs, *, ntk_method: str = "factored", precision=None, seed_loop: str = "vmap"
+):
     """Empirical NNGP and NTK of one network per key: ``(nngp[S, N, N], ntk[S, N, N])``.
 
     Pure in ``(keys, xs)``: wrap it in ``jax.jit`` (``model``, ``ntk_method``
@@ -96,18 +99,34 @@ def per_seed_kernels(model, keys, xs, *, ntk_method: str = "factored", precision
       xs: inputs, shape ``(N, d)``.
       ntk_method: ``"factored"`` or ``"jacobian"`` (unchunked ``J Jᵀ``).
       precision: matmul precision; ``None`` uses ``model.precision``.
+      seed_loop: ``"vmap"`` computes all networks at once (``jax.vmap``: the
+        parallel choice on accelerators, memory ∝ S); ``"map"`` computes one
+        network at a time inside one compiled loop (``jax.lax.map``: memory of
+        one network; on a 2-core CPU it compiles and runs faster, since XLA's
+        CPU batched matmuls are slower than a loop of plain ones). Within
+        one ``seed_loop`` a key gives bit-identical kernels whatever the
+        batch; the two loops differ by float32 rounding (~1e-7 relative).
     """
     if ntk_method not in NTK_METHODS_PER_SEED:
         raise ValueError(f"ntk_method must be one of {NTK_METHODS_PER_SEED}, not {ntk_method!r}")
     precision = resolve_precision(model, precision)
     xs = jnp.asarray(xs, model.dtype)
     one = functools.partial(_one_seed, model, ntk_method=ntk_method, precision=precision)
-    return jax.vmap(lambda key: one(key, xs))(keys)
+    if seed_loop == "vmap":
+        return jax.vmap(lambda key: one(key, xs))(keys)
+    if seed_loop == "map":
+        return jax.lax.map(lambda key: one(key, xs), keys)
+    raise ValueError(f"seed_loop must be 'vmap' or 'map', not {seed_loop!r}")
 
 
 _per_seed_kernels_jit = jax.jit(
-    per_seed_kernels, static_argnames=("model", "ntk_method", "precision")
+    per_seed_kernels, static_argnames=("model", "ntk_method", "precision", "seed_loop")
 )
+
+
+def default_seed_loop() -> str:
+    """``"map"`` on the CPU, ``"vmap"`` on accelerators (see :func:`per_seed_kernels`)."""
+    return "map" if jax.default_backend() == "cpu" else "vmap"
 
 
 def seed_keys(seeds, *, impl: str | None = None):
@@ -182,16 +201,22 @@ def monte_carlo_kernels(
     ntk_method: str = "factored",
     precision=None,
     prng_impl: str | None = None,
+    seed_loop: str | None = None,
 ) -> PerSeedKernels:
     """Per-seed NNGP and NTK for every integer seed, batched under a memory budget.
 
     Seed ``s`` always gives the network :func:`init_network` ``(model, xs, s)``. Seeds
     are processed ``batch_size`` at a time (by default as many as
-    :func:`estimate_network_bytes` fits in ``memory_budget_bytes``); the last
+    :func:`estimate_network_bytes` fits in ``memory_budget_bytes`` with
+    ``seed_loop="vmap"``, all of them with ``"map"``); the last
     batch is padded with copies of its last seed, so every batch has one shape
-    and compiles once. Batches are padded to at least two networks, which makes
-    the kernels of seed ``s`` bit-identical whatever the batching (a lone
-    unpadded network rounds its matmuls differently, at ~1e-7 relative).
+    and compiles once. With ``"vmap"`` batches are padded to at least two
+    networks, which makes the kernels of seed ``s`` bit-identical whatever the
+    batching (a lone unpadded network rounds its matmuls differently, at ~1e-7
+    relative); ``"map"`` is bit-identical whatever the batching as it is.
+
+    ``seed_loop`` is passed to :func:`per_seed_kernels`; ``None`` chooses
+    :func:`default_seed_loop` (``"map"`` on the CPU, ``"vmap"`` elsewhere).
 
     Returns:
       :class:`PerSeedKernels` with ``nngp`` and ``ntk`` of shape ``(S, N, N)``.
@@ -200,6 +225,7 @@ def monte_carlo_kernels(
     if not seeds:
         raise ValueError("monte_carlo_kernels needs at least one seed")
     precision = resolve_precision(model, precision)
+    seed_loop = seed_loop or default_seed_loop()
     xs = jnp.asarray(xs, model.dtype)
     if batch_size is None:
         budget = memory_budget_bytes or default_memory_budget_bytes()
@@ -211,19 +237,24 @@ def monte_carlo_kernels(
             out_dim=model.out_dim,
             dtype_bytes=jnp.dtype(model.dtype).itemsize,
         )
-        batch_size = max(1, budget // per_network)
+        batch_size = max(1, budget // per_network) if seed_loop == "vmap" else len(seeds)
     batch_size = max(1, min(int(batch_size), len(seeds)))
     # XLA emits unbatched matmuls for a vmap of size 1, whose float32 rounding
     # differs (~1e-7 relative) from the batched ones; every size >= 2 gives
-    # bit-identical per-seed kernels (tested), so batches are padded to >= 2.
-    padded_size = max(2, batch_size)
+    # bit-identical per-seed kernels (tested), so vmap batches are padded to >= 2.
+    padded_size = max(2, batch_size) if seed_loop == "vmap" else batch_size
     nngps, ntks = [], []
     for start in range(0, len(seeds), batch_size):
         batch = list(seeds[start : start + batch_size])
         real = len(batch)
         batch += [batch[-1]] * (padded_size - real)
         nngp, ntk = _per_seed_kernels_jit(
-            model, seed_keys(batch, impl=prng_impl), xs, ntk_method=ntk_method, precision=precision
+            model,
+            seed_keys(batch, impl=prng_impl),
+            xs,
+            ntk_method=ntk_method,
+            precision=precision,
+            seed_loop=seed_loop,
         )
         nngps.append(np.asarray(nngp)[:real])
         ntks.append(np.asarray(ntk)[:real])

@@ -31,6 +31,7 @@ from harness._empirical_nt import check_nt_implementation, nt_ntk
 from harness._empirical_precision import precision_label, resolve_precision
 from harness._monte_carlo import (
     PerSeedKernels,
+    default_seed_loop,
     estimate_network_bytes,
     init_network,
     monte_carlo_kernels,
@@ -41,6 +42,7 @@ from harness._monte_carlo import (
 __all__ = [
     "NTK_METHODS",
     "PerSeedKernels",
+    "default_seed_loop",
     "empirical_nngp",
     "empirical_ntk",
     "estimate_network_bytes",
