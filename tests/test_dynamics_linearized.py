@@ -10,6 +10,7 @@ training code never does), in float64, and fed to the independent closed form
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax.flatten_util import ravel_pytree
 
 from harness._gd_training import half_squared_loss, train_full_batch
@@ -32,6 +33,7 @@ def _jacobian(model, params, x):
     return np.asarray(jax.jacrev(lambda v: model.apply(unravel(v), x)[:, 0])(flat))
 
 
+@pytest.mark.slow  # ~15 s on 2 shared cores: float64 Jacobians and two compilations
 def test_linearised_training_follows_kernel_gd_with_its_empirical_ntk():
     with jax.enable_x64(True):
         model, params, x_train, x_test, y = _setup()
@@ -78,3 +80,12 @@ def test_one_optax_step_is_minus_eta_jacobian_transpose_residual():
             0.5 * np.sum(residual**2),
             rtol=1e-14,
         )
+
+
+def test_divergent_training_raises_naming_the_step():
+    with jax.enable_x64(True):
+        model, params, x_train, x_test, y = _setup()
+        with pytest.raises(FloatingPointError, match="non-finite by step"):
+            train_full_batch(
+                model.apply, params, x_train, y, x_test, learning_rate=1e30, record_steps=[0, 50]
+            )

@@ -35,6 +35,7 @@ def _entry_keys():
     return {"widths", "mean", "std", "ci95_low", "ci95_high", "slope", "slope_ci95"}
 
 
+@pytest.mark.slow  # shares the ~30 s tiny run (compilation dominates)
 def test_tiny_run_writes_every_output(tiny_run):
     names = {p.name for p in tiny_run.iterdir()}
     for stem in ("loss_curves", "test_predictions", "scaling"):
@@ -59,6 +60,7 @@ def test_tiny_run_writes_every_output(tiny_run):
     assert "![drift and gaps against width](scaling.png)" in (tiny_run / "report.md").read_text()
 
 
+@pytest.mark.slow  # shares the ~30 s tiny run (compilation dominates)
 def test_unit_holds_consistent_trajectories(tiny_run):
     with np.load(tiny_run / "units" / "w32_s1.npz") as unit:
         steps = unit["steps"]
@@ -75,6 +77,7 @@ def test_unit_holds_consistent_trajectories(tiny_run):
         assert float(unit["kernel_drift"]) == pytest.approx(drift)
 
 
+@pytest.mark.slow  # shares the ~30 s tiny run (compilation dominates)
 def test_rerun_resumes_with_identical_numbers(tiny_run):
     before = json.loads((tiny_run / "results.json").read_text())
     assert main([*TINY, "--out", str(tiny_run)]) == 0
@@ -84,6 +87,7 @@ def test_rerun_resumes_with_identical_numbers(tiny_run):
     assert after["function_gap"] == before["function_gap"]
 
 
+@pytest.mark.slow  # shares the ~30 s tiny run (compilation dominates)
 def test_other_config_in_same_out_is_refused(tiny_run):
     with pytest.raises(UsageError, match="different config"):
         main([*TINY, "--seeds", "3", "--out", str(tiny_run)])
@@ -136,3 +140,14 @@ def test_bad_input_exits_2_without_traceback(tmp_path):
     assert result.stderr.strip().startswith("error: --widths")
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_non_finite_training_exits_1_naming_width_and_seed(tmp_path, monkeypatch, capsys):
+    import harness._train_run as train_run
+
+    def diverging(config, problem, width, seed):
+        raise FloatingPointError(f"width {width}, seed {seed}: outputs became non-finite by step 3")
+
+    monkeypatch.setattr(train_run, "train_one_network", diverging)
+    assert main([*TINY, "--out", str(tmp_path / "o")]) == 1
+    assert "width 16, seed 0" in capsys.readouterr().err
