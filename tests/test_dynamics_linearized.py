@@ -89,3 +89,22 @@ def test_divergent_training_raises_naming_the_step():
             train_full_batch(
                 model.apply, params, x_train, y, x_test, learning_rate=1e30, record_steps=[0, 50]
             )
+
+
+@pytest.mark.slow  # ~10 s: float64 Jacobians and a short training run
+def test_drift_kernel_of_trained_params_is_literal_j_jt():
+    """The drift uses ``empirical_ntk`` on *trained* parameters; it must still be ``J Jᵀ``."""
+    from harness.empirical import empirical_ntk
+
+    with jax.enable_x64(True):
+        model, params, x_train, x_test, y = _setup()
+        trace = train_full_batch(
+            model.apply, params, x_train, y, x_test, learning_rate=0.05, record_steps=[30]
+        )
+        J = _jacobian(model, trace.params, x_train)
+        factored = np.asarray(empirical_ntk(model, trace.params, x_train, method="factored"))
+        J0 = _jacobian(model, params, x_train)
+    # The parameters moved: the kernel changed by far more than the tolerance below.
+    assert np.linalg.norm(J @ J.T - J0 @ J0.T) > 1e-3 * np.linalg.norm(J0 @ J0.T)
+    # float64 sums of ~300 products per entry: agreement to ~1e-14 relative; 1e-10 is generous.
+    np.testing.assert_allclose(factored, J @ J.T, rtol=1e-10, atol=1e-10 * np.abs(J @ J.T).max())
