@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from _stax_rmlp import stax_kernels
 
-from analytic import rmlp_kernels
+from analytic import rmlp_kernels, seed_rmlp_ntk
 
 ORDINARY_TOLERANCE = 1e-10
 #: Per-ReLU error bound of neural-tangents' NTK on pairs at angle ~0 (see above).
@@ -84,3 +84,15 @@ def test_agrees_with_neural_tangents(num_res_blocks, W_std, b_std, dim):
         assert np.all(ours.nngp[-1] == 0)
         assert np.all(ours.ntk[-1] == 0)
         np.testing.assert_array_equal(nt_ntk[-1], 0.0)
+
+
+@pytest.mark.parametrize(("W_std", "b_std", "seed_is_right"), [(1.0, 0.0, True), (1.5, 0.5, False)])
+def test_seed_ntk_is_right_only_at_unit_weights_and_no_bias(W_std, b_std, seed_is_right):
+    # The seed notebook checked its NTK recursion only at W_std = 1, b_std = 0.
+    xs = _inputs(4, seed=7, zero_row=False)[:6]
+    _, nt_ntk = stax_kernels(xs, 2, W_std, b_std)
+    seed_error = np.max(np.abs(seed_rmlp_ntk(xs, 2, W_std, b_std) - nt_ntk)) / np.max(nt_ntk)
+    if seed_is_right:
+        assert seed_error <= 1e-7  # the seed's arccos has neural-tangents' own accuracy
+    else:
+        assert seed_error > 0.05
