@@ -61,7 +61,12 @@ def render_train_report(results: dict, *, command: str | None = None) -> str:
         f"flax {env['flax']}, optax {env['optax']}",
     ]
     if results.get("wall_seconds") is not None:
-        lines.append(f"- wall time of this invocation: {results['wall_seconds']:.1f} s")
+        total = config["seeds"] * len(config["widths"])
+        lines.append(
+            f"- wall time of this invocation: {results['wall_seconds']:.1f} s "
+            f"({results['networks_computed_now']} of {total} networks computed now; "
+            f"all networks together took {results['network_seconds_total']:.1f} s when computed)"
+        )
     lines += ["", "## Rates", "", "| measure | fitted slope | 95% CI |", "|---|---|---|"]
     for _, (path, label) in MEASURES.items():
         entry = _entry(results, path)

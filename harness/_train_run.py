@@ -92,6 +92,7 @@ def run_training(
     results = summarize_training(config, problem, units, environment=environment)
     results["status"] = "complete"
     results["networks_computed_now"] = computed
+    results["network_seconds_total"] = float(sum(float(a["seconds"]) for a in units.values()))
     results["wall_seconds"] = time.perf_counter() - start
     store.write_json("results.json", results)
     store.write_text("results.csv", csv_text(config, problem, units))

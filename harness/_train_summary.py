@@ -71,9 +71,11 @@ def _verdict(name: str, entry: dict) -> str:
         return f"{name}: needs two widths for a rate"
     low, high = entry["slope_ci95"]
     rate = f"n^{entry['slope']:.2f} [{low:.2f}, {high:.2f}]"
-    if high < 0:
-        return f"{name}: shrinks as {rate}"
-    return f"{name}: does not shrink significantly ({rate})"
+    if high >= 0:
+        return f"{name}: does not shrink significantly ({rate})"
+    if low > THEORY_SLOPE:
+        return f"{name}: shrinks as {rate}, slower than the n^-1/2 of theory"
+    return f"{name}: shrinks as {rate}, consistent with theory (n^-1/2 or faster)"
 
 
 def _loss(outputs, targets) -> float:
@@ -114,25 +116,18 @@ def summarize_training(config, problem, units: dict, *, environment: dict) -> di
             node[path[-1]]["description"] = label
             verdicts.append(_verdict(label, entry))
     y = problem.task.y_train
-    results["final_loss"] = {
-        "widths": widths,
-        **{
-            kind: [
-                float(np.mean([_loss(units[(w, s)][key][-1], y) for s in range(config.seeds)]))
-                for w in widths
-            ]
-            for kind, key in (
-                ("network", "train"),
-                ("linearized", "lin_train"),
-                ("ntk", "ntk_train"),
-            )
-        },
-    }
+
+    def seed_mean(width, value):
+        return float(np.mean([value(units[(width, s)]) for s in range(config.seeds)]))
+
+    results["final_loss"] = {"widths": widths}
+    for kind, key in (("network", "train"), ("linearized", "lin_train"), ("ntk", "ntk_train")):
+        results["final_loss"][kind] = [
+            seed_mean(w, lambda unit, key=key: _loss(unit[key][-1], y)) for w in widths
+        ]
     results["seconds_per_network"] = {
         "widths": widths,
-        "mean": [
-            float(np.mean([units[(w, s)]["seconds"] for s in range(config.seeds)])) for w in widths
-        ],
+        "mean": [seed_mean(w, lambda unit: float(unit["seconds"])) for w in widths],
     }
     results["verdicts"] = verdicts
     return results
