@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 from harness._bench_report import format_table, save_results
@@ -27,27 +28,27 @@ REPORT_DIR = Path("reports/bench")
 PRECISIONS = ("default", "high", "highest")
 
 
-def _positive(name):
+def _positive():
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise UsageError(f"{name}: {text!r} is not a whole number") from None
+            raise ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < 1:
-            raise UsageError(f"{name}: {value} is not >= 1")
+            raise ArgumentTypeError(f"{value} is not >= 1")
         return value
 
     return parse
 
 
-def _non_negative(name):
+def _non_negative():
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise UsageError(f"{name}: {text!r} is not a whole number") from None
+            raise ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < 0:
-            raise UsageError(f"{name}: {value} is negative")
+            raise ArgumentTypeError(f"{value} is negative")
         return value
 
     return parse
@@ -56,21 +57,19 @@ def _non_negative(name):
 def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     """Parse the command line into a :class:`BenchConfig` and the JSON path (``None``: default)."""
     parser = ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--widths", type=parse_widths, default=(1024,), help="e.g. 512..8192")
-    parser.add_argument("--n-inputs", type=_positive("--n-inputs"), default=32)
-    parser.add_argument("--seeds", type=_positive("--seeds"), default=8)
-    parser.add_argument("--blocks", type=_non_negative("--blocks"), default=3)
-    parser.add_argument("--repeats", type=_positive("--repeats"), default=5)
-    parser.add_argument(
-        "--analytic-n", type=_non_negative("--analytic-n"), default=4096, help="0 skips it"
-    )
+    parser.add_argument("--widths", default="1024", help="e.g. 512..8192 or 1024,2048")
+    parser.add_argument("--n-inputs", type=_positive(), default=32)
+    parser.add_argument("--seeds", type=_positive(), default=8)
+    parser.add_argument("--blocks", type=_non_negative(), default=3)
+    parser.add_argument("--repeats", type=_positive(), default=5)
+    parser.add_argument("--analytic-n", type=_non_negative(), default=4096, help="0 skips it")
     parser.add_argument("--no-jacobian", action="store_true", help="skip ours jacobian")
     parser.add_argument("--precision", choices=PRECISIONS, default="default")
     parser.add_argument("--note", default="", help="free text stored with the results")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON")
     args = parser.parse_args(argv)
     config = BenchConfig(
-        widths=args.widths,
+        widths=parse_widths(args.widths),
         n_inputs=args.n_inputs,
         seeds=args.seeds,
         blocks=args.blocks,
