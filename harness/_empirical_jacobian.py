@@ -18,6 +18,11 @@ At width 8192 one hidden layer's Jacobian is ``N · K · 8192² · 4`` bytes
 ``Θ[a, b]`` of input chunks ``a`` and ``b`` is ``J_a J_bᵀ``, with at most two
 chunk Jacobians held at once, sized so that they fit ``memory_budget_bytes``.
 When the whole Jacobian fits, it is computed in one piece.
+
+The budget bounds the Jacobian chunks only, not the parameters or autodiff's
+intermediates: at width 8192 with 3 blocks, 4 inputs and a 2 GiB budget, the
+whole NTK took 75 s and 8.2 GB of peak memory on the 2-core, 24 GB CPU machine
+and agreed with the factored method to 2.4e-7 relative.
 """
 
 from __future__ import annotations
