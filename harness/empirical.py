@@ -14,7 +14,9 @@ Estimators (Jacot et al. 2018; Lee et al. 2019; Novak et al. 2020):
   ``"jacobian"`` (literal ``J Jᵀ``, chunked under a memory budget) and
   ``"nt"`` (neural-tangents' ``empirical_ntk_fn``, implementations 1 and 2).
 * :func:`per_seed_kernels` / :func:`monte_carlo_kernels`: both kernels for
-  many initialisations, batched with ``jax.vmap``.
+  many initialisations (network ``s`` is :func:`init_network` ``(model, xs, s)``,
+  drawn by :func:`models.draw_parameters` from ``PRNGKey(s)``), batched with
+  ``jax.vmap`` or looped with ``jax.lax.map``.
 
 Matmul precision is a parameter everywhere; ``None`` means the model's own
 ``precision`` attribute, whose default ``None`` is JAX's default.
