@@ -39,6 +39,19 @@ from analytic._pairs import BalancedGaps
 
 __all__ = ["relu_gaps", "relu_moments"]
 
+#: [11/11] Padé approximant ``P(z)/Q(z)`` of ``atan(√z)/√z = Σ_k (−1)^k z^k/(2k+1)``
+#: at ``z = 0``, coefficients of ``z^0 .. z^11``: ``mpmath.pade`` of the first 23
+#: Taylor coefficients at 60 digits, rounded to float64 (a test recomputes them).
+ATAN_PADE_P = (
+    1.0, 5.288888888888889, 12.054608096468561, 15.491576587526673, 12.330866536879016,
+    6.287270979878278, 2.0522397872369513, 0.41611404152527237, 0.04901897741117589,
+    0.002947584301585674, 6.875217944503727e-05, 2.633819305186611e-07,
+)  # fmt: skip
+ATAN_PADE_Q = (
+    1.0, 5.622222222222222, 13.728682170542635, 19.086216676120248, 16.639265820207395,
+    9.44390762768528, 3.5077371188545325, 0.8351755044891743, 0.1212351538774608,
+    0.00975455261083018, 0.00036127972632704364, 3.941233378113204e-06,
+)  # fmt: skip
 #: Below this angle, ``sin θ − θ cos θ`` comes from its Taylor series.
 _SERIES_BELOW = 0.25
 #: Taylor coefficients of ``(sin θ − θ cos θ) / θ³`` in powers of ``θ²``.
@@ -54,6 +67,29 @@ def _sin_minus_theta_cos_series(theta):
     return series * theta_sq * theta
 
 
+def _angle(root_plus, root_minus, root1, root2):
+    """``θ = 2·atan2(√G⁻, √G⁺)``, vectorised (XLA's ``atan2`` is not, on CPU).
+
+    ``t = tan(θ/4) = sin(θ/2) / (1 + cos(θ/2)) = √G⁻ / (√(G⁺ + G⁻) + √G⁺)``
+    lies in ``[0, 1]`` (using ``√(G⁺ + G⁻) = 2 (ab)^{1/4}`` from the roots), and
+    ``θ = 4 t R(t²)`` where ``R(z) = P(z)/Q(z)`` is the [11/11] Padé approximant
+    of ``atan(√z)/√z`` at ``z = 0`` (:data:`ATAN_PADE_P`, :data:`ATAN_PADE_Q`),
+    relative error ``< 7e-16`` in float64 on ``[0, 1]``. Pairs with a
+    zero-variance input get ``θ = 0``.
+    """
+    scale = 2.0 * jnp.sqrt(root1)[:, None] * jnp.sqrt(root2)[None, :]
+    denominator = scale + root_plus
+    t = jnp.where(denominator > 0, root_minus / jnp.where(denominator > 0, denominator, 1.0), 0.0)
+    z = t * t
+    numerator = jnp.zeros_like(z)
+    for coefficient in reversed(ATAN_PADE_P):
+        numerator = numerator * z + coefficient
+    denominator = jnp.zeros_like(z)
+    for coefficient in reversed(ATAN_PADE_Q):
+        denominator = denominator * z + coefficient
+    return 4.0 * t * numerator / denominator
+
+
 def relu_gaps(gaps: BalancedGaps):
     """Apply a ReLU to a Gaussian pair carried as balanced gaps.
 
@@ -65,7 +101,7 @@ def relu_gaps(gaps: BalancedGaps):
     """
     root_plus = jnp.sqrt(gaps.plus)
     root_minus = jnp.sqrt(gaps.minus)
-    theta = 2.0 * jnp.arctan2(root_minus, root_plus)
+    theta = _angle(root_plus, root_minus, gaps.root1, gaps.root2)
     # T = √(ab)(sin θ − θ cos θ), with √(ab) sin θ = √(G⁺G⁻)/2 and √(ab) cos θ = (G⁺ − G⁻)/4.
     direct = 0.5 * root_plus * root_minus - 0.25 * theta * (gaps.plus - gaps.minus)
     series = 0.25 * (gaps.plus + gaps.minus) * _sin_minus_theta_cos_series(theta)
