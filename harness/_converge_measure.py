@@ -5,7 +5,8 @@ For each width ``n`` the seeds ``0 … S-1`` are cut into *fixed* batches of
 :func:`harness._monte_carlo.estimate_network_bytes` and the device memory).
 Each batch is one ``jax.jit`` call of :func:`harness._monte_carlo.per_seed_kernels`
 with the keys sharded along the ``"seeds"`` mesh axis (:mod:`harness._sharding`);
-network ``s`` is ``model.init(PRNGKey(s), xs)`` whatever the batching.
+network ``s`` is ``models.draw_parameters(model, PRNGKey(s), d)`` whatever the
+batching.
 
 After every batch, each seed's kernels are checked for NaN/Inf
 (:class:`NonFiniteKernelError` names the width and seed) and stored as one unit
@@ -35,6 +36,7 @@ from harness.empirical import (
     per_seed_kernels,
     seed_keys,
 )
+from models import draw_parameters
 
 __all__ = [
     "NonFiniteKernelError",
@@ -142,7 +144,7 @@ def nt_per_seed_kernels(model, keys, xs, *, ntk_method="nt", precision=None):
     del ntk_method
 
     def one(key):
-        variables = model.init(key, xs)
+        variables = draw_parameters(model, key, xs.shape[-1])
         return (
             empirical_nngp(model, variables, xs, precision=precision),
             nt_ntk(model, variables, xs, implementation=2, precision=precision),

@@ -15,7 +15,10 @@ Two errors are measured at each width ``n`` against a reference ``K``:
   (fluctuation-dominated) and :math:`-1` (bias-dominated). For a *wrong*
   reference it plateaus at the systematic difference.
 
-Both slopes are reported, with the verdict rule of :mod:`harness._statistics`.
+Both slopes are reported, and per width the seed-mean kernel's distance from
+the reference in standard errors (``seed_mean_z``,
+:func:`harness._statistics.seed_mean_z`), which the verdict rule of
+:mod:`harness._statistics` uses to tell a plateau from fluctuation.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from harness._statistics import (
     convergence_verdict,
     loglog_slope,
     relative_frobenius_error,
+    seed_mean_z,
     summarize_errors,
 )
 
@@ -35,12 +39,13 @@ CSV_HEADER = ("width", "seed", "kernel", "reference", "rel_err")
 
 
 def error_curves(empirical: dict, reference: np.ndarray, kernel: str) -> dict:
-    """Per-seed errors ``[W][S]`` and seed-mean errors ``[W]`` of one kernel against one reference.
+    """Per-seed errors ``[W][S]``, seed-mean errors and their z-scores ``[W]``, one kernel.
 
     ``empirical`` maps width → ``{"nngp": (S, N, N), "ntk": (S, N, N)}``.
     """
     widths = sorted(empirical)
     per_seed = [relative_frobenius_error(empirical[w][kernel], reference) for w in widths]
+    z = [seed_mean_z(empirical[w][kernel], reference) for w in widths]
     seed_mean = [
         relative_frobenius_error(empirical[w][kernel].mean(axis=0), reference) for w in widths
     ]
@@ -48,6 +53,7 @@ def error_curves(empirical: dict, reference: np.ndarray, kernel: str) -> dict:
         "widths": widths,
         "per_seed": [np.atleast_1d(e).tolist() for e in per_seed],
         "seed_mean": [float(e) for e in seed_mean],
+        "seed_mean_z": z,
     }
 
 
@@ -69,6 +75,7 @@ def summarize_curve(curves: dict) -> dict:
         "rel_err_ci95": [[s.ci95_low, s.ci95_high] for s in summaries],
         "rel_err_of_seed_mean": list(seed_mean),
         "rel_err_per_seed": [list(v) for v in per_seed],
+        "seed_mean_z": list(curves["seed_mean_z"]),
         "slope": None,
         "slope_ci95": None,
         "intercept": None,
@@ -84,12 +91,15 @@ def summarize_curve(curves: dict) -> dict:
         slope=fit.slope, slope_ci95=[fit.ci95_low, fit.ci95_high], intercept=fit.intercept
     )
     mean_fit = _fit(widths, [[e] for e in seed_mean])
-    result.update(
-        seed_mean_slope=mean_fit.slope,
-        seed_mean_slope_ci95=[mean_fit.ci95_low, mean_fit.ci95_high],
-    )
+    if mean_fit is not None:
+        result.update(
+            seed_mean_slope=mean_fit.slope,
+            seed_mean_slope_ci95=[mean_fit.ci95_low, mean_fit.ci95_high],
+        )
     verdict = convergence_verdict(
-        fit, seed_mean_fit=mean_fit, seed_mean_error_at_largest=seed_mean[-1]
+        fit,
+        seed_mean_error_at_largest=seed_mean[-1],
+        seed_mean_z_at_largest=curves["seed_mean_z"][-1],
     )
     result.update(converges=verdict.converges, verdict=verdict.text)
     return result

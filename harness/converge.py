@@ -36,7 +36,7 @@ def build_parser() -> ArgumentParser:
     add = parser.add_argument
     add(
         "--widths",
-        default="256..8192",
+        default="256..4096",
         help="128..8192 (powers of two, inclusive) or a list such as 100,300,1000 "
         "(default: %(default)s)",
     )

@@ -15,7 +15,7 @@ from harness._cli import UsageError, run_cli
 from harness._converge_inputs import gaussian_inputs
 from harness.converge import main
 from harness.empirical import empirical_nngp, empirical_ntk
-from models import ResidualMLP
+from models import ResidualMLP, draw_parameters
 
 TINY = ["--widths", "16,32", "--seeds", "2", "--n-inputs", "5", "--input-dim", "3", "--quiet"]
 
@@ -29,6 +29,7 @@ def tiny_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_outputs_exist_and_have_the_documented_keys(tiny_run):
     for name in ("results.json", "results.csv", "report.md", "run.json"):
         assert (tiny_run / name).is_file()
@@ -44,16 +45,22 @@ def test_outputs_exist_and_have_the_documented_keys(tiny_run):
         for key in ("widths", "rel_err_mean", "rel_err_std", "rel_err_of_seed_mean", "slope"):
             assert key in entry
         assert len(entry["slope_ci95"]) == 2
-        # Two independent float64 implementations of the same recursion agree to rounding.
-        assert results["analytic_vs_neural_tangents"][kernel] < 1e-12
+    # Two independent float64 implementations of the same recursion. neural-tangents
+    # takes arccos of correlations, which near the diagonal (angle ~0) loses up to
+    # ~5e-9 per ReLU in the NTK (derivation in test_analytic_neural_tangents.py);
+    # 2 blocks have L + 1 = 3 ReLUs on every path.
+    assert results["analytic_vs_neural_tangents"]["nngp"] < 1e-10
+    assert results["analytic_vs_neural_tangents"]["ntk"] < 3 * 5e-9 + 1e-10
     assert set(results["candidates"]["seed"]) >= {"spec", "nngp", "ntk"}
     report = (tiny_run / "report.md").read_text()
     assert "![Convergence" in report
     assert "candidate `seed`" in report
 
 
+@pytest.mark.slow
 def test_csv_errors_match_an_independent_recomputation(tiny_run):
-    # Independent truth: rebuild network (width 32, seed 1) with model.init(PRNGKey(1)),
+    # Independent truth: rebuild network (width 32, seed 1) from PRNGKey(1) with
+    # models.draw_parameters (the documented seed → network map of per_seed_kernels),
     # take its literal Jacobian NTK (J Jᵀ, not the factored estimator the run used)
     # and the analytic kernels, and recompute the relative Frobenius errors.
     rows = list(csv.DictReader((tiny_run / "results.csv").open()))
@@ -61,7 +68,7 @@ def test_csv_errors_match_an_independent_recomputation(tiny_run):
     assert len(rows) == 2 * 2 * 2 * 3
     xs = gaussian_inputs(5, 3, seed=0)
     model = ResidualMLP(32, 2, 1.5, 0.5)
-    variables = model.init(jax.random.PRNGKey(1), xs.astype(np.float32))
+    variables = draw_parameters(model, jax.random.PRNGKey(1), 3)
     reference = analytic.rmlp_kernels(xs, num_res_blocks=2, W_std=1.5, b_std=0.5)
     ntk = np.asarray(empirical_ntk(model, variables, xs, method="jacobian"), np.float64)
     nngp = np.asarray(empirical_nngp(model, variables, xs), np.float64)
@@ -75,6 +82,7 @@ def test_csv_errors_match_an_independent_recomputation(tiny_run):
             assert float(row["rel_err"]) == pytest.approx(expected[row["kernel"]], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_rerun_of_same_config_resumes_with_identical_numbers(tiny_run):
     before = json.loads((tiny_run / "results.json").read_text())
     args = [*TINY, "--blocks", "2", "--w-std", "1.5", "--b-std", "0.5", "--out", str(tiny_run)]
@@ -146,6 +154,7 @@ def test_bad_inputs_file(tmp_path, capsys):
     assert "do not combine" in err
 
 
+@pytest.mark.slow
 def test_different_config_in_existing_out_is_refused_then_forced(tiny_run, capsys, tmp_path):
     code, err = _exit([*TINY, "--blocks", "1", "--out", str(tiny_run)], capsys)
     assert code == 2

@@ -42,8 +42,10 @@ def test_ntk_rate_is_near_minus_one_half(results):
     assert -0.8 <= ntk["slope"] <= -0.25
     assert ntk["slope_ci95"][0] < ntk["slope"] < ntk["slope_ci95"][1]
     assert -0.8 <= results["kernels"]["nngp"]["slope"] <= -0.25
-    # The seed-mean kernel also converges, at least as fast as n^-1/4 (rule threshold).
-    assert ntk["seed_mean_slope"] < -0.25
+    # The seed-mean kernel is within a few standard errors of the limit at every width
+    # (z ≈ 1 in theory for an O(1/n) bias small against the fluctuation; the rule's
+    # threshold is 4).
+    assert max(ntk["seed_mean_z"]) < 4
 
 
 @pytest.mark.slow
@@ -54,6 +56,7 @@ def test_wrong_seed_ntk_is_flagged_while_ours_converges(results):
     seed = results["candidates"]["seed"]
     assert seed["ntk"]["converges"] is False
     assert seed["ntk"]["verdict"].startswith("does not converge: error plateaus at")
+    assert seed["ntk"]["seed_mean_z"][-1] > 4
     # The plateau is the systematic difference between the formulas. With K̄ the
     # seed-mean kernel at width 1024, the triangle inequality bounds it exactly:
     #   | ‖K̄ − wrong‖ − ‖ours − wrong‖ | ≤ ‖K̄ − ours‖,

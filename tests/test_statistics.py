@@ -10,6 +10,7 @@ from harness._statistics import (
     convergence_verdict,
     loglog_slope,
     relative_frobenius_error,
+    seed_mean_z,
     summarize_errors,
 )
 
@@ -98,15 +99,37 @@ def test_bootstrap_ci_matches_normal_theory():
 
 def test_verdicts():
     good = SlopeFit(-0.49, -0.53, -0.45, 0.0)
-    steep_mean = SlopeFit(-0.7, -0.9, -0.5, 0.0)
-    verdict = convergence_verdict(good, seed_mean_fit=steep_mean, seed_mean_error_at_largest=0.005)
+    verdict = convergence_verdict(
+        good, seed_mean_error_at_largest=0.005, seed_mean_z_at_largest=1.1
+    )
     assert verdict.converges
     assert verdict.text == "converges at n^-0.49 [-0.53, -0.45]"
+    one_seed = convergence_verdict(
+        good, seed_mean_error_at_largest=0.02, seed_mean_z_at_largest=float("nan")
+    )
+    assert one_seed.converges
     flat = SlopeFit(-0.03, -0.08, 0.02, 0.0)
-    verdict = convergence_verdict(flat, seed_mean_fit=flat, seed_mean_error_at_largest=0.12)
+    verdict = convergence_verdict(flat, seed_mean_error_at_largest=0.12, seed_mean_z_at_largest=2.0)
     assert not verdict.converges
     assert verdict.text.startswith("does not converge: error plateaus at 0.12 (per-seed slope")
-    # One network's error falls, but the seed-mean kernel's does not: a systematic difference.
-    verdict = convergence_verdict(good, seed_mean_fit=flat, seed_mean_error_at_largest=0.3)
+    # One network's error falls, but the seed-mean kernel stays 9 standard errors away.
+    verdict = convergence_verdict(good, seed_mean_error_at_largest=0.3, seed_mean_z_at_largest=9.0)
     assert not verdict.converges
-    assert "seed-mean slope n^-0.03" in verdict.text
+    assert "9.0 standard errors away" in verdict.text
+
+
+def test_seed_mean_z_matches_its_definition_and_theory():
+    # Definition, by hand: two 1×1 "kernels" 1 and 3: mean 2, V = (1 + 1)/1 = 2,
+    # standard error √(2/2) = 1, so the reference 5 is 3 standard errors away.
+    assert seed_mean_z(np.array([[[1.0]], [[3.0]]]), np.array([[5.0]])) == pytest.approx(3.0)
+    assert np.isnan(seed_mean_z(np.ones((1, 2, 2)), np.eye(2)))
+    # Theory: for unbiased Gaussian noise on 16 independent entries and S = 8,
+    # S‖K̄−K‖²/(16σ²) ~ χ²₁₆/16 and V/(16σ²) ~ χ²₁₁₂/112, so z² ~ F(16, 112): mean
+    # 1.02, sd 0.37. The mean of 300 draws has sd 0.02, so ±0.1 is a 5σ band.
+    rng = np.random.default_rng(3)
+    truth = rng.standard_normal((4, 4))
+    z2 = [seed_mean_z(truth + 0.1 * rng.standard_normal((8, 4, 4)), truth) ** 2 for _ in range(300)]
+    assert np.mean(z2) == pytest.approx(1.0, abs=0.1)
+    # A shifted reference: z ≈ ‖shift‖ / (σ√(16/S)) = 0.2·4 / (0.1·√2) ≈ 5.7.
+    shifted = seed_mean_z(truth + 0.1 * rng.standard_normal((8, 4, 4)), truth + 0.2)
+    assert 4 < shifted < 8
