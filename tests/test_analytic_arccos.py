@@ -61,15 +61,7 @@ def relu_of_pairs():
         )
         out, derivative, angle = fn(plus, minus, var1, var2)
         out = BalancedGaps(*(np.asarray(v) for v in out))
-        return (
-            plus,
-            minus,
-            var1,
-            var2,
-            out,
-            np.asarray(derivative)[:, 0, 0],
-            np.asarray(angle)[:, 0, 0],
-        )
+        return plus, minus, out, np.asarray(derivative)[:, 0, 0], np.asarray(angle)[:, 0, 0]
 
 
 def test_angle_and_relu_map_against_50_digits(relu_of_pairs):
