@@ -151,3 +151,17 @@ def test_non_finite_training_exits_1_naming_width_and_seed(tmp_path, monkeypatch
     monkeypatch.setattr(train_run, "train_one_network", diverging)
     assert main([*TINY, "--out", str(tmp_path / "o")]) == 1
     assert "width 16, seed 0" in capsys.readouterr().err
+
+
+def test_inputs_file_rows_split_into_train_and_test(tmp_path):
+    from harness._train_problem import file_sha256, problem_inputs
+    from harness.train import build_parser, config_from_args
+
+    rows = np.random.default_rng(5).standard_normal((9, 2))
+    np.save(tmp_path / "x.npy", rows)
+    args = build_parser().parse_args([*BASE, "--inputs", str(tmp_path / "x.npy")])
+    config = config_from_args(args)
+    assert config.input_dim == 2
+    assert config.inputs_sha256 == file_sha256(tmp_path / "x.npy")
+    # The first --n-train (4) rows train, the next --n-test (3) are held out; the rest unused.
+    np.testing.assert_array_equal(problem_inputs(config), rows[:7])
