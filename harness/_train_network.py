@@ -36,10 +36,7 @@ from harness._gd_training import FullBatchGD
 from harness._kernel_dynamics import kernel_gd_prediction
 from harness._linearized import linearized_apply_fn
 
-__all__ = ["GAP_PARTS", "network_key", "relative_gap", "train_one_network"]
-
-#: The output sets of the function-space gaps.
-GAP_PARTS = ("all", "train", "test")
+__all__ = ["network_key", "relative_gap", "train_one_network"]
 
 
 def network_key(seed: int, width: int):
