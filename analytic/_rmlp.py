@@ -32,10 +32,18 @@ only at ``W_std = 1, b_std = 0``, the one case the notebook checked.
 
 Numerics: the covariance is carried as balanced gaps (:mod:`analytic._pairs`),
 so that the angle of every pair, including near-duplicate and antipodal
-inputs, is accurate to a few ulps; against a 50-digit evaluation of the same
-recursion the kernels agree to ~1e-14 relative (``max|ΔK| / max|K|``) up to
-100 blocks. The depth is a traced loop bound, so one compilation serves every
-depth.
+inputs, is accurate to a few ulps. Against a 50-digit evaluation of the same
+recursion the kernels agree to ``max|ΔK| / max|K| <= 3e-14`` (measured, up
+to 100 blocks, rows equal to 1e-7, scales 1e-2..1e2, ``W_std`` 0.5..2), where
+neural-tangents' ``arccos`` of the correlation loses up to ~6e-7 (measured at
+100 blocks). The cost is ``O(L·N1·N2)`` elementwise work plus three
+``N1 × N2 × d`` matrix products for the input layer.
+
+The computation is one ``jax.jit``-compiled function run under
+``jax.enable_x64(True)``, so results are float64 whatever the global flag.
+The depth is a traced loop bound (one compilation serves every depth), and
+inputs are zero-padded to size buckets (zero rows and features leave the
+other entries unchanged), so nearby sizes share a compilation too.
 """
 
 from __future__ import annotations
