@@ -1,4 +1,9 @@
-"""Reliability of ``run_convergence``: resume after interruption (also ``kill -9``), NaN, OOM."""
+"""Reliability of ``run_convergence``: resume after interruption (also ``kill -9``), NaN, OOM.
+
+Determinism is checked bit for bit: a run interrupted in-process and resumed,
+and a run in a separate process killed with SIGKILL and resumed, must both end
+with exactly the numbers (and stored kernels) of one uninterrupted run.
+"""
 
 import json
 import os
@@ -59,14 +64,7 @@ def baseline(tmp_path_factory):
     return out, run_convergence(CONFIG, out, quiet=True)
 
 
-def test_two_runs_are_bit_identical(baseline, tmp_path):
-    out, results = baseline
-    again = run_convergence(CONFIG, tmp_path, quiet=True)
-    for key in NUMBERS:
-        assert again[key] == results[key]
-    assert (tmp_path / "results.csv").read_text() == (out / "results.csv").read_text()
-
-
+@pytest.mark.slow
 def test_resume_after_interrupt_reproduces_the_uninterrupted_run(baseline, tmp_path, monkeypatch):
     _out, results = baseline
     real = converge_run.measure_batch
@@ -136,6 +134,7 @@ def exhausting_kernels(model, keys, xs, *, ntk_method, precision):
     return per_seed_kernels(model, keys, xs, ntk_method=ntk_method, precision=precision)
 
 
+@pytest.mark.slow
 def test_out_of_memory_halves_the_batch_and_loses_nothing(baseline, tmp_path):
     _out, results = baseline
     resumed = run_convergence(CONFIG, tmp_path, quiet=True, kernels_fn=exhausting_kernels)
