@@ -212,3 +212,50 @@ def test_real_command_line_exit_status_and_no_traceback(tmp_path):
     assert process.stderr.strip().splitlines() == [
         "error: --widths: range 512..64 is reversed (write 64..512)"
     ]
+
+
+@pytest.mark.slow
+def test_own_inputs_and_own_candidate_end_to_end(tmp_path, monkeypatch):
+    # A user's module with an NTK-only formula: ours scaled by 1.5, wrong by
+    # construction. For each network, ‖Θ̂‖ ≤ (1 + e)‖Θ‖ with e its error against
+    # ours, so its error against 1.5Θ is at least (1.5 − 1 − e)/1.5 (triangle inequality).
+    (tmp_path / "scaled_formula.py").write_text(
+        "import analytic\n\n"
+        "def scaled_ntk(xs, num_res_blocks, W_std, b_std):\n"
+        "    return 1.5 * analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    xs = gaussian_inputs(6, 2, seed=7)
+    np.save(tmp_path / "mine.npy", xs)
+    out = tmp_path / "run"
+    argv = [
+        "--inputs",
+        str(tmp_path / "mine.npy"),
+        "--widths",
+        "8,16",
+        "--seeds",
+        "2",
+        "--blocks",
+        "1",
+        "--candidate",
+        "scaled_formula:scaled_ntk",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["n_inputs"] == 6
+    assert results["config"]["input_dim"] == 2
+    assert len(results["config"]["inputs_sha256"]) == 64
+    candidate = results["candidates"]["scaled_ntk"]
+    assert candidate["spec"] == "scaled_formula:scaled_ntk"
+    assert candidate["kernels_provided"] == ["ntk"]
+    assert "nngp" not in candidate
+    ours = np.asarray(results["kernels"]["ntk"]["rel_err_per_seed"])
+    theirs = np.asarray(candidate["ntk"]["rel_err_per_seed"])
+    assert np.all(theirs >= (0.5 - ours) / 1.5 - 1e-12)
+    # Changing the file's contents changes the config: the old folder is refused.
+    np.save(tmp_path / "mine.npy", xs + 1.0)
+    with pytest.raises(UsageError, match="different config"):
+        main(argv)
