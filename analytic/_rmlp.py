@@ -121,9 +121,15 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std) -> RMLPKernels:
             jnp.asarray(b_std * b_std, jnp.float64),
             jnp.asarray(dim, jnp.float64),
         )
-        nngp = np.array(nngp[:n1, :n2], np.float64)
-        ntk = np.array(ntk[:n1, :n2], np.float64)
-    return RMLPKernels(nngp, ntk)
+    return RMLPKernels(_unpad(nngp, n1, n2), _unpad(ntk, n1, n2))
+
+
+def _unpad(kernel: jax.Array, rows: int, cols: int) -> np.ndarray:
+    """A writable, contiguous float64 host copy without the padding."""
+    kernel = np.array(kernel, np.float64)
+    if kernel.shape != (rows, cols):
+        kernel = np.ascontiguousarray(kernel[:rows, :cols])
+    return kernel
 
 
 def rmlp_nngp(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray:
