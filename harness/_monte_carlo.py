@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from harness._empirical_factored import factored_ntk_from_trace
+from harness._empirical_jacobian import per_input_jacobian
 from harness._empirical_nngp import readout_marginal_nngp
 from harness._empirical_precision import precision_label, resolve_precision
 from models import draw_parameters, residual_mlp_trace
@@ -61,7 +62,7 @@ class PerSeedKernels(NamedTuple):
 
 
 def _dense_jacobian_ntk(model, variables, xs, precision):
-    jac = jax.jacrev(lambda v: model.apply(v, xs))(variables)
+    jac = per_input_jacobian(lambda v, x: model.apply(v, x[None])[0], variables, xs)
     total = 0.0
     for j in jax.tree_util.tree_leaves(jac):
         j = j.reshape(j.shape[0], j.shape[1], -1)
