@@ -82,8 +82,11 @@ def networks_per_device(config, width: int, n_devices: int, *, budget_bytes=None
     per_network = estimate_network_bytes(
         width, config.num_res_blocks, config.input_dim, config.n_inputs
     )
-    per_device = max(1, min(MAX_NETWORKS_PER_DEVICE, budget // per_network))
-    return int(min(per_device, -(-config.seeds // n_devices)))
+    most = max(1, min(MAX_NETWORKS_PER_DEVICE, budget // per_network))
+    # Equal batches (one compiled shape): the fewest batches that fit, evenly filled.
+    per_device_seeds = -(-config.seeds // n_devices)
+    batches = -(-per_device_seeds // most)
+    return int(-(-per_device_seeds // batches))
 
 
 def seed_batches(num_seeds: int, batch: int) -> list[list[int]]:

@@ -43,6 +43,8 @@ def save_figure(figure, folder, stem: str, *, writer: bool = True) -> list[str]:
     Returns the file names written (relative to ``folder``).
     """
     names = []
+    figure.canvas.draw()  # lay out once, then freeze: each savefig would redo the layout
+    figure.set_layout_engine("none")
     for fmt, extra in (
         ("png", {"dpi": 150, "metadata": {"Software": None}}),
         ("svg", {"metadata": {"Date": None}}),
