@@ -15,7 +15,7 @@ from harness._converge_run import run_convergence
 
 ARGS = [
     "--widths",
-    "16,32",
+    "24",
     "--blocks",
     "2",
     "--w-std",
@@ -33,7 +33,7 @@ ARGS = [
     "--quiet",
 ]
 CONFIG = ConvergeConfig(
-    widths=(16, 32),
+    widths=(24,),
     num_res_blocks=2,
     W_std=1.4,
     b_std=0.3,
@@ -65,7 +65,7 @@ def test_two_devices_agree_with_one(tmp_path):
     # Each network is the same program on whichever device holds it: the kernels
     # agree to float32 rounding (the issue asks for <= 1e-5 relative).
     for seed in range(4):
-        for width in (16, 32):
+        for width in (24,):
             a = np.load(tmp_path / "one" / "units" / f"w{width}_s{seed}.npz")
             b = np.load(tmp_path / "two" / "units" / f"w{width}_s{seed}.npz")
             for kernel in ("nngp", "ntk"):
