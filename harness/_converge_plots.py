@@ -25,8 +25,8 @@ KERNEL_TITLES = {"nngp": "NNGP", "ntk": "NTK"}
 def _fit_label(summary: dict, what: str) -> str:
     if summary.get("slope") is None:
         return what
-    low, high = summary["slope_ci95"]
-    return f"{what}: $n^{{{summary['slope']:.2f}}}$ [{low:.2f}, {high:.2f}]"
+    low, high = (f"{v:.2f}" if v is not None else "?" for v in summary["slope_ci95"])
+    return f"{what}: $n^{{{summary['slope']:.2f}}}$ [{low}, {high}]"
 
 
 def plot_convergence(results: dict, folder, *, writer: bool = True) -> list[str]:

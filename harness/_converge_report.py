@@ -17,7 +17,9 @@ def _num(value, fmt=".3g") -> str:
 
 
 def _ci(pair, fmt=".2f") -> str:
-    return "n/a" if pair is None else f"[{pair[0]:{fmt}}, {pair[1]:{fmt}}]"
+    if pair is None:
+        return "n/a"
+    return f"[{_num(pair[0], fmt)}, {_num(pair[1], fmt)}]"
 
 
 def _slope_row(name: str, kernel: str, entry: dict) -> str:
@@ -41,9 +43,11 @@ def _width_table(kernel: str, entry: dict, candidates: dict) -> list[str]:
     lines = [f"### {_TITLES[kernel]}", "", header, rule]
     for index, width in enumerate(entry["widths"]):
         line = (
-            f"| {width} | {entry['rel_err_mean'][index]:.4g} | {entry['rel_err_std'][index]:.2g} "
+            f"| {width} | {entry['rel_err_mean'][index]:.4g} "
+            f"| {_num(entry['rel_err_std'][index], '.2g')} "
             f"| {_ci(entry['rel_err_ci95'][index], '.4g')} "
-            f"| {entry['rel_err_of_seed_mean'][index]:.4g} | {entry['seed_mean_z'][index]:.2f} |"
+            f"| {entry['rel_err_of_seed_mean'][index]:.4g} "
+            f"| {_num(entry['seed_mean_z'][index], '.2f')} |"
         )
         for name in names:
             line += f" {candidates[name][kernel]['rel_err_mean'][index]:.4g} |"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 
 import numpy as np
@@ -97,6 +98,20 @@ def summarize_run(references: dict, candidate_kernels: dict, empirical: dict) ->
     return {"kernels": kernels, "candidates": candidates}, csv_rows(curves)
 
 
+def strict_json(value):
+    """``value`` with every NaN/±Inf float replaced by ``None``: strict JSON (``null``).
+
+    They arise legitimately: the spread of one seed, the slope CI of two points.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(item) for item in value]
+    return value
+
+
 def _csv_text(rows) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -128,7 +143,8 @@ def run_convergence(
       kernels_fn: replaces ``per_seed_kernels`` (tests).
 
     Returns:
-      The ``results.json`` content as a dict.
+      The ``results.json`` content as a dict (undefined numbers, such as the
+      spread of a single seed, are ``None``).
 
     Raises:
       UsageError: bad candidates, inputs, or a config mismatch in ``out``.
@@ -202,10 +218,10 @@ def run_convergence(
                 raise RuntimeError(f"kernels of width {width} are missing from {store.out}")
             empirical[width] = loaded
             partial, _ = summarize_run(references, candidate_kernels, empirical)
-            store.write_json("results.json", {**base, "status": "partial", **partial})
+            store.write_json("results.json", strict_json({**base, "status": "partial", **partial}))
     results, rows = summarize_run(references, candidate_kernels, empirical)
     timing["wall_s"] = time.perf_counter() - start
-    results = {**base, "status": "complete", **results, "timing": timing}
+    results = strict_json({**base, "status": "complete", **results, "timing": timing})
     _write_outputs(store, results, rows, references, empirical, config, command, writer)
     return results
 
