@@ -259,3 +259,12 @@ def test_own_inputs_and_own_candidate_end_to_end(tmp_path, monkeypatch):
     np.save(tmp_path / "mine.npy", xs + 1.0)
     with pytest.raises(UsageError, match="different config"):
         main(argv)
+
+
+def test_results_are_strict_json():
+    # One seed has no spread and a two-width fit no CI: written as null, not NaN.
+    from harness._converge_run import strict_json
+
+    value = {"std": [float("nan"), 0.5], "ci": (float("-inf"), float("inf")), "n": 3}
+    assert strict_json(value) == {"std": [None, 0.5], "ci": [None, None], "n": 3}
+    json.dumps(strict_json(value), allow_nan=False)
