@@ -14,7 +14,8 @@ target with :func:`os.replace` (atomic on POSIX), and the folder itself is
 file, never a torn one, so a rerun with the same config skips every unit that
 has a file and recomputes only the rest.
 
-A rerun with a *different* config into the same folder is refused with
+Temporary files a killed run left behind are deleted when the folder is opened
+again. A rerun with a *different* config into the same folder is refused with
 :class:`ConfigMismatchError` (a :class:`~harness._cli.UsageError`: one line, exit 2)
 unless ``force=True``, which deletes the old units first. The config is
 compared through :func:`config_fingerprint`, a SHA-256 of its canonical JSON.
@@ -169,6 +170,8 @@ class RunStore:
             )
         if writer:
             self.units.mkdir(parents=True, exist_ok=True)
+            for stale in self.units.glob(".*.tmp"):  # left by a write cut short (kill -9)
+                stale.unlink(missing_ok=True)
             atomic_write_json(
                 manifest, {"kind": kind, "fingerprint": self.fingerprint, "config": self.config}
             )

@@ -33,6 +33,7 @@ __all__ = [
     "gather_to_host",
     "initialize_distributed",
     "is_writer",
+    "replicate",
     "seed_mesh",
     "shard_keys",
 ]

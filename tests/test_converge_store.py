@@ -26,6 +26,9 @@ def test_units_round_trip_and_resume(tmp_path):
     again = RunStore(tmp_path / "out", dict(reversed(config.items())), kind="converge")
     np.testing.assert_array_equal(again.load("w64_s0")["ntk"], kernel)
     assert not list((tmp_path / "out" / "units").glob(".*tmp"))  # no temporary files left
+    (tmp_path / "out" / "units" / ".w64_s1.npz.abc.tmp").write_bytes(b"torn")  # kill -9
+    RunStore(tmp_path / "out", config, kind="converge")
+    assert not list((tmp_path / "out" / "units").glob(".*tmp"))
 
 
 def test_different_config_is_refused_unless_forced(tmp_path):
