@@ -99,3 +99,17 @@ def test_progress_silent_when_not_a_tty_or_quiet():
         assert stream.getvalue() == ""
     assert format_duration(75.2) == "1m15s"
     assert format_duration(float("nan")) == "?"
+
+
+def test_seed_batches_fit_the_memory_budget_and_are_even():
+    from harness._converge_config import ConvergeConfig
+    from harness._converge_measure import networks_per_device, seed_batches
+    from harness.empirical import estimate_network_bytes
+
+    config = ConvergeConfig(widths=(512,), seeds=16, num_res_blocks=3, n_inputs=32)
+    one = estimate_network_bytes(512, 3, 10, 32)
+    # Room for 10 networks: 16 seeds need two batches, filled evenly (8 + 8).
+    assert networks_per_device(config, 512, 1, budget_bytes=10 * one) == 8
+    assert networks_per_device(config, 512, 1, budget_bytes=one) == 1
+    assert networks_per_device(config, 512, 1, budget_bytes=100 * one) == 16
+    assert seed_batches(5, 2) == [[0, 1], [2, 3], [4]]
