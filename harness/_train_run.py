@@ -20,7 +20,7 @@ from harness._run_store import RunStore
 from harness._train_network import train_one_network
 from harness._train_problem import build_problem
 from harness._train_report import render_train_report
-from harness._train_summary import csv_text, summarize_training
+from harness._train_summary import csv_text, strict_json_values, summarize_training
 
 __all__ = ["DEFAULT_TRAIN_OUT", "NonFiniteTrainingError", "run_training", "unit_key"]
 
@@ -88,13 +88,13 @@ def run_training(
                     progress.advance(costs[width], note=f"width {width}, seed {seed}")
                 units[(width, seed)] = arrays
             partial = summarize_training(config, problem, units, environment=environment)
-            store.write_json("results.json", {**partial, "status": "partial"})
+            store.write_json("results.json", strict_json_values({**partial, "status": "partial"}))
     results = summarize_training(config, problem, units, environment=environment)
     results["status"] = "complete"
     results["networks_computed_now"] = computed
     results["network_seconds_total"] = float(sum(float(a["seconds"]) for a in units.values()))
     results["wall_seconds"] = time.perf_counter() - start
-    store.write_json("results.json", results)
+    store.write_json("results.json", strict_json_values(results))
     store.write_text("results.csv", csv_text(config, problem, units))
     # Matplotlib is imported only when a report is written, not with ``import harness``.
     from harness._train_plots import plot_loss_curves, plot_scaling, plot_test_predictions

@@ -25,7 +25,14 @@ import numpy as np
 
 from harness._statistics import loglog_slope, summarize_errors
 
-__all__ = ["MEASURES", "THEORY_SLOPE", "csv_text", "measure_entry", "summarize_training"]
+__all__ = [
+    "MEASURES",
+    "THEORY_SLOPE",
+    "csv_text",
+    "measure_entry",
+    "strict_json_values",
+    "summarize_training",
+]
 
 #: Unit array name → (results.json path, description).
 MEASURES = {
@@ -40,6 +47,21 @@ MEASURES = {
 
 #: Theory: every measure falls at least like n^-1/2; the done-when bar is a slope <= -0.3.
 THEORY_SLOPE = -0.5
+
+
+def strict_json_values(value):
+    """A copy with NaN/±Inf floats as ``None`` (JSON ``null``) and tuples as lists.
+
+    One seed has no standard deviation and a fit through two points no CI; strict JSON has
+    no spelling for those, so ``results.json`` writes ``null``.
+    """
+    if isinstance(value, dict):
+        return {key: strict_json_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json_values(item) for item in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
 
 
 def measure_entry(widths, per_seed) -> dict:

@@ -165,3 +165,15 @@ def test_inputs_file_rows_split_into_train_and_test(tmp_path):
     assert config.inputs_sha256 == file_sha256(tmp_path / "x.npy")
     # The first --n-train (4) rows train, the next --n-test (3) are held out; the rest unused.
     np.testing.assert_array_equal(problem_inputs(config), rows[:7])
+
+
+@pytest.mark.slow  # shares the ~30 s tiny run (compilation dominates)
+def test_results_json_is_strict(tiny_run):
+    def refuse(constant):
+        raise ValueError(f"non-strict JSON constant {constant}")
+
+    json.loads((tiny_run / "results.json").read_text(), parse_constant=refuse)
+    from harness._train_summary import strict_json_values
+
+    value = {"std": [float("nan"), 0.5], "ci": (float("-inf"), np.float64(2.0)), "n": 3}
+    assert strict_json_values(value) == {"std": [None, 0.5], "ci": [None, 2.0], "n": 3}
