@@ -11,14 +11,14 @@ Default run (``python -m harness.converge`` with no arguments, the README's
   :math:`\sqrt{16} = 4` over the range, and from width 256 on the
   :math:`O(1/n)` bias is well below the :math:`O(n^{-1/2})` fluctuation.
   Width 8192 is left out on purpose: on the 2-core CPU one width-8192 network
-  (drawing 403 M weights, then its kernels) costs about 20 CPU-seconds
-  (measured), so 16 of them alone would take most of the ten-minute budget.
-  Ask for it with ``--widths 256..8192`` (about 1 s per network on one
-  H100/H200).
-* ``seeds = 16``: 80 networks. The per-seed slope's 95% CI is then about
-  ±0.06 (measured ±0.07–0.09 with 12 seeds), and the seed-mean kernel's error is
-  4 times below one network's, which the verdict rule of
-  :mod:`harness._statistics` uses to tell fluctuation from a plateau.
+  (drawing 403 M weights, peak memory ~9 GB, then its kernels) takes about
+  25 s (measured on an idle machine, against 2.8 s at width 4096), so 16 of
+  them alone would take about 7 minutes. Ask for it with ``--widths 256..8192``.
+* ``seeds = 16``: 80 networks. The per-seed slope's 95% CI is then ±0.06–0.07
+  (measured: NNGP −0.54 [−0.61, −0.47], NTK −0.53 [−0.58, −0.47]), and averaging
+  16 networks shrinks fluctuation 4-fold, which the verdict rule of
+  :mod:`harness._statistics` (seed-mean z-score) uses to tell fluctuation from a
+  plateau.
 * ``n_inputs = 32``, ``input_dim = 10``: Gaussian inputs :math:`x \sim N(0, I_d)`
   from a fixed seed. 32 inputs give 528 distinct kernel entries, so the
   relative Frobenius error of one network is a well-averaged statistic.
@@ -27,8 +27,9 @@ Default run (``python -m harness.converge`` with no arguments, the README's
   built-in ``seed`` candidate (run by default) shows what a wrong formula looks
   like (its NTK is 35–50% off here) next to the correct one.
 
-The default run's measured wall time on the CPU is in the reference report
-under ``reports/``.
+Measured wall time of the default run on the 2-core CPU: 73 s on an idle
+machine (process start and report included); about 3 minutes while three other
+jobs shared the cores. The reference report under ``reports/`` records its own.
 """
 
 from __future__ import annotations
