@@ -35,6 +35,7 @@ from harness._statistics import (
     convergence_verdict,
     loglog_slope,
     relative_frobenius_error,
+    seed_mean_z,
     summarize_errors,
 )
 from harness._train_config import TrainConfig
@@ -95,6 +96,7 @@ __all__ = [
     "run_convergence",
     "run_training",
     "seed_keys",
+    "seed_mean_z",
     "stable_learning_rate",
     "summarize_errors",
     "train_full_batch",
