@@ -16,8 +16,14 @@ inputs exact in :mod:`analytic._pairs` and :mod:`analytic._arccos`.
 """
 
 from analytic._arccos import relu_moments
-from analytic._rmlp import RMLPKernels, rmlp_kernels, rmlp_nngp, rmlp_ntk
-from analytic._seed import SeedKernels, seed_rmlp_kernels, seed_rmlp_nngp, seed_rmlp_ntk
+from analytic._rmlp import RMLPKernels
+from analytic._rmlp import rmlp_kernels
+from analytic._rmlp import rmlp_nngp
+from analytic._rmlp import rmlp_ntk
+from analytic._seed import SeedKernels
+from analytic._seed import seed_rmlp_kernels
+from analytic._seed import seed_rmlp_nngp
+from analytic._seed import seed_rmlp_ntk
 
 __all__ = [
     "RMLPKernels",

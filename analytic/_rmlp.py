@@ -55,8 +55,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from analytic._arccos import relu_gaps
-from analytic._pairs import affine_gaps, input_gaps, kernel_of, residual_sum_gaps
-from analytic._validation import validate_architecture, validate_inputs
+from analytic._pairs import affine_gaps
+from analytic._pairs import input_gaps
+from analytic._pairs import kernel_of
+from analytic._pairs import residual_sum_gaps
+from analytic._validation import validate_architecture
+from analytic._validation import validate_inputs
 
 __all__ = ["RMLPKernels", "rmlp_kernels", "rmlp_nngp", "rmlp_ntk"]
 

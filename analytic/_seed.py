@@ -28,7 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from analytic._validation import validate_architecture, validate_inputs
+from analytic._validation import validate_architecture
+from analytic._validation import validate_inputs
 
 __all__ = ["SeedKernels", "seed_rmlp_kernels", "seed_rmlp_nngp", "seed_rmlp_ntk"]
 

@@ -3,54 +3,53 @@
 Public API (one name per line; the modules behind them are private):
 """
 
-from harness._candidates import Candidate, evaluate_candidate, load_candidate
-from harness._cli import UsageError, parse_widths
+from harness._candidates import Candidate
+from harness._candidates import evaluate_candidate
+from harness._candidates import load_candidate
+from harness._cli import UsageError
+from harness._cli import parse_widths
 from harness._converge_config import ConvergeConfig
 from harness._converge_run import run_convergence
 from harness._environment import environment_stamp
-from harness._gd_training import FullBatchGD, TrainingTrace, train_full_batch
-from harness._kernel_dynamics import (
-    KernelGDPrediction,
-    kernel_gd_iteration,
-    kernel_gd_prediction,
-    stable_learning_rate,
-)
+from harness._gd_training import FullBatchGD
+from harness._gd_training import TrainingTrace
+from harness._gd_training import train_full_batch
+from harness._kernel_dynamics import KernelGDPrediction
+from harness._kernel_dynamics import kernel_gd_iteration
+from harness._kernel_dynamics import kernel_gd_prediction
+from harness._kernel_dynamics import stable_learning_rate
 from harness._linearized import linearize_apply
-from harness._neural_tangents import NeuralTangentsUnavailable, load_neural_tangents
+from harness._neural_tangents import NeuralTangentsUnavailableError
+from harness._neural_tangents import load_neural_tangents
 from harness._progress import Progress
-from harness._regression_task import RegressionTask, make_regression_task
-from harness._run_store import (
-    ConfigMismatchError,
-    RunStore,
-    atomic_write_json,
-    atomic_write_npz,
-    atomic_write_text,
-    config_fingerprint,
-)
-from harness._statistics import (
-    ErrorSummary,
-    SlopeFit,
-    Verdict,
-    bootstrap_mean_ci,
-    convergence_verdict,
-    loglog_slope,
-    relative_frobenius_error,
-    seed_mean_z,
-    summarize_errors,
-)
+from harness._regression_task import RegressionTask
+from harness._regression_task import make_regression_task
+from harness._run_store import ConfigMismatchError
+from harness._run_store import RunStore
+from harness._run_store import atomic_write_json
+from harness._run_store import atomic_write_npz
+from harness._run_store import atomic_write_text
+from harness._run_store import config_fingerprint
+from harness._statistics import ErrorSummary
+from harness._statistics import SlopeFit
+from harness._statistics import Verdict
+from harness._statistics import bootstrap_mean_ci
+from harness._statistics import convergence_verdict
+from harness._statistics import loglog_slope
+from harness._statistics import relative_frobenius_error
+from harness._statistics import seed_mean_z
+from harness._statistics import summarize_errors
 from harness._train_config import TrainConfig
 from harness._train_run import run_training
-from harness.empirical import (
-    PerSeedKernels,
-    empirical_nngp,
-    empirical_ntk,
-    estimate_network_bytes,
-    init_network,
-    monte_carlo_kernels,
-    output_nngp,
-    per_seed_kernels,
-    seed_keys,
-)
+from harness.empirical import PerSeedKernels
+from harness.empirical import empirical_nngp
+from harness.empirical import empirical_ntk
+from harness.empirical import estimate_network_bytes
+from harness.empirical import init_network
+from harness.empirical import monte_carlo_kernels
+from harness.empirical import output_nngp
+from harness.empirical import per_seed_kernels
+from harness.empirical import seed_keys
 
 __all__ = [
     "Candidate",
@@ -59,7 +58,7 @@ __all__ = [
     "ErrorSummary",
     "FullBatchGD",
     "KernelGDPrediction",
-    "NeuralTangentsUnavailable",
+    "NeuralTangentsUnavailableError",
     "PerSeedKernels",
     "Progress",
     "RegressionTask",

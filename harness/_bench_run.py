@@ -26,12 +26,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from harness._bench_timing import time_cold, time_warm
+from harness._bench_timing import time_cold
+from harness._bench_timing import time_warm
 from harness._empirical_precision import precision_label
-from harness._environment import device_description, environment_stamp
+from harness._environment import device_description
+from harness._environment import environment_stamp
 from harness._neural_tangents import load_neural_tangents
-from harness.empirical import empirical_ntk, init_network, monte_carlo_kernels
-from models import ResidualMLP, stax_residual_mlp
+from harness.empirical import empirical_ntk
+from harness.empirical import init_network
+from harness.empirical import monte_carlo_kernels
+from models import ResidualMLP
+from models import stax_residual_mlp
 
 __all__ = ["BenchConfig", "run_bench"]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 
-__all__ = ["UsageError", "parse_widths", "run_cli", "ArgumentParser"]
+__all__ = ["ArgumentParser", "UsageError", "parse_widths", "run_cli"]
 
 
 class UsageError(ValueError):

@@ -28,14 +28,14 @@ import jax
 import numpy as np
 
 from harness._monte_carlo import default_memory_budget_bytes
-from harness._sharding import gather_to_host, replicate, shard_keys
-from harness.empirical import (
-    empirical_nngp,
-    estimate_network_bytes,
-    nt_ntk,
-    per_seed_kernels,
-    seed_keys,
-)
+from harness._sharding import gather_to_host
+from harness._sharding import replicate
+from harness._sharding import shard_keys
+from harness.empirical import empirical_nngp
+from harness.empirical import estimate_network_bytes
+from harness.empirical import nt_ntk
+from harness.empirical import per_seed_kernels
+from harness.empirical import seed_keys
 from models import draw_parameters
 
 __all__ = [

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness._plots import KERNEL_COLORS, REFERENCE_STYLES, new_figure, save_figure
+from harness._plots import KERNEL_COLORS
+from harness._plots import REFERENCE_STYLES
+from harness._plots import new_figure
+from harness._plots import save_figure
 
 __all__ = ["plot_convergence", "plot_error_distributions", "plot_heatmaps"]
 

@@ -29,26 +29,28 @@ import time
 
 import numpy as np
 
-from harness._candidates import evaluate_candidate, parse_candidates
+from harness._candidates import evaluate_candidate
+from harness._candidates import parse_candidates
 from harness._converge_inputs import run_inputs
-from harness._converge_measure import (
-    WidthMeasurement,
-    measure_batch,
-    networks_per_device,
-    seed_batches,
-    unit_key,
-)
-from harness._converge_references import (
-    analytic_references,
-    max_relative_difference,
-    neural_tangents_references,
-)
+from harness._converge_measure import WidthMeasurement
+from harness._converge_measure import measure_batch
+from harness._converge_measure import networks_per_device
+from harness._converge_measure import seed_batches
+from harness._converge_measure import unit_key
+from harness._converge_references import analytic_references
+from harness._converge_references import max_relative_difference
+from harness._converge_references import neural_tangents_references
 from harness._converge_report import render_report
-from harness._converge_summary import CSV_HEADER, csv_rows, error_curves, summarize_curve
+from harness._converge_summary import CSV_HEADER
+from harness._converge_summary import csv_rows
+from harness._converge_summary import error_curves
+from harness._converge_summary import summarize_curve
 from harness._environment import environment_stamp
 from harness._progress import Progress
 from harness._run_store import RunStore
-from harness._sharding import initialize_distributed, is_writer, seed_mesh
+from harness._sharding import initialize_distributed
+from harness._sharding import is_writer
+from harness._sharding import seed_mesh
 
 __all__ = ["DEFAULT_OUT", "run_convergence"]
 
@@ -228,11 +230,9 @@ def run_convergence(
 
 def _write_outputs(store, results, rows, references, empirical, config, command, writer) -> None:
     # Matplotlib is imported only when a report is written, not with ``import harness``.
-    from harness._converge_plots import (
-        plot_convergence,
-        plot_error_distributions,
-        plot_heatmaps,
-    )
+    from harness._converge_plots import plot_convergence
+    from harness._converge_plots import plot_error_distributions
+    from harness._converge_plots import plot_heatmaps
 
     store.write_json("results.json", results)
     store.write_text("results.csv", _csv_text(rows))

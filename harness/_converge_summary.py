@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness._statistics import (
-    convergence_verdict,
-    loglog_slope,
-    relative_frobenius_error,
-    seed_mean_z,
-    summarize_errors,
-)
+from harness._statistics import convergence_verdict
+from harness._statistics import loglog_slope
+from harness._statistics import relative_frobenius_error
+from harness._statistics import seed_mean_z
+from harness._statistics import summarize_errors
 
 __all__ = ["csv_rows", "error_curves", "summarize_curve"]
 

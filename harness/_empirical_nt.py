@@ -24,9 +24,11 @@ import functools
 
 import jax
 
-from harness._empirical_precision import precision_label, resolve_precision
+from harness._empirical_precision import precision_label
+from harness._empirical_precision import resolve_precision
 from harness._neural_tangents import load_neural_tangents
-from models import flax_to_stax_params, stax_residual_mlp
+from models import flax_to_stax_params
+from models import stax_residual_mlp
 
 __all__ = ["NT_WORKING_IMPLEMENTATIONS", "nt_empirical_ntk_fn", "nt_ntk"]
 

@@ -6,11 +6,11 @@ import platform
 
 import jax
 
-__all__ = ["environment_stamp", "device_description"]
+__all__ = ["device_description", "environment_stamp"]
 
 
 def device_description() -> str:
-    """A human-readable name for the default device, e.g. ``"NVIDIA H200"`` or ``"cpu (2 cores)"``."""
+    """A readable name for the default device, e.g. ``"NVIDIA H200"`` or ``"cpu (2 cores)"``."""
     import os
 
     device = jax.devices()[0]

@@ -33,8 +33,10 @@ import numpy as np
 from harness._empirical_factored import factored_ntk_from_trace
 from harness._empirical_jacobian import per_input_jacobian
 from harness._empirical_nngp import readout_marginal_nngp
-from harness._empirical_precision import precision_label, resolve_precision
-from models import draw_parameters, residual_mlp_trace
+from harness._empirical_precision import precision_label
+from harness._empirical_precision import resolve_precision
+from models import draw_parameters
+from models import residual_mlp_trace
 
 __all__ = [
     "NTK_METHODS_PER_SEED",

@@ -32,7 +32,7 @@ import sys
 import types
 
 __all__ = [
-    "NeuralTangentsUnavailable",
+    "NeuralTangentsUnavailableError",
     "load_neural_tangents",
     "neural_tangents_available",
 ]
@@ -43,7 +43,7 @@ _CORE_NAMES = ("Jaxpr", "JaxprEqn", "Literal", "Var", "Primitive", "ClosedJaxpr"
 _AD_NAMES = ("zeros_like_p", "add_jaxvals_p")
 
 
-class NeuralTangentsUnavailable(ImportError):
+class NeuralTangentsUnavailableError(ImportError):
     """neural-tangents is not installed, or cannot be imported even with the shims."""
 
 
@@ -99,13 +99,13 @@ def load_neural_tangents() -> types.ModuleType:
     """Return the ``neural_tangents`` module, importing it on current JAX.
 
     Raises:
-      NeuralTangentsUnavailable: if the package is not installed or its
+      NeuralTangentsUnavailableError: if the package is not installed or its
         import fails even with the restored names.
     """
     if "neural_tangents" in sys.modules and hasattr(sys.modules["neural_tangents"], "stax"):
         return sys.modules["neural_tangents"]
     if not neural_tangents_available():
-        raise NeuralTangentsUnavailable(
+        raise NeuralTangentsUnavailableError(
             "neural-tangents is not installed; install neural-tangents==0.6.5 and "
             "frozendict with --no-deps (see requirements.txt)"
         )
@@ -113,7 +113,7 @@ def load_neural_tangents() -> types.ModuleType:
     _skip_tensorflow_subpackage()
     try:
         return importlib.import_module("neural_tangents")
-    except Exception as error:  # noqa: BLE001 - re-raised with context
-        raise NeuralTangentsUnavailable(
+    except Exception as error:
+        raise NeuralTangentsUnavailableError(
             f"neural-tangents failed to import on this JAX: {type(error).__name__}: {error}"
         ) from error

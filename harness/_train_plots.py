@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness._plots import new_figure, save_figure
+from harness._plots import new_figure
+from harness._plots import save_figure
 
 __all__ = ["plot_loss_curves", "plot_scaling", "plot_test_predictions"]
 

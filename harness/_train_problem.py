@@ -17,9 +17,12 @@ from typing import NamedTuple
 import numpy as np
 
 from harness._cli import UsageError
-from harness._converge_inputs import gaussian_inputs, load_inputs_file
-from harness._kernel_dynamics import stable_learning_rate, steps_to_fit
-from harness._regression_task import RegressionTask, make_regression_task
+from harness._converge_inputs import gaussian_inputs
+from harness._converge_inputs import load_inputs_file
+from harness._kernel_dynamics import stable_learning_rate
+from harness._kernel_dynamics import steps_to_fit
+from harness._regression_task import RegressionTask
+from harness._regression_task import make_regression_task
 
 __all__ = ["TrainingProblem", "build_problem", "file_sha256", "problem_inputs", "record_schedule"]
 

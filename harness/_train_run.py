@@ -20,7 +20,9 @@ from harness._run_store import RunStore
 from harness._train_network import train_one_network
 from harness._train_problem import build_problem
 from harness._train_report import render_train_report
-from harness._train_summary import csv_text, strict_json_values, summarize_training
+from harness._train_summary import csv_text
+from harness._train_summary import strict_json_values
+from harness._train_summary import summarize_training
 
 __all__ = ["DEFAULT_TRAIN_OUT", "NonFiniteTrainingError", "run_training", "unit_key"]
 
@@ -97,7 +99,9 @@ def run_training(
     store.write_json("results.json", strict_json_values(results))
     store.write_text("results.csv", csv_text(config, problem, units))
     # Matplotlib is imported only when a report is written, not with ``import harness``.
-    from harness._train_plots import plot_loss_curves, plot_scaling, plot_test_predictions
+    from harness._train_plots import plot_loss_curves
+    from harness._train_plots import plot_scaling
+    from harness._train_plots import plot_test_predictions
 
     widths = list(config.widths)
     plot_loss_curves(config, problem, units, widths, store.out)

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness._statistics import loglog_slope, summarize_errors
+from harness._statistics import loglog_slope
+from harness._statistics import summarize_errors
 
 __all__ = [
     "MEASURES",

@@ -18,9 +18,14 @@ import sys
 from argparse import ArgumentTypeError
 from pathlib import Path
 
-from harness._bench_report import format_table, save_results
-from harness._bench_run import BenchConfig, run_bench
-from harness._cli import ArgumentParser, UsageError, parse_widths, run_cli
+from harness._bench_report import format_table
+from harness._bench_report import save_results
+from harness._bench_run import BenchConfig
+from harness._bench_run import run_bench
+from harness._cli import ArgumentParser
+from harness._cli import UsageError
+from harness._cli import parse_widths
+from harness._cli import run_cli
 
 __all__ = ["BenchConfig", "main", "parse_args", "run_bench"]
 

@@ -17,8 +17,13 @@ import dataclasses
 import shlex
 import sys
 
-from harness._cli import ArgumentParser, UsageError, parse_widths, run_cli
-from harness._converge_config import NTK_METHODS, PRECISIONS, ConvergeConfig
+from harness._cli import ArgumentParser
+from harness._cli import UsageError
+from harness._cli import parse_widths
+from harness._cli import run_cli
+from harness._converge_config import NTK_METHODS
+from harness._converge_config import PRECISIONS
+from harness._converge_config import ConvergeConfig
 from harness._converge_inputs import load_inputs_file
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -132,7 +137,8 @@ def main(argv=None) -> int:
     """Parse ``argv``, run the measurement, print where the results are; return the exit status."""
     from harness._converge_measure import NonFiniteKernelError
     from harness._converge_references import NonFiniteReferenceError
-    from harness._converge_run import DEFAULT_OUT, run_convergence
+    from harness._converge_run import DEFAULT_OUT
+    from harness._converge_run import run_convergence
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)

@@ -27,19 +27,21 @@ from __future__ import annotations
 import jax
 
 from harness._empirical_factored import factored_ntk
-from harness._empirical_jacobian import DEFAULT_MEMORY_BUDGET_BYTES, jacobian_ntk
-from harness._empirical_nngp import empirical_nngp, output_nngp
-from harness._empirical_nt import check_nt_implementation, nt_ntk
-from harness._empirical_precision import precision_label, resolve_precision
-from harness._monte_carlo import (
-    PerSeedKernels,
-    default_seed_loop,
-    estimate_network_bytes,
-    init_network,
-    monte_carlo_kernels,
-    per_seed_kernels,
-    seed_keys,
-)
+from harness._empirical_jacobian import DEFAULT_MEMORY_BUDGET_BYTES
+from harness._empirical_jacobian import jacobian_ntk
+from harness._empirical_nngp import empirical_nngp
+from harness._empirical_nngp import output_nngp
+from harness._empirical_nt import check_nt_implementation
+from harness._empirical_nt import nt_ntk
+from harness._empirical_precision import precision_label
+from harness._empirical_precision import resolve_precision
+from harness._monte_carlo import PerSeedKernels
+from harness._monte_carlo import default_seed_loop
+from harness._monte_carlo import estimate_network_bytes
+from harness._monte_carlo import init_network
+from harness._monte_carlo import monte_carlo_kernels
+from harness._monte_carlo import per_seed_kernels
+from harness._monte_carlo import seed_keys
 
 __all__ = [
     "NTK_METHODS",

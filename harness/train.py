@@ -15,8 +15,14 @@ import dataclasses
 import shlex
 import sys
 
-from harness._cli import ArgumentParser, UsageError, parse_widths, run_cli
-from harness._train_config import TRAIN_NTK_METHODS, TRAIN_PRECISIONS, TRAIN_TARGETS, TrainConfig
+from harness._cli import ArgumentParser
+from harness._cli import UsageError
+from harness._cli import parse_widths
+from harness._cli import run_cli
+from harness._train_config import TRAIN_NTK_METHODS
+from harness._train_config import TRAIN_PRECISIONS
+from harness._train_config import TRAIN_TARGETS
+from harness._train_config import TrainConfig
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -176,7 +182,9 @@ def config_from_args(args) -> TrainConfig:
 
 def main(argv=None) -> int:
     """Parse ``argv``, run the measurement, print where the results are; return the exit status."""
-    from harness._train_run import DEFAULT_TRAIN_OUT, NonFiniteTrainingError, run_training
+    from harness._train_run import DEFAULT_TRAIN_OUT
+    from harness._train_run import NonFiniteTrainingError
+    from harness._train_run import run_training
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)

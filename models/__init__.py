@@ -3,10 +3,16 @@
 Public API (one name per line; the modules behind them are private):
 """
 
-from models._draw import draw_parameters, parameter_shapes
-from models._forward import ForwardTrace, residual_mlp_trace
-from models._residual_mlp import NTKDense, ResidualMLP, ntk_dense
-from models._stax import flax_to_stax_params, stax_residual_mlp, stax_to_flax_params
+from models._draw import draw_parameters
+from models._draw import parameter_shapes
+from models._forward import ForwardTrace
+from models._forward import residual_mlp_trace
+from models._residual_mlp import NTKDense
+from models._residual_mlp import ResidualMLP
+from models._residual_mlp import ntk_dense
+from models._stax import flax_to_stax_params
+from models._stax import stax_residual_mlp
+from models._stax import stax_to_flax_params
 
 __all__ = [
     "ForwardTrace",

@@ -17,7 +17,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from analytic._arccos import ATAN_PADE_P, ATAN_PADE_Q, relu_gaps
+from analytic._arccos import ATAN_PADE_P
+from analytic._arccos import ATAN_PADE_Q
+from analytic._arccos import relu_gaps
 from analytic._pairs import BalancedGaps
 
 

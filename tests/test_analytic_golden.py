@@ -12,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytic import rmlp_nngp, rmlp_ntk, seed_rmlp_nngp, seed_rmlp_ntk
+from analytic import rmlp_nngp
+from analytic import rmlp_ntk
+from analytic import seed_rmlp_nngp
+from analytic import seed_rmlp_ntk
 
 # jax.random.normal(key, (3, 10)), seed cell "In [4]".
 XS_3x10 = np.array(

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 from _stax_rmlp import stax_kernels
 
-from analytic import rmlp_kernels, seed_rmlp_ntk
+from analytic import rmlp_kernels
+from analytic import seed_rmlp_ntk
 
 ORDINARY_TOLERANCE = 1e-10
 #: Per-ReLU error bound of neural-tangents' NTK on pairs at angle ~0 (see above).

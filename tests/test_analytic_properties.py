@@ -15,16 +15,14 @@ import jax
 import numpy as np
 import pytest
 
-from analytic import (
-    RMLPKernels,
-    relu_moments,
-    rmlp_kernels,
-    rmlp_nngp,
-    rmlp_ntk,
-    seed_rmlp_kernels,
-    seed_rmlp_nngp,
-    seed_rmlp_ntk,
-)
+from analytic import RMLPKernels
+from analytic import relu_moments
+from analytic import rmlp_kernels
+from analytic import rmlp_nngp
+from analytic import rmlp_ntk
+from analytic import seed_rmlp_kernels
+from analytic import seed_rmlp_nngp
+from analytic import seed_rmlp_ntk
 
 CONFIGS = [(0, 1.0, 0.0), (2, 1.4, 0.3), (7, 0.6, 1.1), (40, 1.0, 0.5)]
 

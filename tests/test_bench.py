@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from harness._cli import run_cli
-from harness.bench import main, parse_args
+from harness.bench import main
+from harness.bench import parse_args
 
 
 @pytest.mark.slow

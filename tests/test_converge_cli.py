@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 
 import analytic
-from harness._cli import UsageError, run_cli
+from harness._cli import UsageError
+from harness._cli import run_cli
 from harness._converge_inputs import gaussian_inputs
 from harness.converge import main
-from harness.empirical import empirical_nngp, empirical_ntk
-from models import ResidualMLP, draw_parameters
+from harness.empirical import empirical_nngp
+from harness.empirical import empirical_ntk
+from models import ResidualMLP
+from models import draw_parameters
 
 TINY = ["--widths", "16,32", "--seeds", "2", "--n-inputs", "5", "--input-dim", "3", "--quiet"]
 
@@ -163,7 +166,8 @@ def test_different_config_in_existing_out_is_refused_then_forced(tiny_run, capsy
 
 
 def test_candidate_contract(tmp_path, monkeypatch):
-    from harness._candidates import evaluate_candidate, load_candidate
+    from harness._candidates import evaluate_candidate
+    from harness._candidates import load_candidate
 
     (tmp_path / "my_formulas.py").write_text(
         textwrap.dedent(

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 
 from harness._cli import UsageError
-from harness._progress import Progress, format_duration
-from harness._run_store import (
-    ConfigMismatchError,
-    RunStore,
-    atomic_write_json,
-    config_fingerprint,
-)
+from harness._progress import Progress
+from harness._progress import format_duration
+from harness._run_store import ConfigMismatchError
+from harness._run_store import RunStore
+from harness._run_store import atomic_write_json
+from harness._run_store import config_fingerprint
 
 
 def test_units_round_trip_and_resume(tmp_path):
@@ -103,7 +102,8 @@ def test_progress_silent_when_not_a_tty_or_quiet():
 
 def test_seed_batches_fit_the_memory_budget_and_are_even():
     from harness._converge_config import ConvergeConfig
-    from harness._converge_measure import networks_per_device, seed_batches
+    from harness._converge_measure import networks_per_device
+    from harness._converge_measure import seed_batches
     from harness.empirical import estimate_network_bytes
 
     config = ConvergeConfig(widths=(512,), seeds=16, num_res_blocks=3, n_inputs=32)

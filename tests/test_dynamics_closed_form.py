@@ -9,14 +9,12 @@ powers ``(I - ηΘ)^t`` from ``numpy.linalg.matrix_power``; (3) the Taylor serie
 import numpy as np
 import pytest
 
-from harness._kernel_dynamics import (
-    _decay_and_gain,
-    expected_loss_ratio,
-    kernel_gd_iteration,
-    kernel_gd_prediction,
-    stable_learning_rate,
-    steps_to_fit,
-)
+from harness._kernel_dynamics import _decay_and_gain
+from harness._kernel_dynamics import expected_loss_ratio
+from harness._kernel_dynamics import kernel_gd_iteration
+from harness._kernel_dynamics import kernel_gd_prediction
+from harness._kernel_dynamics import stable_learning_rate
+from harness._kernel_dynamics import steps_to_fit
 
 
 def _problem(n_train=12, n_test=5, rank=None, seed=0):

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from harness._gd_training import half_squared_loss, train_full_batch
-from harness._kernel_dynamics import kernel_gd_prediction, stable_learning_rate
+from harness._gd_training import half_squared_loss
+from harness._gd_training import train_full_batch
+from harness._kernel_dynamics import kernel_gd_prediction
+from harness._kernel_dynamics import stable_learning_rate
 from harness._linearized import linearize_apply
 from models import ResidualMLP
 

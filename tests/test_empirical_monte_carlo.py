@@ -5,16 +5,15 @@ import jax
 import numpy as np
 import pytest
 
-from analytic import rmlp_nngp, rmlp_ntk
-from harness.empirical import (
-    empirical_nngp,
-    empirical_ntk,
-    estimate_network_bytes,
-    init_network,
-    monte_carlo_kernels,
-    per_seed_kernels,
-    seed_keys,
-)
+from analytic import rmlp_nngp
+from analytic import rmlp_ntk
+from harness.empirical import empirical_nngp
+from harness.empirical import empirical_ntk
+from harness.empirical import estimate_network_bytes
+from harness.empirical import init_network
+from harness.empirical import monte_carlo_kernels
+from harness.empirical import per_seed_kernels
+from harness.empirical import seed_keys
 from models import ResidualMLP
 
 

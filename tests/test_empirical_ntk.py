@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from harness.empirical import empirical_nngp, empirical_ntk, output_nngp
+from harness.empirical import empirical_nngp
+from harness.empirical import empirical_ntk
+from harness.empirical import output_nngp
 from models import ResidualMLP
 
 # (width, blocks, out_dim, W_std, b_std): a multi-output net, and the

@@ -11,13 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models import (
-    ResidualMLP,
-    flax_to_stax_params,
-    residual_mlp_trace,
-    stax_residual_mlp,
-    stax_to_flax_params,
-)
+from models import ResidualMLP
+from models import flax_to_stax_params
+from models import residual_mlp_trace
+from models import stax_residual_mlp
+from models import stax_to_flax_params
 
 WIDTH, BLOCKS, W_STD, B_STD, OUT = 96, 3, 1.2, 0.5, 2
 

@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from harness._statistics import (
-    SlopeFit,
-    bootstrap_mean_ci,
-    convergence_verdict,
-    loglog_slope,
-    relative_frobenius_error,
-    seed_mean_z,
-    summarize_errors,
-)
+from harness._statistics import SlopeFit
+from harness._statistics import bootstrap_mean_ci
+from harness._statistics import convergence_verdict
+from harness._statistics import loglog_slope
+from harness._statistics import relative_frobenius_error
+from harness._statistics import seed_mean_z
+from harness._statistics import summarize_errors
 
 
 def test_relative_frobenius_error_hand_computed():

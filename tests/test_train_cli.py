@@ -154,8 +154,10 @@ def test_non_finite_training_exits_1_naming_width_and_seed(tmp_path, monkeypatch
 
 
 def test_inputs_file_rows_split_into_train_and_test(tmp_path):
-    from harness._train_problem import file_sha256, problem_inputs
-    from harness.train import build_parser, config_from_args
+    from harness._train_problem import file_sha256
+    from harness._train_problem import problem_inputs
+    from harness.train import build_parser
+    from harness.train import config_from_args
 
     rows = np.random.default_rng(5).standard_normal((9, 2))
     np.save(tmp_path / "x.npy", rows)

@@ -9,7 +9,9 @@ second moment ``Ĉ_ij = mean(y_i y_j)`` has standard deviation ``√((K_ii K_jj 
 import numpy as np
 
 from analytic import rmlp_nngp
-from harness._regression_task import make_regression_task, nngp_target, smooth_target
+from harness._regression_task import make_regression_task
+from harness._regression_task import nngp_target
+from harness._regression_task import smooth_target
 
 ARCH = {"num_res_blocks": 2, "W_std": 1.5, "b_std": 0.5}
 

@@ -29,7 +29,8 @@ import numpy as np
 import pytest
 
 from harness._train_config import TrainConfig
-from harness._train_network import relative_gap, train_one_network
+from harness._train_network import relative_gap
+from harness._train_network import train_one_network
 from harness._train_problem import build_problem
 
 pytestmark = pytest.mark.slow
