@@ -38,6 +38,13 @@ import dataclasses
 import hashlib
 from typing import Any
 
+from harness._run_options import NTK_METHODS
+from harness._run_options import PRECISIONS
+from harness._run_options import check_choice
+from harness._run_options import check_minimums
+from harness._run_options import check_scales
+from harness._run_options import check_widths
+
 __all__ = [
     "DEFAULT_WIDTHS",
     "NTK_METHODS",
@@ -46,10 +53,6 @@ __all__ = [
 ]
 
 DEFAULT_WIDTHS = (256, 512, 1024, 2048, 4096)
-#: Empirical NTK estimators of :mod:`harness` (see ``empirical_ntk``).
-NTK_METHODS = ("factored", "jacobian", "nt")
-#: Matmul precisions: ``default`` is JAX's default (TF32 on H100/H200 in float32).
-PRECISIONS = ("default", "high", "highest")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,29 +97,18 @@ class ConvergeConfig:
 
     def validate(self) -> None:
         """Raise :class:`~harness._cli.UsageError` for impossible values."""
-        from harness._cli import UsageError
-
-        if not self.widths or any(w < 1 for w in self.widths):
-            raise UsageError("--widths: every width must be >= 1")
-        if list(self.widths) != sorted(set(self.widths)):
-            raise UsageError("--widths: widths must be distinct and increasing")
-        for name, value, low in (
-            ("--blocks", self.num_res_blocks, 0),
-            ("--n-inputs", self.n_inputs, 2),
-            ("--input-dim", self.input_dim, 1),
-            ("--seeds", self.seeds, 1),
-        ):
-            if value < low:
-                raise UsageError(f"{name}: {value} is not >= {low}")
-        for name, value in (("--w-std", self.W_std), ("--b-std", self.b_std)):
-            if not (value == value and abs(value) != float("inf")) or value < 0:
-                raise UsageError(f"{name}: {value} is not a finite number >= 0")
-        if self.W_std == 0:
-            raise UsageError("--w-std: must be > 0")
-        if self.ntk_method not in NTK_METHODS:
-            raise UsageError(f"--ntk-method: {self.ntk_method!r} is not one of {NTK_METHODS}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision: {self.precision!r} is not one of {PRECISIONS}")
+        check_widths(self.widths)
+        check_minimums(
+            (
+                ("--blocks", self.num_res_blocks, 0),
+                ("--n-inputs", self.n_inputs, 2),
+                ("--input-dim", self.input_dim, 1),
+                ("--seeds", self.seeds, 1),
+            )
+        )
+        check_scales(self.W_std, self.b_std)
+        check_choice("--ntk-method", self.ntk_method, NTK_METHODS)
+        check_choice("--precision", self.precision, PRECISIONS)
 
     @property
     def jax_precision(self) -> str | None:

@@ -37,12 +37,19 @@ import dataclasses
 from typing import Any
 
 from harness._cli import UsageError
+from harness._run_options import NTK_METHODS
+from harness._run_options import PRECISIONS
+from harness._run_options import check_choice
+from harness._run_options import check_minimums
+from harness._run_options import check_scales
+from harness._run_options import check_widths
 
 __all__ = ["DEFAULT_TRAIN_WIDTHS", "TRAIN_NTK_METHODS", "TRAIN_PRECISIONS", "TrainConfig"]
 
 DEFAULT_TRAIN_WIDTHS = (128, 256, 512, 1024)
-TRAIN_NTK_METHODS = ("factored", "jacobian", "nt")
-TRAIN_PRECISIONS = ("default", "high", "highest")
+#: The choices ``converge`` offers too (:mod:`harness._run_options`).
+TRAIN_NTK_METHODS = NTK_METHODS
+TRAIN_PRECISIONS = PRECISIONS
 TRAIN_TARGETS = ("smooth", "nngp")
 
 
@@ -95,38 +102,28 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`~harness._cli.UsageError` for impossible values."""
-        if not self.widths or any(w < 1 for w in self.widths):
-            raise UsageError("--widths: every width must be >= 1")
-        if list(self.widths) != sorted(set(self.widths)):
-            raise UsageError("--widths: widths must be distinct and increasing")
-        for name, value, low in (
-            ("--blocks", self.num_res_blocks, 0),
-            ("--n-train", self.n_train, 2),
-            ("--n-test", self.n_test, 1),
-            ("--input-dim", self.input_dim, 1),
-            ("--seeds", self.seeds, 1),
-            ("--max-steps", self.max_steps, 1),
-            ("--records", self.records, 2),
-        ):
-            if value < low:
-                raise UsageError(f"{name}: {value} is not >= {low}")
+        check_widths(self.widths)
+        check_minimums(
+            (
+                ("--blocks", self.num_res_blocks, 0),
+                ("--n-train", self.n_train, 2),
+                ("--n-test", self.n_test, 1),
+                ("--input-dim", self.input_dim, 1),
+                ("--seeds", self.seeds, 1),
+                ("--max-steps", self.max_steps, 1),
+                ("--records", self.records, 2),
+            )
+        )
         if self.steps is not None and self.steps < 1:
             raise UsageError(f"--steps: {self.steps} is not >= 1")
-        for name, value in (("--w-std", self.W_std), ("--b-std", self.b_std)):
-            if not (value == value and abs(value) != float("inf")) or value < 0:
-                raise UsageError(f"{name}: {value} is not a finite number >= 0")
-        if self.W_std == 0:
-            raise UsageError("--w-std: must be > 0")
+        check_scales(self.W_std, self.b_std)
         if not 0.0 < self.lr_fraction < 1.0:
             raise UsageError(f"--lr-fraction: {self.lr_fraction} is not in (0, 1)")
         if not 0.0 < self.loss_ratio < 1.0:
             raise UsageError(f"--loss-ratio: {self.loss_ratio} is not in (0, 1)")
-        if self.target not in TRAIN_TARGETS:
-            raise UsageError(f"--target: {self.target!r} is not one of {TRAIN_TARGETS}")
-        if self.ntk_method not in TRAIN_NTK_METHODS:
-            raise UsageError(f"--ntk-method: {self.ntk_method!r} is not one of {TRAIN_NTK_METHODS}")
-        if self.precision not in TRAIN_PRECISIONS:
-            raise UsageError(f"--precision: {self.precision!r} is not one of {TRAIN_PRECISIONS}")
+        check_choice("--target", self.target, TRAIN_TARGETS)
+        check_choice("--ntk-method", self.ntk_method, TRAIN_NTK_METHODS)
+        check_choice("--precision", self.precision, TRAIN_PRECISIONS)
 
     @property
     def jax_precision(self) -> str | None:

@@ -26,37 +26,34 @@ from harness._cli import ArgumentParser
 from harness._cli import UsageError
 from harness._cli import parse_widths
 from harness._cli import run_cli
+from harness._run_options import PRECISIONS
 
 __all__ = ["BenchConfig", "main", "parse_args", "run_bench"]
 
 REPORT_DIR = Path("reports/bench")
-PRECISIONS = ("default", "high", "highest")
+
+
+def _whole_number(*, low: int, complaint: str):
+    """An argparse ``type``: a whole number ``>= low``, else ``"<value> <complaint>"``."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise ArgumentTypeError(f"{value} {complaint}")
+        return value
+
+    return parse
 
 
 def _positive():
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < 1:
-            raise ArgumentTypeError(f"{value} is not >= 1")
-        return value
-
-    return parse
+    return _whole_number(low=1, complaint="is not >= 1")
 
 
 def _non_negative():
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < 0:
-            raise ArgumentTypeError(f"{value} is negative")
-        return value
-
-    return parse
+    return _whole_number(low=0, complaint="is negative")
 
 
 def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:

@@ -14,17 +14,15 @@ networks are kept in ``--out`` and a rerun resumes).
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 
 from harness._cli import ArgumentParser
-from harness._cli import UsageError
 from harness._cli import parse_widths
 from harness._cli import run_cli
-from harness._converge_config import NTK_METHODS
-from harness._converge_config import PRECISIONS
 from harness._converge_config import ConvergeConfig
-from harness._converge_inputs import load_inputs_file
+from harness._run_options import add_architecture_options
+from harness._run_options import add_numerics_options
+from harness._run_options import load_inputs_option
+from harness._run_options import run_job
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -38,21 +36,8 @@ def build_parser() -> ArgumentParser:
         description="Measure how empirical NNGP/NTK kernels of finite residual MLPs converge "
         "to the analytic infinite-width kernels, with statistics, plots and a report.",
     )
+    add_architecture_options(parser, _DEFAULTS, widths="256..4096")
     add = parser.add_argument
-    add(
-        "--widths",
-        default="256..4096",
-        help="128..8192 (powers of two, inclusive) or a list such as 100,300,1000 "
-        "(default: %(default)s)",
-    )
-    add(
-        "--blocks",
-        type=int,
-        default=_DEFAULTS.num_res_blocks,
-        help="residual blocks (default: %(default)s)",
-    )
-    add("--w-std", type=float, default=_DEFAULTS.W_std, help="weight scale (default: %(default)s)")
-    add("--b-std", type=float, default=_DEFAULTS.b_std, help="bias scale (default: %(default)s)")
     add(
         "--n-inputs",
         type=int,
@@ -77,18 +62,7 @@ def build_parser() -> ArgumentParser:
         default=_DEFAULTS.seeds,
         help="networks per width; network s uses PRNGKey(s) (default: %(default)s)",
     )
-    add(
-        "--ntk-method",
-        choices=NTK_METHODS,
-        default=_DEFAULTS.ntk_method,
-        help="empirical NTK estimator (default: %(default)s)",
-    )
-    add(
-        "--precision",
-        choices=PRECISIONS,
-        default=_DEFAULTS.precision,
-        help="float32 matmul precision (default: %(default)s)",
-    )
+    add_numerics_options(parser, _DEFAULTS)
     add(
         "--out",
         default=None,
@@ -122,11 +96,11 @@ def config_from_args(args) -> ConvergeConfig:
         candidates=tuple(args.candidate) if args.candidate else _DEFAULTS.candidates,
     )
     if args.inputs is not None:
-        if args.n_inputs is not None or args.input_dim is not None:
-            raise UsageError(
-                "--inputs sets the inputs; do not combine it with --n-inputs/--input-dim"
-            )
-        data = load_inputs_file(args.inputs)
+        data = load_inputs_option(
+            args.inputs,
+            conflicting="--n-inputs/--input-dim",
+            conflict_given=args.n_inputs is not None or args.input_dim is not None,
+        )
         config = dataclasses.replace(
             config.with_inputs_file(args.inputs), n_inputs=data.shape[0], input_dim=data.shape[1]
         )
@@ -140,16 +114,18 @@ def main(argv=None) -> int:
     from harness._converge_run import DEFAULT_OUT
     from harness._converge_run import run_convergence
 
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    config = config_from_args(args)
-    out = args.out or DEFAULT_OUT
-    command = " ".join(["python -m harness.converge", shlex.join(argv)]).strip()
-    try:
-        results = run_convergence(config, out, force=args.force, quiet=args.quiet, command=command)
-    except (NonFiniteKernelError, NonFiniteReferenceError, MemoryError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    job = run_job(
+        argv,
+        prog="python -m harness.converge",
+        parser=build_parser(),
+        config_from_args=config_from_args,
+        run=run_convergence,
+        default_out=DEFAULT_OUT,
+        failures=(NonFiniteKernelError, NonFiniteReferenceError, MemoryError),
+    )
+    if job is None:
         return 1
+    args, out, results = job.args, job.out, job.results
     if not args.quiet:
         for kernel in ("nngp", "ntk"):
             print(f"{kernel.upper()}: {results['kernels'][kernel]['verdict']}")

@@ -12,15 +12,15 @@ config mismatch in ``--out``); 1 with a one-line message when training produces 
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 
 from harness._cli import ArgumentParser
 from harness._cli import UsageError
 from harness._cli import parse_widths
 from harness._cli import run_cli
-from harness._train_config import TRAIN_NTK_METHODS
-from harness._train_config import TRAIN_PRECISIONS
+from harness._run_options import add_architecture_options
+from harness._run_options import add_numerics_options
+from harness._run_options import load_inputs_option
+from harness._run_options import run_job
 from harness._train_config import TRAIN_TARGETS
 from harness._train_config import TrainConfig
 
@@ -36,21 +36,8 @@ def build_parser() -> ArgumentParser:
         description="Train finite residual MLPs by full-batch gradient descent (optax) and "
         "compare them with the NTK's infinite-width prediction and with their linearisation.",
     )
+    add_architecture_options(parser, _DEFAULTS, widths="128..1024")
     add = parser.add_argument
-    add(
-        "--widths",
-        default="128..1024",
-        help="128..8192 (powers of two, inclusive) or a list such as 100,300,1000 "
-        "(default: %(default)s)",
-    )
-    add(
-        "--blocks",
-        type=int,
-        default=_DEFAULTS.num_res_blocks,
-        help="residual blocks (default: %(default)s)",
-    )
-    add("--w-std", type=float, default=_DEFAULTS.W_std, help="weight scale (default: %(default)s)")
-    add("--b-std", type=float, default=_DEFAULTS.b_std, help="bias scale (default: %(default)s)")
     add(
         "--n-train",
         type=int,
@@ -117,18 +104,7 @@ def build_parser() -> ArgumentParser:
         default=_DEFAULTS.records,
         help="log-spaced recorded steps (default: %(default)s)",
     )
-    add(
-        "--ntk-method",
-        choices=TRAIN_NTK_METHODS,
-        default=_DEFAULTS.ntk_method,
-        help="empirical NTK estimator (default: %(default)s)",
-    )
-    add(
-        "--precision",
-        choices=TRAIN_PRECISIONS,
-        default=_DEFAULTS.precision,
-        help="float32 matmul precision (default: %(default)s)",
-    )
+    add_numerics_options(parser, _DEFAULTS)
     add(
         "--out",
         default=None,
@@ -141,7 +117,6 @@ def build_parser() -> ArgumentParser:
 
 def config_from_args(args) -> TrainConfig:
     """The :class:`TrainConfig` of parsed arguments (raises :class:`UsageError`)."""
-    from harness._converge_inputs import load_inputs_file
     from harness._train_problem import file_sha256
 
     config = TrainConfig(
@@ -162,9 +137,9 @@ def config_from_args(args) -> TrainConfig:
         precision=args.precision,
     )
     if args.inputs is not None:
-        if args.input_dim is not None:
-            raise UsageError("--inputs sets the inputs; do not combine it with --input-dim")
-        data = load_inputs_file(args.inputs)
+        data = load_inputs_option(
+            args.inputs, conflicting="--input-dim", conflict_given=args.input_dim is not None
+        )
         needed = config.n_train + config.n_test
         if data.shape[0] < needed:
             raise UsageError(
@@ -186,16 +161,18 @@ def main(argv=None) -> int:
     from harness._train_run import NonFiniteTrainingError
     from harness._train_run import run_training
 
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    config = config_from_args(args)
-    out = args.out or DEFAULT_TRAIN_OUT
-    command = " ".join(["python -m harness.train", shlex.join(argv)]).strip()
-    try:
-        results = run_training(config, out, force=args.force, quiet=args.quiet, command=command)
-    except NonFiniteTrainingError as error:
-        print(f"error: {error}", file=sys.stderr)
+    job = run_job(
+        argv,
+        prog="python -m harness.train",
+        parser=build_parser(),
+        config_from_args=config_from_args,
+        run=run_training,
+        default_out=DEFAULT_TRAIN_OUT,
+        failures=(NonFiniteTrainingError,),
+    )
+    if job is None:
         return 1
+    args, out, results = job.args, job.out, job.results
     if not args.quiet:
         for verdict in results["verdicts"]:
             print(verdict)
