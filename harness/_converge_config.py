@@ -44,6 +44,7 @@ from harness._run_options import check_choice
 from harness._run_options import check_minimums
 from harness._run_options import check_scales
 from harness._run_options import check_widths
+from harness._run_options import jax_precision_of
 
 __all__ = [
     "DEFAULT_WIDTHS",
@@ -113,7 +114,7 @@ class ConvergeConfig:
     @property
     def jax_precision(self) -> str | None:
         """The ``precision=`` argument for JAX matmuls (``None`` for the default)."""
-        return None if self.precision == "default" else self.precision
+        return jax_precision_of(self.precision)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""

@@ -40,6 +40,7 @@ __all__ = [
     "check_minimums",
     "check_scales",
     "check_widths",
+    "jax_precision_of",
     "load_inputs_option",
     "run_job",
 ]
@@ -48,6 +49,14 @@ __all__ = [
 NTK_METHODS = ("factored", "jacobian", "nt")
 #: Matmul precisions: ``default`` is JAX's default (TF32 on H100/H200 in float32).
 PRECISIONS = ("default", "high", "highest")
+
+
+def jax_precision_of(choice: str) -> str | None:
+    """The ``precision=`` argument for JAX matmuls of a :data:`PRECISIONS` choice.
+
+    ``"default"`` maps to ``None`` (JAX's own default); the others pass through.
+    """
+    return None if choice == "default" else choice
 
 
 def add_architecture_options(parser: ArgumentParser, defaults: Any, *, widths: str) -> None:

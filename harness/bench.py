@@ -27,6 +27,7 @@ from harness._cli import UsageError
 from harness._cli import parse_widths
 from harness._cli import run_cli
 from harness._run_options import PRECISIONS
+from harness._run_options import jax_precision_of
 
 __all__ = ["BenchConfig", "main", "parse_args", "run_bench"]
 
@@ -78,7 +79,7 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
         repeats=args.repeats,
         analytic_n=args.analytic_n,
         jacobian=not args.no_jacobian,
-        precision=None if args.precision == "default" else args.precision,
+        precision=jax_precision_of(args.precision),
         note=args.note,
     )
     return config, args.json
