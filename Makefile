@@ -1,17 +1,31 @@
 # Two entry points (see README "Quick start"):
 #   make        set up .venv if needed, then run the main job (python -m harness.converge)
 #   make test   set up .venv if needed, then run the whole test suite
-PYTHON ?= python3
+#
+# Python: the first of $(PYTHON) or python3.13/python3.12/python3 that is 3.12 or newer.
+# On pyenv machines the repository's .python-version selects 3.12 for these shims.
+ifndef PYTHON
+PYTHON := $(shell for p in python3.13 python3.12 python3 python; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-requirements
+# The NVIDIA driver's version decides the CUDA build: >= 580 runs CUDA 13, >= 525 CUDA 12.
+DRIVER := $(shell nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1 | cut -d. -f1)
+CUDA := $(shell d='$(DRIVER)'; if [ -n "$$d" ] && [ "$$d" -ge 580 ] 2>/dev/null; then echo 13; \
+	elif [ -n "$$d" ] && [ "$$d" -ge 525 ] 2>/dev/null; then echo 12; fi)
+REQUIREMENTS := requirements.txt $(if $(CUDA),requirements-cuda$(CUDA).txt)
+STAMP := $(VENV)/.installed-$(if $(CUDA),cuda$(CUDA),cpu)
 
-.PHONY: run test lint bench setup
+.PHONY: run test test-fast lint bench setup
 run: $(STAMP)
 	$(PY) -m harness.converge
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
@@ -22,9 +36,15 @@ bench: $(STAMP)
 setup: $(STAMP)
 
 # One pinned dependency set, installed without dependency resolution so that
-# neural-tangents' declared TensorFlow requirement is never pulled in.
-$(STAMP): requirements.txt
+# neural-tangents' declared TensorFlow requirement is never pulled in. The stamp
+# records which requirement files were installed, so a machine that gains a GPU
+# (or a .venv made by an older Python) is set up again.
+$(STAMP): $(REQUIREMENTS) Makefile
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.12 or newer found (tried python3.13, python3.12, python3); install one or set PYTHON=/path/to/python3.12" >&2; exit 2; }
+	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+		echo "make: $(VENV) was made by an older Python; recreating it with $(PYTHON)"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(foreach r,$(REQUIREMENTS),-r $(r))
 	$(PY) -c "import importlib.util as u, sys; sys.exit(u.find_spec('tensorflow') is not None and 'TensorFlow must not be installed')"
+	@$(if $(CUDA),echo "make: NVIDIA driver $(DRIVER) found; installed the CUDA $(CUDA) build of JAX",echo "make: no NVIDIA GPU found; installed the CPU build of JAX")
 	touch $(STAMP)
