@@ -1,4 +1,5 @@
-"""Flax residual MLPs in the NTK parameterization, and their neural-tangents twins.
+"""Flax residual MLPs in the NTK parameterization, their neural-tangents twins, and the
+import shim that loads neural-tangents on current JAX.
 
 Public API (one name per line; the modules behind them are private):
 """
@@ -7,6 +8,9 @@ from models._draw import draw_parameters
 from models._draw import parameter_shapes
 from models._forward import ForwardTrace
 from models._forward import residual_mlp_trace
+from models._neural_tangents import NeuralTangentsUnavailableError
+from models._neural_tangents import load_neural_tangents
+from models._neural_tangents import neural_tangents_available
 from models._residual_mlp import NTKDense
 from models._residual_mlp import ResidualMLP
 from models._residual_mlp import ntk_dense
@@ -17,9 +21,12 @@ from models._stax import stax_to_flax_params
 __all__ = [
     "ForwardTrace",
     "NTKDense",
+    "NeuralTangentsUnavailableError",
     "ResidualMLP",
     "draw_parameters",
     "flax_to_stax_params",
+    "load_neural_tangents",
+    "neural_tangents_available",
     "ntk_dense",
     "parameter_shapes",
     "residual_mlp_trace",

@@ -41,7 +41,7 @@ def stax_residual_mlp(
     ``width`` only matters for ``init_fn``/``apply_fn`` (the analytic
     ``kernel_fn`` is the infinite-width limit and ignores it).
     """
-    from harness._neural_tangents import load_neural_tangents
+    from models._neural_tangents import load_neural_tangents
 
     stax = load_neural_tangents().stax
     W_std, b_std = float(W_std), float(b_std)

@@ -1,0 +1,61 @@
+"""``python -m harness.converge``: do finite-width networks converge to the analytic kernels?"""
+
+from harness.converge._candidates import Candidate
+from harness.converge._candidates import evaluate_candidate
+from harness.converge._candidates import load_candidate
+from harness.converge._candidates import parse_candidates
+from harness.converge._cli import build_parser
+from harness.converge._cli import config_from_args
+from harness.converge._cli import main
+from harness.converge._config import DEFAULT_WIDTHS
+from harness.converge._config import ConvergeConfig
+from harness.converge._measure import NonFiniteKernelError
+from harness.converge._measure import WidthMeasurement
+from harness.converge._measure import is_out_of_memory
+from harness.converge._measure import measure_batch
+from harness.converge._measure import networks_per_device
+from harness.converge._measure import nt_per_seed_kernels
+from harness.converge._measure import seed_batches
+from harness.converge._plots import plot_convergence
+from harness.converge._plots import plot_error_distributions
+from harness.converge._plots import plot_heatmaps
+from harness.converge._references import NonFiniteReferenceError
+from harness.converge._references import analytic_references
+from harness.converge._references import neural_tangents_references
+from harness.converge._report import render_report
+from harness.converge._run import DEFAULT_OUT
+from harness.converge._run import run_convergence
+from harness.converge._summary import csv_rows
+from harness.converge._summary import error_curves
+from harness.converge._summary import summarize_curve
+
+__all__ = [
+    "DEFAULT_OUT",
+    "DEFAULT_WIDTHS",
+    "Candidate",
+    "ConvergeConfig",
+    "NonFiniteKernelError",
+    "NonFiniteReferenceError",
+    "WidthMeasurement",
+    "analytic_references",
+    "build_parser",
+    "config_from_args",
+    "csv_rows",
+    "error_curves",
+    "evaluate_candidate",
+    "is_out_of_memory",
+    "load_candidate",
+    "main",
+    "measure_batch",
+    "networks_per_device",
+    "neural_tangents_references",
+    "nt_per_seed_kernels",
+    "parse_candidates",
+    "plot_convergence",
+    "plot_error_distributions",
+    "plot_heatmaps",
+    "render_report",
+    "run_convergence",
+    "seed_batches",
+    "summarize_curve",
+]

@@ -1,0 +1,146 @@
+"""Candidate kernel formulas, plugged in with ``--candidate``, and their contract.
+
+A *candidate* is someone's formula for the infinite-width kernels, to be judged
+against finite networks exactly like our own analytic kernels are.
+
+Spec syntax (``--candidate`` is repeatable):
+
+* ``seed``: built in, the seed notebook's original recursions
+  (:func:`analytic.seed_rmlp_nngp` and :func:`analytic.seed_rmlp_ntk`). They
+  were only ever checked at ``W_std = 1, b_std = 0`` and are wrong elsewhere.
+* ``pkg.module:function``: any importable function (the current folder is on
+  ``sys.path`` under ``python -m``).
+* ``none``: no candidates (the default run has ``seed``).
+
+Contract. The function is called once, as ::
+
+    function(xs, num_res_blocks, W_std, b_std)
+
+with ``xs`` a float64 ``(N, d)`` NumPy array (rows are inputs) and plain
+``int``/``float`` hyper-parameters: the signature of
+:func:`analytic.rmlp_ntk`. What it returns decides what it is compared with:
+
+* one ``(N, N)`` array: an **NTK** formula;
+* an object with attributes ``.nngp`` and ``.ntk`` (e.g. the NamedTuple of
+  :func:`analytic.rmlp_kernels`), a mapping with keys ``"nngp"`` and
+  ``"ntk"``, or a pair ``(nngp, ntk)``: **both** kernels.
+
+Each kernel must be a finite ``(N, N)`` array (any float dtype; it is used in
+float64). A spec that does not import, a function that raises, or a return
+value that breaks the contract is a usage error (one line, exit status 2),
+reported before any network is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+
+from harness.runs import UsageError
+
+__all__ = ["Candidate", "evaluate_candidate", "load_candidate", "parse_candidates"]
+
+BUILT_IN = ("seed",)
+
+
+class Candidate(NamedTuple):
+    """A loaded candidate: its ``name`` (used in reports), ``spec`` and ``function``."""
+
+    name: str
+    spec: str
+    function: Callable
+
+
+def _seed_candidate(xs, num_res_blocks, W_std, b_std):
+    import analytic
+
+    return {
+        "nngp": analytic.seed_rmlp_nngp(xs, num_res_blocks, W_std, b_std),
+        "ntk": analytic.seed_rmlp_ntk(xs, num_res_blocks, W_std, b_std),
+    }
+
+
+def load_candidate(spec: str) -> Candidate:
+    """Resolve ``"seed"`` or ``"pkg.module:function"``; raise UsageError if impossible."""
+    spec = spec.strip()
+    if spec == "seed":
+        return Candidate("seed", spec, _seed_candidate)
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        raise UsageError(f"--candidate: {spec!r} is not 'seed' or 'pkg.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # a user's module may fail in any way while importing
+        raise UsageError(
+            f"--candidate: cannot import {module_name!r} ({type(error).__name__}: {error})"
+        ) from None
+    function = module
+    for part in attribute.split("."):
+        function = getattr(function, part, None)
+        if function is None:
+            raise UsageError(f"--candidate: {module_name!r} has no attribute {attribute!r}")
+    if not callable(function):
+        raise UsageError(f"--candidate: {spec!r} is not callable")
+    return Candidate(attribute.split(".")[-1] if spec not in BUILT_IN else spec, spec, function)
+
+
+def parse_candidates(specs) -> tuple[Candidate, ...]:
+    """Load every spec (``none`` gives no candidates); names must be distinct."""
+    specs = [s for s in specs if s.strip() != "none"]
+    loaded = []
+    names = set()
+    for spec in specs:
+        candidate = load_candidate(spec)
+        name = candidate.name
+        if name in names:  # two functions of the same name from different modules
+            name = candidate.spec
+        if name in names:
+            raise UsageError(f"--candidate: {spec!r} is given twice")
+        names.add(name)
+        loaded.append(candidate._replace(name=name))
+    return tuple(loaded)
+
+
+def _as_kernel(value, n: int, what: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what} is not a numeric array") from None
+    if array.shape != (n, n):
+        raise UsageError(f"{what} has shape {array.shape}; expected ({n}, {n})")
+    if not np.all(np.isfinite(array)):
+        raise UsageError(f"{what} holds NaN or Inf")
+    return array
+
+
+def evaluate_candidate(
+    candidate: Candidate, xs, *, num_res_blocks: int, W_std: float, b_std: float
+) -> dict[str, np.ndarray]:
+    """Call the candidate per the contract; return ``{"ntk": K}`` or ``{"nngp": K, "ntk": K}``."""
+    xs = np.asarray(xs, dtype=np.float64)
+    n = xs.shape[0]
+    what = f"--candidate {candidate.spec}"
+    try:
+        result = candidate.function(xs, int(num_res_blocks), float(W_std), float(b_std))
+    except Exception as error:  # the user's code: report, do not crash with a traceback
+        raise UsageError(f"{what} raised {type(error).__name__}: {error}") from None
+    if hasattr(result, "nngp") and hasattr(result, "ntk"):
+        pair = (result.nngp, result.ntk)
+    elif isinstance(result, Mapping):
+        if not {"nngp", "ntk"} <= set(result):
+            raise UsageError(f"{what} returned a mapping without keys 'nngp' and 'ntk'")
+        pair = (result["nngp"], result["ntk"])
+    elif isinstance(result, tuple | list):
+        if len(result) != 2:
+            raise UsageError(f"{what} returned {len(result)} values; expected (nngp, ntk)")
+        pair = tuple(result)
+    else:
+        return {"ntk": _as_kernel(result, n, f"{what} (NTK)")}
+    return {
+        "nngp": _as_kernel(pair[0], n, f"{what} (NNGP)"),
+        "ntk": _as_kernel(pair[1], n, f"{what} (NTK)"),
+    }

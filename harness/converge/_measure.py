@@ -1,0 +1,192 @@
+"""Per-(width, seed) empirical kernels: sharded seed batches, resumable, OOM-safe.
+
+For each width ``n`` the seeds ``0 … S-1`` are cut into *fixed* batches of
+``B = b × D`` seeds (``D`` devices, ``b`` networks per device sized from
+:func:`harness.kernels._monte_carlo.estimate_network_bytes` and the device memory).
+Each batch is one ``jax.jit`` call of :func:`harness.kernels._monte_carlo.per_seed_kernels`
+with the keys sharded along the ``"seeds"`` mesh axis (:mod:`harness.runs._sharding`);
+network ``s`` is ``models.draw_parameters(model, PRNGKey(s), d)`` whatever the
+batching.
+
+After every batch, each seed's kernels are checked for NaN/Inf
+(:class:`NonFiniteKernelError` names the width and seed) and stored as one unit
+``w{n}_s{s}`` in the :class:`~harness.runs._store.RunStore`, atomically. A
+resumed run recomputes only batches with a missing seed, with the same batch
+boundaries, so it reproduces an uninterrupted run's numbers exactly.
+
+Out of memory (``RESOURCE_EXHAUSTED``) during a batch halves ``b`` and retries
+that batch in halves; completed units are never touched. (The halves are
+different XLA programs, so those seeds may then differ from an uninterrupted
+run in the last float bits.)
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+
+from harness.kernels import default_memory_budget_bytes
+from harness.kernels import empirical_nngp
+from harness.kernels import estimate_network_bytes
+from harness.kernels import nt_ntk
+from harness.kernels import per_seed_kernels
+from harness.kernels import seed_keys
+from harness.runs import gather_to_host
+from harness.runs import replicate
+from harness.runs import shard_keys
+from harness.runs import unit_key
+from models import draw_parameters
+
+__all__ = [
+    "NonFiniteKernelError",
+    "WidthMeasurement",
+    "is_out_of_memory",
+    "measure_batch",
+    "networks_per_device",
+    "nt_per_seed_kernels",
+    "seed_batches",
+    "unit_key",
+]
+
+#: Upper bound on networks per device in one batch (more gains nothing on a CPU).
+MAX_NETWORKS_PER_DEVICE = 16
+
+
+class NonFiniteKernelError(RuntimeError):
+    """An empirical kernel holds NaN or Inf; the message names the width and seed."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether an exception from XLA reports exhausted device memory."""
+    text = str(error)
+    return "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or "out of memory" in text
+
+
+def networks_per_device(config, width: int, n_devices: int, *, budget_bytes=None) -> int:
+    """Networks one device computes per batch: memory budget over one network's peak bytes.
+
+    The budget is :func:`harness.kernels._monte_carlo.default_memory_budget_bytes` (half
+    an accelerator's memory, or 4 GiB on the CPU, shared by all CPU devices).
+    It depends only on the config and the machine, so batch boundaries, and
+    hence the numbers, are the same on a rerun.
+    """
+    budget = budget_bytes or default_memory_budget_bytes()
+    if jax.devices()[0].platform == "cpu":
+        budget //= n_devices
+    per_network = estimate_network_bytes(
+        width, config.num_res_blocks, config.input_dim, config.n_inputs
+    )
+    most = max(1, min(MAX_NETWORKS_PER_DEVICE, budget // per_network))
+    # Equal batches (one compiled shape): the fewest batches that fit, evenly filled.
+    per_device_seeds = -(-config.seeds // n_devices)
+    batches = -(-per_device_seeds // most)
+    return int(-(-per_device_seeds // batches))
+
+
+def seed_batches(num_seeds: int, batch: int) -> list[list[int]]:
+    """Seeds ``0 … S-1`` cut into consecutive batches of ``batch`` (the last may be short)."""
+    return [
+        list(range(start, min(start + batch, num_seeds))) for start in range(0, num_seeds, batch)
+    ]
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(model, ntk_method, precision, kernels_fn):
+    """One ``jax.jit`` per (model, method, precision), reused by resumed and repeated runs."""
+
+    def compute(keys, inputs):
+        return kernels_fn(model, keys, inputs, ntk_method=ntk_method, precision=precision)
+
+    return jax.jit(compute)
+
+
+class WidthMeasurement:
+    """Computes ``(nngp, ntk)`` of a batch of seeds at one width, sharded over a mesh.
+
+    Args:
+      model: a :class:`models.ResidualMLP` of this width.
+      xs: inputs ``(N, d)``.
+      mesh: the ``"seeds"`` mesh.
+      ntk_method, precision: passed to ``per_seed_kernels``.
+      kernels_fn: replaces ``per_seed_kernels`` (tests); same signature.
+    """
+
+    def __init__(self, model, xs, mesh, *, ntk_method: str, precision, kernels_fn=None):
+        self.model = model
+        self.mesh = mesh
+        self.xs = replicate(np.asarray(xs, np.float32), mesh)
+        if kernels_fn is None:
+            kernels_fn = nt_per_seed_kernels if ntk_method == "nt" else per_seed_kernels
+        self._compute = _compiled(model, ntk_method, precision, kernels_fn)
+
+    def __call__(self, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Kernels of ``seeds`` as float64 NumPy ``(len(seeds), N, N)`` arrays each."""
+        devices = self.mesh.size
+        padded = list(seeds) + [seeds[-1]] * (-len(seeds) % devices)
+        keys = shard_keys(np.asarray(seed_keys(padded)), self.mesh)
+        nngp, ntk = self._compute(keys, self.xs)
+        nngp, ntk = gather_to_host(nngp), gather_to_host(ntk)
+        return (
+            nngp[: len(seeds)].astype(np.float64),
+            ntk[: len(seeds)].astype(np.float64),
+        )
+
+
+def nt_per_seed_kernels(model, keys, xs, *, ntk_method="nt", precision=None):
+    """Like ``per_seed_kernels`` with the NTK from neural-tangents (implementation 2).
+
+    Seeds run one after another (``jax.lax.map``): neural-tangents' NTK-vector
+    products are the reference estimator here, not the fast path.
+    """
+    del ntk_method
+
+    def one(key):
+        variables = draw_parameters(model, key, xs.shape[-1])
+        return (
+            empirical_nngp(model, variables, xs, precision=precision),
+            nt_ntk(model, variables, xs, implementation=2, precision=precision),
+        )
+
+    return jax.lax.map(one, keys)
+
+
+def _check_finite(width: int, seed: int, nngp: np.ndarray, ntk: np.ndarray) -> None:
+    for name, kernel in (("NNGP", nngp), ("NTK", ntk)):
+        if not np.all(np.isfinite(kernel)):
+            raise NonFiniteKernelError(
+                f"the empirical {name} at width {width}, seed {seed} holds NaN or Inf "
+                "(overflow? try smaller --w-std/--b-std or fewer --blocks)"
+            )
+
+
+def measure_batch(measure, store, width: int, seeds: list[int], *, on_unit=None) -> int:
+    """Compute one batch (halving it on OOM), check and store every seed; return the size used.
+
+    ``on_unit(seed)`` is called after each seed is stored (progress).
+    """
+    try:
+        nngp, ntk = measure(seeds)
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        if len(seeds) <= measure.mesh.size:
+            raise MemoryError(
+                f"out of memory at width {width} with one network per device; "
+                f"completed results are kept in {store.out}"
+            ) from error
+        half = max(measure.mesh.size, (len(seeds) // 2) // measure.mesh.size * measure.mesh.size)
+        used = measure_batch(measure, store, width, seeds[:half], on_unit=on_unit)
+        measure_batch(measure, store, width, seeds[half:], on_unit=on_unit)
+        return min(used, half)
+    for index, seed in enumerate(seeds):  # store every finite seed before reporting a bad one
+        key = unit_key(width, seed)
+        finite = np.all(np.isfinite(nngp[index])) and np.all(np.isfinite(ntk[index]))
+        if finite and not store.has(key):
+            store.save(key, nngp=nngp[index], ntk=ntk[index])
+            if on_unit is not None:
+                on_unit(seed)
+    for index, seed in enumerate(seeds):
+        _check_finite(width, seed, nngp[index], ntk[index])
+    return len(seeds)

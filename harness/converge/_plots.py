@@ -1,0 +1,128 @@
+"""The three figures of a convergence report (PNG + SVG each, see :mod:`harness.runs.plots`).
+
+* ``convergence``: per kernel, the mean per-seed relative error against width
+  on log-log axes with its bootstrap 95% band, the per-seed points, the fitted
+  power law (slope and CI in the legend), the seed-mean kernel's error, every
+  candidate, and an :math:`n^{-1/2}` guide through the first point.
+* ``heatmaps``: per kernel, the analytic kernel next to one network's empirical
+  kernel (seed 0) at the smallest and the largest width, on one colour scale,
+  and the difference at the largest width.
+* ``error_distributions``: per kernel, the distribution of per-seed errors at
+  each width (box plots with the points).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.runs.plots import KERNEL_COLORS
+from harness.runs.plots import REFERENCE_STYLES
+from harness.runs.plots import new_figure
+from harness.runs.plots import save_figure
+
+__all__ = ["plot_convergence", "plot_error_distributions", "plot_heatmaps"]
+
+KERNEL_TITLES = {"nngp": "NNGP", "ntk": "NTK"}
+
+
+def _fit_label(summary: dict, what: str) -> str:
+    if summary.get("slope") is None:
+        return what
+    low, high = (f"{v:.2f}" if v is not None else "?" for v in summary["slope_ci95"])
+    return f"{what}: $n^{{{summary['slope']:.2f}}}$ [{low}, {high}]"
+
+
+def plot_convergence(results: dict, folder, *, writer: bool = True) -> list[str]:
+    """Log-log error against width for both kernels; returns the file names."""
+    figure, axes = new_figure(2)
+    for ax, kernel in zip(axes[0], ("nngp", "ntk"), strict=True):
+        summary = results["kernels"][kernel]
+        widths = np.asarray(summary["widths"], float)
+        color = KERNEL_COLORS[kernel]
+        mean = np.asarray(summary["rel_err_mean"])
+        band = np.asarray(summary["rel_err_ci95"])
+        for width, values in zip(widths, summary["rel_err_per_seed"], strict=True):
+            ax.scatter([width] * len(values), values, s=6, color=color, alpha=0.25, lw=0)
+        ax.fill_between(widths, band[:, 0], band[:, 1], color=color, alpha=0.25, lw=0)
+        ax.plot(widths, mean, "o-", color=color, label=_fit_label(summary, "per network"))
+        if summary.get("slope") is not None:
+            fitted = np.exp(summary["intercept"]) * widths ** summary["slope"]
+            ax.plot(widths, fitted, "-", color="black", lw=0.8, alpha=0.7, label="fit")
+        seed_mean = summary["rel_err_of_seed_mean"]
+        label = "seed-mean kernel"
+        if summary.get("seed_mean_slope") is not None:
+            label += f": $n^{{{summary['seed_mean_slope']:.2f}}}$"
+        ax.plot(widths, seed_mean, "s--", color=color, alpha=0.6, ms=4, label=label)
+        guide = mean[0] * (widths / widths[0]) ** -0.5
+        ax.plot(widths, guide, color="gray", lw=1, ls=(0, (2, 2)), label="$n^{-1/2}$ guide")
+        for index, (name, candidate) in enumerate(results.get("candidates", {}).items()):
+            if kernel not in candidate:
+                continue
+            entry = candidate[kernel]
+            cband = np.asarray(entry["rel_err_ci95"])
+            style = REFERENCE_STYLES[index % len(REFERENCE_STYLES)]
+            ax.fill_between(widths, cband[:, 0], cband[:, 1], color="darkorange", alpha=0.15, lw=0)
+            ax.plot(
+                widths,
+                entry["rel_err_mean"],
+                marker="^",
+                ls=style,
+                color="darkorange",
+                label=_fit_label(entry, f"candidate {name}"),
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("width $n$")
+        ax.set_ylabel(r"$\|\hat K - K\|_F / \|K\|_F$")
+        ax.set_title(f"{KERNEL_TITLES[kernel]}: empirical vs analytic")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    return save_figure(figure, folder, "convergence", writer=writer)
+
+
+def plot_heatmaps(reference: dict, smallest: dict, largest: dict, widths, folder, *, writer=True):
+    """Analytic vs one network's kernels at the smallest and largest width; file names."""
+    figure, axes = new_figure(4, 2, width=3.2, height=3.0)
+    low, high = widths[0], widths[-1]
+    for row, kernel in enumerate(("nngp", "ntk")):
+        panels = (
+            (reference[kernel], "analytic"),
+            (smallest[kernel], f"empirical, n={low}"),
+            (largest[kernel], f"empirical, n={high}"),
+        )
+        vmin = min(p[0].min() for p in panels)
+        vmax = max(p[0].max() for p in panels)
+        for col, (matrix, title) in enumerate(panels):
+            image = axes[row, col].imshow(matrix, vmin=vmin, vmax=vmax, cmap="viridis")
+            axes[row, col].set_title(f"{KERNEL_TITLES[kernel]} {title}", fontsize=9)
+        figure.colorbar(image, ax=axes[row, 2], shrink=0.8)
+        difference = largest[kernel] - reference[kernel]
+        scale = np.abs(difference).max() or 1.0
+        image = axes[row, 3].imshow(difference, cmap="RdBu_r", vmin=-scale, vmax=scale)
+        axes[row, 3].set_title(f"difference, n={high}", fontsize=9)
+        figure.colorbar(image, ax=axes[row, 3], shrink=0.8)
+        for ax in axes[row]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return save_figure(figure, folder, "heatmaps", writer=writer)
+
+
+def plot_error_distributions(results: dict, folder, *, writer: bool = True) -> list[str]:
+    """Per-seed error distributions at each width, both kernels; file names."""
+    figure, axes = new_figure(2)
+    for ax, kernel in zip(axes[0], ("nngp", "ntk"), strict=True):
+        summary = results["kernels"][kernel]
+        widths = summary["widths"]
+        positions = np.log2(widths)
+        data = [np.asarray(v) for v in summary["rel_err_per_seed"]]
+        ax.boxplot(data, positions=positions, widths=0.4, showfliers=False)
+        for position, values in zip(positions, data, strict=True):
+            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+            ax.scatter(position + jitter, values, s=8, color=KERNEL_COLORS[kernel], alpha=0.6)
+        ax.set_xticks(positions, [str(w) for w in widths])
+        ax.set_yscale("log")
+        ax.set_xlabel("width $n$")
+        ax.set_ylabel("per-network relative error")
+        ax.set_title(f"{KERNEL_TITLES[kernel]}: spread over seeds")
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    return save_figure(figure, folder, "error_distributions", writer=writer)

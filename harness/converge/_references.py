@@ -1,0 +1,73 @@
+"""Reference kernels a convergence run compares finite networks with.
+
+* ``analytic``: our closed-form recursions, :func:`analytic.rmlp_kernels`
+  (float64), the primary reference.
+* ``neural_tangents``: neural-tangents' analytic ``kernel_fn`` of the same
+  architecture (:func:`models.stax_residual_mlp`; Novak et al. 2020), evaluated
+  in float64 under ``jax.enable_x64``. It is an independent implementation;
+  their mutual agreement is reported as the maximum relative difference
+  :func:`max_relative_difference`. Expect ~1e-15 for the NNGP and up to
+  ~``(L + 1)·5e-9`` for the NTK: neural-tangents takes ``arccos`` of
+  correlations, which loses accuracy at angles near 0 (the diagonal); ours is
+  the accurate one there (see ``tests/test_analytic_neural_tangents.py``).
+* every candidate (:mod:`harness.converge._candidates`).
+
+Every reference is checked for NaN/Inf here, before any network is built.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import numpy as np
+
+__all__ = [
+    "NonFiniteReferenceError",
+    "analytic_references",
+    "neural_tangents_references",
+]
+
+
+class NonFiniteReferenceError(RuntimeError):
+    """An analytic reference kernel holds NaN or Inf."""
+
+
+def _checked(name: str, kernels: dict) -> dict:
+    for kind, kernel in kernels.items():
+        if not np.all(np.isfinite(kernel)):
+            raise NonFiniteReferenceError(f"the {name} {kind.upper()} holds NaN or Inf")
+    return kernels
+
+
+def analytic_references(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> dict:
+    """``{"nngp": K, "ntk": Θ}`` from :func:`analytic.rmlp_kernels`, float64 NumPy."""
+    import analytic
+
+    kernels = analytic.rmlp_kernels(
+        np.asarray(xs, np.float64), num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std
+    )
+    return _checked(
+        "analytic",
+        {
+            "nngp": np.asarray(kernels.nngp, np.float64),
+            "ntk": np.asarray(kernels.ntk, np.float64),
+        },
+    )
+
+
+def neural_tangents_references(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> dict:
+    """``{"nngp": K, "ntk": Θ}`` from neural-tangents' analytic ``kernel_fn`` in float64."""
+    from models import stax_residual_mlp
+
+    with jax.enable_x64(True), warnings.catch_warnings():
+        # FanInSum's reminder that branches must be independent: they are (Dense in each).
+        warnings.filterwarnings("ignore", message="`FanIn` layers assume independent inputs")
+        _, _, kernel_fn = stax_residual_mlp(num_res_blocks, W_std, b_std)
+        x = jax.numpy.asarray(np.asarray(xs, np.float64))
+        kernels = jax.jit(kernel_fn, static_argnames="get")(x, None, get=("nngp", "ntk"))
+        result = {
+            "nngp": np.asarray(kernels.nngp, np.float64),
+            "ntk": np.asarray(kernels.ntk, np.float64),
+        }
+    return _checked("neural-tangents", result)

@@ -1,0 +1,88 @@
+"""What every job shares: command-line conventions and checks, inputs, the resumable run store,
+progress, the environment stamp and seed sharding. Plot conventions live in
+:mod:`harness.runs.plots` (imported on demand: Matplotlib is slow to import).
+"""
+
+from harness.runs._cli import ArgumentParser
+from harness.runs._cli import UsageError
+from harness.runs._cli import parse_widths
+from harness.runs._cli import run_cli
+from harness.runs._environment import device_description
+from harness.runs._environment import environment_stamp
+from harness.runs._inputs import gaussian_inputs
+from harness.runs._inputs import load_inputs_file
+from harness.runs._inputs import run_inputs
+from harness.runs._options import PRECISIONS
+from harness.runs._options import Job
+from harness.runs._options import add_architecture_options
+from harness.runs._options import add_numerics_options
+from harness.runs._options import check_choice
+from harness.runs._options import check_minimums
+from harness.runs._options import check_scales
+from harness.runs._options import check_widths
+from harness.runs._options import jax_precision_of
+from harness.runs._options import load_inputs_option
+from harness.runs._options import run_job
+from harness.runs._progress import Progress
+from harness.runs._progress import format_duration
+from harness.runs._sharding import SEED_AXIS
+from harness.runs._sharding import gather_to_host
+from harness.runs._sharding import initialize_distributed
+from harness.runs._sharding import is_writer
+from harness.runs._sharding import replicate
+from harness.runs._sharding import seed_mesh
+from harness.runs._sharding import shard_keys
+from harness.runs._store import ConfigMismatchError
+from harness.runs._store import RunStore
+from harness.runs._store import atomic_write_bytes
+from harness.runs._store import atomic_write_json
+from harness.runs._store import atomic_write_npz
+from harness.runs._store import atomic_write_text
+from harness.runs._store import config_fingerprint
+from harness.runs._store import csv_text
+from harness.runs._store import file_sha256
+from harness.runs._store import strict_json
+from harness.runs._store import unit_key
+
+__all__ = [
+    "PRECISIONS",
+    "SEED_AXIS",
+    "ArgumentParser",
+    "ConfigMismatchError",
+    "Job",
+    "Progress",
+    "RunStore",
+    "UsageError",
+    "add_architecture_options",
+    "add_numerics_options",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_npz",
+    "atomic_write_text",
+    "check_choice",
+    "check_minimums",
+    "check_scales",
+    "check_widths",
+    "config_fingerprint",
+    "csv_text",
+    "device_description",
+    "environment_stamp",
+    "file_sha256",
+    "format_duration",
+    "gather_to_host",
+    "gaussian_inputs",
+    "initialize_distributed",
+    "is_writer",
+    "jax_precision_of",
+    "load_inputs_file",
+    "load_inputs_option",
+    "parse_widths",
+    "replicate",
+    "run_cli",
+    "run_inputs",
+    "run_job",
+    "seed_mesh",
+    "shard_keys",
+    "strict_json",
+    "unit_key",
+]

@@ -1,0 +1,82 @@
+"""``python -m harness.bench``: a tiny end-to-end run, and bad input exiting with status 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.bench import main
+from harness.bench import parse_args
+from harness.runs import run_cli
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end_run(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    argv = ["--widths", "32", "--n-inputs", "3", "--seeds", "2", "--blocks", "1"]
+    argv += ["--repeats", "1", "--analytic-n", "8", "--json", str(path)]
+    assert main(argv) == 0
+    result = json.loads(path.read_text())
+    assert result["device"].startswith("cpu")
+    assert result["precision"] == "default"
+    assert [row["width"] for row in result["rows"]] == [32]
+    for row in result["rows"]:
+        assert row["precision"] == "default"
+        for key in ("ntk_factored_s", "ntk_jacobian_s", "ntk_nt1_s", "ntk_nt2_s"):
+            assert row[key] > 0
+        for key in ("mc_ours_cold_s", "mc_nt_cold_s", "mc_ours_warm_s", "mc_nt_warm_s"):
+            assert row[key] > 0
+        assert row["ntk_speedup_vs_nt"] == pytest.approx(
+            min(row["ntk_nt1_s"], row["ntk_nt2_s"]) / row["ntk_factored_s"]
+        )
+        assert row["mc_speedup_vs_nt"] == pytest.approx(row["mc_nt_cold_s"] / row["mc_ours_cold_s"])
+        # Same network, same inputs: the methods agree (default float32 precision).
+        assert row["ntk_nt1_rel_diff"] < 1e-4
+        assert row["ntk_jacobian_rel_diff"] < 1e-4
+    # Our float64 analytic kernels against neural-tangents' float64 kernel_fn.
+    assert result["analytic"]["analytic_nt_float64_rel_diff"] < 1e-6
+    assert "| 32 |" in capsys.readouterr().out
+    assert path.with_suffix(".md").read_text().startswith("# Benchmark: cpu")
+
+
+def test_parse_args_defaults_and_widths():
+    config, path = parse_args(["--widths", "512..2048"])
+    assert config.widths == (512, 1024, 2048)
+    assert (config.n_inputs, config.seeds, config.blocks, config.analytic_n) == (32, 8, 3, 4096)
+    assert config.precision is None
+    assert path is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--widths", "4096..512"], "reversed"),
+        (["--widths", "abc"], "not a whole number"),
+        (["--n-inputs", "0"], "argument --n-inputs: 0 is not >= 1"),
+        (["--seeds", "-3"], "argument --seeds: -3 is not >= 1"),
+        (["--blocks", "x"], "argument --blocks: 'x' is not a whole number"),
+        (["--precision", "fp8"], "invalid choice"),
+        (["--frobnicate"], "unrecognized arguments"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_input_from_the_shell_exits_2_without_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.bench", "--seeds", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == "error: argument --seeds: 0 is not >= 1\n"

@@ -1,0 +1,274 @@
+"""End-to-end and bad-input tests of ``python -m harness.converge``."""
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import analytic
+from harness.converge import main
+from harness.kernels import empirical_nngp
+from harness.kernels import empirical_ntk
+from harness.runs import UsageError
+from harness.runs import gaussian_inputs
+from harness.runs import run_cli
+from models import ResidualMLP
+from models import draw_parameters
+
+TINY = ["--widths", "16,32", "--seeds", "2", "--n-inputs", "5", "--input-dim", "3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("converge") / "run"
+    assert (
+        main([*TINY, "--blocks", "2", "--w-std", "1.5", "--b-std", "0.5", "--out", str(out)]) == 0
+    )
+    return out
+
+
+@pytest.mark.slow
+def test_outputs_exist_and_have_the_documented_keys(tiny_run):
+    for name in ("results.json", "results.csv", "report.md", "run.json"):
+        assert (tiny_run / name).is_file()
+    for stem in ("convergence", "heatmaps", "error_distributions"):
+        assert (tiny_run / f"{stem}.png").stat().st_size > 1000
+        assert (tiny_run / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
+    results = json.loads((tiny_run / "results.json").read_text())
+    assert results["status"] == "complete"
+    assert results["config"]["widths"] == [16, 32]
+    assert results["environment"]["backend"] == "cpu"
+    for kernel in ("nngp", "ntk"):
+        entry = results["kernels"][kernel]
+        for key in ("widths", "rel_err_mean", "rel_err_std", "rel_err_of_seed_mean", "slope"):
+            assert key in entry
+        assert len(entry["slope_ci95"]) == 2
+    # Two independent float64 implementations of the same recursion. neural-tangents
+    # takes arccos of correlations, which near the diagonal (angle ~0) loses up to
+    # ~5e-9 per ReLU in the NTK (derivation in test_analytic_neural_tangents.py);
+    # 2 blocks have L + 1 = 3 ReLUs on every path.
+    assert results["analytic_vs_neural_tangents"]["nngp"] < 1e-10
+    assert results["analytic_vs_neural_tangents"]["ntk"] < 3 * 5e-9 + 1e-10
+    assert set(results["candidates"]["seed"]) >= {"spec", "nngp", "ntk"}
+    report = (tiny_run / "report.md").read_text()
+    assert "![Convergence" in report
+    assert "candidate `seed`" in report
+
+
+@pytest.mark.slow
+def test_csv_errors_match_an_independent_recomputation(tiny_run):
+    # Independent truth: rebuild network (width 32, seed 1) from PRNGKey(1) with
+    # models.draw_parameters (the documented seed → network map of per_seed_kernels),
+    # take its literal Jacobian NTK (J Jᵀ, not the factored estimator the run used)
+    # and the analytic kernels, and recompute the relative Frobenius errors.
+    rows = list(csv.DictReader((tiny_run / "results.csv").open()))
+    # 2 widths × 2 seeds × 2 kernels × (analytic, neural_tangents, seed candidate)
+    assert len(rows) == 2 * 2 * 2 * 3
+    xs = gaussian_inputs(5, 3, seed=0)
+    model = ResidualMLP(32, 2, 1.5, 0.5)
+    variables = draw_parameters(model, jax.random.PRNGKey(1), 3)
+    reference = analytic.rmlp_kernels(xs, num_res_blocks=2, W_std=1.5, b_std=0.5)
+    ntk = np.asarray(empirical_ntk(model, variables, xs, method="jacobian"), np.float64)
+    nngp = np.asarray(empirical_nngp(model, variables, xs), np.float64)
+    expected = {
+        "ntk": np.linalg.norm(ntk - reference.ntk) / np.linalg.norm(reference.ntk),
+        "nngp": np.linalg.norm(nngp - reference.nngp) / np.linalg.norm(reference.nngp),
+    }
+    for row in rows:
+        if row["width"] == "32" and row["seed"] == "1" and row["reference"] == "analytic":
+            # float32 networks: factored vs Jacobian NTK agree to ~1e-6 relative.
+            assert float(row["rel_err"]) == pytest.approx(expected[row["kernel"]], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_rerun_of_same_config_resumes_with_identical_numbers(tiny_run):
+    before = json.loads((tiny_run / "results.json").read_text())
+    args = [*TINY, "--blocks", "2", "--w-std", "1.5", "--b-std", "0.5", "--out", str(tiny_run)]
+    assert main(args) == 0
+    after = json.loads((tiny_run / "results.json").read_text())
+    assert after["timing"]["networks_computed"] == 0
+    for key in ("kernels", "candidates", "analytic_vs_neural_tangents", "config"):
+        assert after[key] == before[key]
+
+
+def _exit(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        run_cli(main, argv)
+    err = capsys.readouterr().err
+    return info.value.code, err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--widths", "1024..128"], "reversed"),
+        (["--widths", "abc"], "not a whole number"),
+        (["--widths", "0,16"], "not >= 1"),
+        (["--seeds", "0"], "--seeds"),
+        (["--seeds", "two"], "invalid int"),
+        (["--blocks", "-1"], "--blocks"),
+        (["--w-std", "nan"], "--w-std"),
+        (["--b-std", "-1"], "--b-std"),
+        (["--ntk-method", "magic"], "invalid choice"),
+        (["--precision", "low"], "invalid choice"),
+        (["--candidate", "nocolon"], "'seed' or 'pkg.module:function'"),
+        (["--candidate", "no_such_module_xyz:f"], "cannot import"),
+        (["--candidate", "math:no_such_function"], "has no attribute"),
+        (["--candidate", "math:pi"], "not callable"),
+        (["--candidate", "math:sqrt"], "raised TypeError"),
+        (["--unknown-flag"], "unrecognized"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(extra, message, capsys, tmp_path):
+    code, err = _exit([*TINY, "--out", str(tmp_path / "o"), *extra], capsys)
+    assert code == 2
+    assert err.startswith("error: ")
+    assert message in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "o" / "units").exists()  # nothing computed
+
+
+def test_bad_inputs_file(tmp_path, capsys):
+    good = tmp_path / "good.npy"
+    np.save(good, np.ones((4, 3)))
+    for name, array, message in (
+        ("nan.npy", np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN or Inf (first in row 0)"),
+        ("flat.npy", np.ones(5), "expected (N, d)"),
+        ("one.npy", np.ones((1, 3)), "expected (N, d)"),
+        ("text.npy", np.array([["a", "b"], ["c", "d"]]), "numeric"),
+    ):
+        np.save(tmp_path / name, array)
+        code, err = _exit([*TINY[:-5], "--inputs", str(tmp_path / name)], capsys)
+        assert (code, message in err) == (2, True), err
+    code, err = _exit(["--inputs", str(tmp_path / "missing.npy")], capsys)
+    assert code == 2
+    assert "no such file" in err
+    (tmp_path / "junk.npy").write_text("not numpy")
+    code, err = _exit(["--inputs", str(tmp_path / "junk.npy")], capsys)
+    assert code == 2
+    assert "cannot read" in err
+    code, err = _exit(["--inputs", str(good), "--n-inputs", "4"], capsys)
+    assert code == 2
+    assert "do not combine" in err
+
+
+@pytest.mark.slow
+def test_different_config_in_existing_out_is_refused_then_forced(tiny_run, capsys, tmp_path):
+    code, err = _exit([*TINY, "--blocks", "1", "--out", str(tiny_run)], capsys)
+    assert code == 2
+    assert "different config" in err
+    assert "--force" in err
+
+
+def test_candidate_contract(tmp_path, monkeypatch):
+    from harness.converge import evaluate_candidate
+    from harness.converge import load_candidate
+
+    (tmp_path / "my_formulas.py").write_text(
+        textwrap.dedent(
+            """
+            import analytic
+
+            def ntk_only(xs, num_res_blocks, W_std, b_std):
+                return analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)
+
+            def both(xs, num_res_blocks, W_std, b_std):
+                return analytic.rmlp_kernels(
+                    xs, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std)
+
+            def pair(xs, num_res_blocks, W_std, b_std):
+                k = both(xs, num_res_blocks, W_std, b_std)
+                return (k.nngp, k.ntk)
+
+            def wrong_shape(xs, num_res_blocks, W_std, b_std):
+                return xs
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    xs = gaussian_inputs(4, 3)
+    arch = {"num_res_blocks": 2, "W_std": 1.2, "b_std": 0.3}
+    truth = analytic.rmlp_kernels(xs, **arch)
+    out = evaluate_candidate(load_candidate("my_formulas:ntk_only"), xs, **arch)
+    assert set(out) == {"ntk"}
+    np.testing.assert_array_equal(out["ntk"], truth.ntk)
+    for name in ("both", "pair"):
+        out = evaluate_candidate(load_candidate(f"my_formulas:{name}"), xs, **arch)
+        np.testing.assert_array_equal(out["nngp"], truth.nngp)
+        np.testing.assert_array_equal(out["ntk"], truth.ntk)
+    with pytest.raises(UsageError, match=r"shape \(4, 3\); expected \(4, 4\)"):
+        evaluate_candidate(load_candidate("my_formulas:wrong_shape"), xs, **arch)
+
+
+def test_real_command_line_exit_status_and_no_traceback(tmp_path):
+    process = subprocess.run(
+        [sys.executable, "-m", "harness.converge", "--widths", "512..64", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines() == [
+        "error: --widths: range 512..64 is reversed (write 64..512)"
+    ]
+
+
+@pytest.mark.slow
+def test_own_inputs_and_own_candidate_end_to_end(tmp_path, monkeypatch):
+    # A user's module with an NTK-only formula: ours scaled by 1.5, wrong by
+    # construction. For each network, ‖Θ̂‖ ≤ (1 + e)‖Θ‖ with e its error against
+    # ours, so its error against 1.5Θ is at least (1.5 − 1 − e)/1.5 (triangle inequality).
+    (tmp_path / "scaled_formula.py").write_text(
+        "import analytic\n\n"
+        "def scaled_ntk(xs, num_res_blocks, W_std, b_std):\n"
+        "    return 1.5 * analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    xs = gaussian_inputs(6, 2, seed=7)
+    np.save(tmp_path / "mine.npy", xs)
+    out = tmp_path / "run"
+    argv = [
+        "--inputs",
+        str(tmp_path / "mine.npy"),
+        "--widths",
+        "8,16",
+        "--seeds",
+        "2",
+        "--blocks",
+        "1",
+        "--candidate",
+        "scaled_formula:scaled_ntk",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["n_inputs"] == 6
+    assert results["config"]["input_dim"] == 2
+    assert len(results["config"]["inputs_sha256"]) == 64
+    candidate = results["candidates"]["scaled_ntk"]
+    assert candidate["spec"] == "scaled_formula:scaled_ntk"
+    assert candidate["kernels_provided"] == ["ntk"]
+    assert "nngp" not in candidate
+    ours = np.asarray(results["kernels"]["ntk"]["rel_err_per_seed"])
+    theirs = np.asarray(candidate["ntk"]["rel_err_per_seed"])
+    assert np.all(theirs >= (0.5 - ours) / 1.5 - 1e-12)
+    # Changing the file's contents changes the config: the old folder is refused.
+    np.save(tmp_path / "mine.npy", xs + 1.0)
+    with pytest.raises(UsageError, match="different config"):
+        main(argv)
+
+
+def test_results_are_strict_json():
+    # One seed has no spread and a two-width fit no CI: written as null, not NaN.
+    from harness.runs import strict_json
+
+    value = {"std": [float("nan"), 0.5], "ci": (float("-inf"), float("inf")), "n": 3}
+    assert strict_json(value) == {"std": [None, 0.5], "ci": [None, None], "n": 3}
+    json.dumps(strict_json(value), allow_nan=False)

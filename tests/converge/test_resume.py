@@ -1,0 +1,149 @@
+"""Reliability of ``run_convergence``: resume after interruption (also ``kill -9``), NaN, OOM.
+
+Determinism is checked bit for bit: a run interrupted in-process and resumed,
+and a run in a separate process killed with SIGKILL and resumed, must both end
+with exactly the numbers (and stored kernels) of one uninterrupted run.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import harness.converge._run as converge_run
+from harness.converge import ConvergeConfig
+from harness.converge import NonFiniteKernelError
+from harness.converge import run_convergence
+from harness.kernels import per_seed_kernels
+
+CONFIG = ConvergeConfig(
+    widths=(16, 32, 64),
+    num_res_blocks=1,
+    W_std=1.3,
+    b_std=0.4,
+    n_inputs=5,
+    input_dim=3,
+    seeds=3,
+    candidates=(),
+)
+ARGS = [
+    "--widths",
+    "16..64",
+    "--blocks",
+    "1",
+    "--w-std",
+    "1.3",
+    "--b-std",
+    "0.4",
+    "--n-inputs",
+    "5",
+    "--input-dim",
+    "3",
+    "--seeds",
+    "3",
+    "--candidate",
+    "none",
+    "--quiet",
+]
+NUMBERS = ("kernels", "candidates", "analytic_vs_neural_tangents", "config")
+
+
+def _units(folder):
+    return {p.name: dict(np.load(p)) for p in sorted((folder / "units").glob("*.npz"))}
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    out = tmp_path_factory.mktemp("baseline")
+    return out, run_convergence(CONFIG, out, quiet=True)
+
+
+@pytest.mark.slow
+def test_resume_after_interrupt_reproduces_the_uninterrupted_run(baseline, tmp_path, monkeypatch):
+    _out, results = baseline
+    real = converge_run.measure_batch
+    calls = []
+
+    def interrupted(*args, **kwargs):  # the second batch never finishes
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(converge_run, "measure_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_convergence(CONFIG, tmp_path, quiet=True)
+    assert len(_units(tmp_path)) == 3  # width 16 finished and kept
+    assert json.loads((tmp_path / "results.json").read_text())["status"] == "partial"
+    monkeypatch.setattr(converge_run, "measure_batch", real)
+    resumed = run_convergence(CONFIG, tmp_path, quiet=True)
+    assert resumed["timing"]["networks_computed"] == 6
+    for key in NUMBERS:
+        assert resumed[key] == results[key]
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_reproduces_the_uninterrupted_run(baseline, tmp_path):
+    out, results = baseline
+    command = [sys.executable, "-m", "harness.converge", *ARGS, "--out", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    done = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        done = len(list((tmp_path / "units").glob("*.npz"))) if (tmp_path / "units").exists() else 0
+        if done >= 3:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert 3 <= len(_units(tmp_path)) < 9
+    resumed = run_convergence(CONFIG, tmp_path, quiet=True)
+    for key in NUMBERS:
+        assert resumed[key] == results[key]
+    baseline_units, resumed_units = _units(out), _units(tmp_path)
+    assert baseline_units.keys() == resumed_units.keys()
+    for name, arrays in baseline_units.items():
+        for kernel in ("nngp", "ntk"):
+            np.testing.assert_array_equal(resumed_units[name][kernel], arrays[kernel])
+
+
+def poisoned_kernels(model, keys, xs, *, ntk_method, precision):
+    """``per_seed_kernels`` with NaN in every kernel of seed 1 (key ``PRNGKey(1) = [0, 1]``)."""
+    nngp, ntk = per_seed_kernels(model, keys, xs, ntk_method=ntk_method, precision=precision)
+    poison = jnp.where(keys[:, 1] == 1, jnp.nan, 1.0)[:, None, None]
+    return nngp * poison, ntk
+
+
+def test_nan_names_width_and_seed_and_keeps_finished_networks(tmp_path):
+    with pytest.raises(NonFiniteKernelError, match="NNGP at width 16, seed 1"):
+        run_convergence(CONFIG, tmp_path, quiet=True, kernels_fn=poisoned_kernels)
+    assert sorted(_units(tmp_path)) == ["w16_s0.npz", "w16_s2.npz"]
+
+
+def exhausting_kernels(model, keys, xs, *, ntk_method, precision):
+    """``per_seed_kernels`` that runs out of memory for more than one network per batch."""
+    if keys.shape[0] > 1:
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate (fake)")
+    return per_seed_kernels(model, keys, xs, ntk_method=ntk_method, precision=precision)
+
+
+@pytest.mark.slow
+def test_out_of_memory_halves_the_batch_and_loses_nothing(baseline, tmp_path):
+    _out, results = baseline
+    resumed = run_convergence(CONFIG, tmp_path, quiet=True, kernels_fn=exhausting_kernels)
+    assert resumed["timing"]["networks_computed"] == 9
+    # One network per call instead of three: a different XLA program, so equal up
+    # to float32 rounding of the kernels (~1e-7 relative), not bit for bit.
+    for kernel in ("nngp", "ntk"):
+        np.testing.assert_allclose(
+            resumed["kernels"][kernel]["rel_err_mean"],
+            results["kernels"][kernel]["rel_err_mean"],
+            rtol=1e-4,
+        )
