@@ -1,13 +1,22 @@
 """Import neural-tangents 0.6.5 on current JAX, without TensorFlow.
 
 neural-tangents 0.6.5 (December 2023) is the last release, and it no longer
-imports on JAX >= 0.10 for three reasons, measured on JAX 0.10.2:
+imports on current JAX (checked on 0.10.2, 0.11.2 and 0.12.0.1) for three
+reasons:
 
-* ``jax.core.Jaxpr``, ``JaxprEqn``, ``Literal``, ``Var`` and ``Primitive``
-  moved to ``jax.extend.core``;
-* the module ``jax.util`` (``safe_map``, ``safe_zip``) was removed;
-* ``jax.interpreters.ad.zeros_like_p`` (and, in later versions,
-  ``add_jaxvals_p``) live only in ``jax._src.ad_util``.
+* ``jax.core.Jaxpr``, ``JaxprEqn``, ``Literal``, ``Var``, ``Primitive`` and
+  ``ClosedJaxpr`` moved to ``jax.extend.core``. That is their public home, and
+  the shim takes them from there.
+* The module ``jax.util`` (``safe_map``, ``safe_zip``) was removed. These are
+  strict ``map``/``zip`` (all arguments of one length, a list returned); JAX
+  offers no public home for them, so the shim defines its own
+  (:func:`_safe_map`, :func:`_safe_zip`) rather than reaching into JAX.
+* ``jax.interpreters.ad.zeros_like_p`` and ``add_jaxvals_p`` live only in the
+  private ``jax._src.ad_util``. neural-tangents uses these primitive *objects*
+  as dictionary keys of its structured-derivative rules, so an equal copy will
+  not do: the shim must import the very objects JAX uses. This is the one
+  private import, and ``tests/models/test_imports.py`` fails the day a JAX
+  release moves or removes them.
 
 Its ``neural_tangents.experimental`` subpackage imports TensorFlow at import
 time, although nothing else in neural-tangents uses it.
@@ -32,6 +41,7 @@ import sys
 import types
 
 __all__ = [
+    "NOT_INSTALLED_HINT",
     "NeuralTangentsUnavailableError",
     "load_neural_tangents",
     "neural_tangents_available",
@@ -41,6 +51,13 @@ __all__ = [
 _CORE_NAMES = ("Jaxpr", "JaxprEqn", "Literal", "Var", "Primitive", "ClosedJaxpr")
 #: Names neural-tangents imports from ``jax.interpreters.ad`` that moved.
 _AD_NAMES = ("zeros_like_p", "add_jaxvals_p")
+
+
+#: How to add the optional reference (its metadata would pull in TensorFlow otherwise).
+NOT_INSTALLED_HINT = (
+    "neural-tangents is not installed; add it with "
+    "pip install --no-deps neural-tangents==0.6.5 frozendict==2.5.1"
+)
 
 
 class NeuralTangentsUnavailableError(ImportError):
@@ -61,8 +78,7 @@ def _restore_jax_names() -> None:
     import jax.core
     import jax.extend.core
     import jax.interpreters.ad
-    from jax._src import ad_util
-    from jax._src import util as src_util
+    from jax._src import ad_util  # no public home: see the module docstring
 
     for name in _CORE_NAMES:
         _set_if_missing(jax.core, name, (jax.extend.core,))
@@ -72,11 +88,21 @@ def _restore_jax_names() -> None:
     if "jax.util" not in sys.modules and importlib.util.find_spec("jax.util") is None:
         util = types.ModuleType("jax.util")
         util.__doc__ = "Shim restored for neural-tangents 0.6.5 (safe_map, safe_zip)."
-        util.safe_map = src_util.safe_map
-        util.safe_zip = src_util.safe_zip
+        util.safe_map = _safe_map
+        util.safe_zip = _safe_zip
         sys.modules["jax.util"] = util
         if not hasattr(jax, "util"):
             jax.util = util
+
+
+def _safe_map(f, *args):
+    """``list(map(f, *args))`` with every argument of the same length."""
+    return [f(*items) for items in zip(*args, strict=True)]
+
+
+def _safe_zip(*args):
+    """``list(zip(*args))`` with every argument of the same length."""
+    return list(zip(*args, strict=True))
 
 
 def _skip_tensorflow_subpackage() -> None:
@@ -105,10 +131,7 @@ def load_neural_tangents() -> types.ModuleType:
     if "neural_tangents" in sys.modules and hasattr(sys.modules["neural_tangents"], "stax"):
         return sys.modules["neural_tangents"]
     if not neural_tangents_available():
-        raise NeuralTangentsUnavailableError(
-            "neural-tangents is not installed; install neural-tangents==0.6.5 and "
-            "frozendict with --no-deps (see requirements.txt)"
-        )
+        raise NeuralTangentsUnavailableError(NOT_INSTALLED_HINT)
     _restore_jax_names()
     _skip_tensorflow_subpackage()
     try:

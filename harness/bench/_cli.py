@@ -25,6 +25,7 @@ from harness.bench._run import run_bench
 from harness.runs import PRECISIONS
 from harness.runs import ArgumentParser
 from harness.runs import UsageError
+from harness.runs import announce
 from harness.runs import jax_precision_of
 from harness.runs import parse_widths
 
@@ -92,6 +93,7 @@ def _default_json_path(result: dict, config: BenchConfig) -> Path:
 
 def main(argv=None) -> int:
     config, json_path = parse_args(argv)
+    announce("bench", precision=config.precision)
     if json_path is not None and json_path.exists() and json_path.is_dir():
         raise UsageError(f"--json: {json_path} is a directory")
     result = run_bench(config, log=lambda line: print(line, file=sys.stderr, flush=True))

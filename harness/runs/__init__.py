@@ -7,8 +7,11 @@ from harness.runs._cli import ArgumentParser
 from harness.runs._cli import UsageError
 from harness.runs._cli import parse_widths
 from harness.runs._cli import run_cli
+from harness.runs._environment import device_banner
 from harness.runs._environment import device_description
 from harness.runs._environment import environment_stamp
+from harness.runs._environment import gpu_fallback_warning
+from harness.runs._environment import matmul_description
 from harness.runs._inputs import gaussian_inputs
 from harness.runs._inputs import load_inputs_file
 from harness.runs._inputs import run_inputs
@@ -16,6 +19,7 @@ from harness.runs._options import PRECISIONS
 from harness.runs._options import Job
 from harness.runs._options import add_architecture_options
 from harness.runs._options import add_numerics_options
+from harness.runs._options import announce
 from harness.runs._options import check_choice
 from harness.runs._options import check_minimums
 from harness.runs._options import check_scales
@@ -55,6 +59,7 @@ __all__ = [
     "UsageError",
     "add_architecture_options",
     "add_numerics_options",
+    "announce",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_npz",
@@ -65,17 +70,20 @@ __all__ = [
     "check_widths",
     "config_fingerprint",
     "csv_text",
+    "device_banner",
     "device_description",
     "environment_stamp",
     "file_sha256",
     "format_duration",
     "gather_to_host",
     "gaussian_inputs",
+    "gpu_fallback_warning",
     "initialize_distributed",
     "is_writer",
     "jax_precision_of",
     "load_inputs_file",
     "load_inputs_option",
+    "matmul_description",
     "parse_widths",
     "replicate",
     "run_cli",

@@ -1,18 +1,34 @@
-"""The environment stamp recorded with every result: versions, devices, precision."""
+"""The environment stamp recorded with every result, and the line every job starts with.
+
+Every entry point names where it runs in its first line (:func:`device_banner`),
+for example ``converge: 1 × NVIDIA H100 80GB HBM3, JAX 0.12.0.1, float32, TF32
+matmuls``. The matmul precision is part of it because JAX's default float32
+matmul on NVIDIA Hopper and Ampere GPUs is TF32 (10-bit mantissa), not full
+float32; on the CPU the default is full float32.
+"""
 
 from __future__ import annotations
 
+import os
 import platform
+import shutil
 
+import flax
 import jax
+import numpy
+import optax
 
-__all__ = ["device_description", "environment_stamp"]
+__all__ = [
+    "device_banner",
+    "device_description",
+    "environment_stamp",
+    "gpu_fallback_warning",
+    "matmul_description",
+]
 
 
 def device_description() -> str:
     """A readable name for the default device, e.g. ``"NVIDIA H200"`` or ``"cpu (2 cores)"``."""
-    import os
-
     device = jax.devices()[0]
     if device.platform == "cpu":
         return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
@@ -26,10 +42,6 @@ def environment_stamp(*, precision: str | None = None, dtype: str | None = None)
     JAX's default (``jax_default_matmul_precision``, which on H100/H200 means
     TF32 for float32 matmuls).
     """
-    import flax
-    import numpy
-    import optax
-
     devices = jax.devices()
     default_precision = jax.config.jax_default_matmul_precision
     return {
@@ -48,3 +60,41 @@ def environment_stamp(*, precision: str | None = None, dtype: str | None = None)
         "dtype": dtype,
         "x64_enabled": bool(jax.config.jax_enable_x64),
     }
+
+
+def matmul_description(precision: str | None, dtype: str = "float32") -> str:
+    """What a float32 matmul at ``precision`` computes on the default backend.
+
+    ``None`` is JAX's default: TF32 on NVIDIA GPUs, full float32 on the CPU.
+    ``"high"`` is three bfloat16 passes (about float32 accuracy) on GPUs.
+    """
+    if dtype != "float32":
+        return f"{dtype} matmuls"
+    if jax.default_backend() != "gpu":
+        return "float32 matmuls"
+    return {None: "TF32 matmuls", "default": "TF32 matmuls", "high": "bf16×3 matmuls"}.get(
+        precision, "full float32 matmuls"
+    )
+
+
+def device_banner(job: str, *, precision: str | None, dtype: str = "float32") -> str:
+    """``"<job>: <count> × <device>, JAX <version>, <dtype>, <matmul precision>"``."""
+    devices = jax.devices()
+    return (
+        f"{job}: {len(devices)} × {device_description()}, JAX {jax.__version__}, "
+        f"{dtype}, {matmul_description(precision, dtype)}"
+    )
+
+
+def _nvidia_gpu_present() -> bool:
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+
+
+def gpu_fallback_warning(job: str) -> str | None:
+    """A one-line notice when an NVIDIA GPU is present but JAX runs on the CPU, else ``None``."""
+    if jax.default_backend() == "cpu" and _nvidia_gpu_present():
+        return (
+            f"{job}: an NVIDIA GPU is present but JAX runs on the CPU (no CUDA build of "
+            "jaxlib); run `make` again to install it. Carrying on on the CPU."
+        )
+    return None

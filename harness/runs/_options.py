@@ -30,12 +30,15 @@ from typing import Any
 from harness.kernels import NTK_METHODS
 from harness.runs._cli import ArgumentParser
 from harness.runs._cli import UsageError
+from harness.runs._environment import device_banner
+from harness.runs._environment import gpu_fallback_warning
 
 __all__ = [
     "PRECISIONS",
     "Job",
     "add_architecture_options",
     "add_numerics_options",
+    "announce",
     "check_choice",
     "check_minimums",
     "check_scales",
@@ -139,6 +142,15 @@ def load_inputs_option(path: str, *, conflicting: str, conflict_given: bool):
     return load_inputs_file(path)
 
 
+def announce(job: str, *, precision: str | None, quiet: bool = False) -> None:
+    """Print the device line (stdout) and, if JAX fell back to the CPU, a notice (stderr)."""
+    warning = gpu_fallback_warning(job)
+    if warning:
+        print(warning, file=sys.stderr)
+    if not quiet:
+        print(device_banner(job, precision=precision), flush=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
     """A finished run: the parsed arguments, the output folder and the run's results."""
@@ -168,6 +180,7 @@ def run_job(
     args = parser.parse_args(argv)
     config = config_from_args(args)
     out = args.out or default_out
+    announce(prog.rsplit(".", 1)[-1], precision=config.jax_precision, quiet=args.quiet)
     command = " ".join([prog, shlex.join(argv)]).strip()
     try:
         results = run(config, out, force=args.force, quiet=args.quiet, command=command)

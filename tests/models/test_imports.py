@@ -6,12 +6,14 @@ not need them; and ``models._neural_tangents`` must never replace an
 attribute JAX already has.
 """
 
+import importlib
 import subprocess
 import sys
 
 import jax
 import jax.core
 import jax.interpreters.ad
+import pytest
 
 from models import load_neural_tangents
 
@@ -48,3 +50,31 @@ def test_shim_keeps_existing_jax_attributes_and_skips_tensorflow():
     for name, value in before_ad.items():
         assert vars(jax.interpreters.ad)[name] is value, name
     assert "tensorflow" not in sys.modules
+
+
+def test_jax_still_has_what_the_shim_relies_on():
+    # The shim's one private import and its public sources: if a JAX release moves them,
+    # this fails with the name to look for, before neural-tangents breaks in a user's run.
+    import jax.extend.core
+    from jax._src import ad_util
+
+    for name in ("Jaxpr", "JaxprEqn", "Literal", "Var", "Primitive", "ClosedJaxpr"):
+        assert hasattr(jax.extend.core, name), f"jax.extend.core.{name} is gone"
+    for name in ("zeros_like_p", "add_jaxvals_p"):
+        assert hasattr(ad_util, name), f"jax._src.ad_util.{name} is gone"
+    nt = load_neural_tangents()
+    rules = importlib.import_module("neural_tangents._src.utils.rules")
+    # neural-tangents keys its rules on JAX's own primitive objects, not copies.
+    assert ad_util.add_jaxvals_p in rules.JACOBIAN_RULES
+    assert ad_util.zeros_like_p in rules.JACOBIAN_RULES
+    assert nt.__version__ == "0.6.5"
+
+
+def test_shim_safe_map_and_zip_are_strict():
+    import jax.util
+
+    load_neural_tangents()
+    assert jax.util.safe_map(lambda a, b: a + b, [1, 2], [3, 4]) == [4, 6]
+    assert jax.util.safe_zip([1, 2], "ab") == [(1, "a"), (2, "b")]
+    with pytest.raises(ValueError, match=r"shorter|longer"):
+        jax.util.safe_zip([1, 2], [1])
