@@ -8,6 +8,7 @@ from models._draw import draw_parameters
 from models._draw import parameter_shapes
 from models._forward import ForwardTrace
 from models._forward import residual_mlp_trace
+from models._neural_tangents import NOT_INSTALLED_HINT
 from models._neural_tangents import NeuralTangentsUnavailableError
 from models._neural_tangents import load_neural_tangents
 from models._neural_tangents import neural_tangents_available
@@ -19,6 +20,7 @@ from models._stax import stax_residual_mlp
 from models._stax import stax_to_flax_params
 
 __all__ = [
+    "NOT_INSTALLED_HINT",
     "ForwardTrace",
     "NTKDense",
     "NeuralTangentsUnavailableError",

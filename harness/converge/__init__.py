@@ -6,15 +6,20 @@ from harness.converge._candidates import load_candidate
 from harness.converge._candidates import parse_candidates
 from harness.converge._cli import build_parser
 from harness.converge._cli import config_from_args
+from harness.converge._cli import headlines
 from harness.converge._cli import main
 from harness.converge._config import DEFAULT_WIDTHS
+from harness.converge._config import SAMPLERS
 from harness.converge._config import ConvergeConfig
+from harness.converge._measure import CONDITIONAL_BATCH
 from harness.converge._measure import NonFiniteKernelError
 from harness.converge._measure import WidthMeasurement
 from harness.converge._measure import is_out_of_memory
 from harness.converge._measure import measure_batch
+from harness.converge._measure import measure_conditional
 from harness.converge._measure import networks_per_device
 from harness.converge._measure import nt_per_seed_kernels
+from harness.converge._measure import sampler_unit_key
 from harness.converge._measure import seed_batches
 from harness.converge._plots import plot_convergence
 from harness.converge._plots import plot_error_distributions
@@ -30,8 +35,10 @@ from harness.converge._summary import error_curves
 from harness.converge._summary import summarize_curve
 
 __all__ = [
+    "CONDITIONAL_BATCH",
     "DEFAULT_OUT",
     "DEFAULT_WIDTHS",
+    "SAMPLERS",
     "Candidate",
     "ConvergeConfig",
     "NonFiniteKernelError",
@@ -43,10 +50,12 @@ __all__ = [
     "csv_rows",
     "error_curves",
     "evaluate_candidate",
+    "headlines",
     "is_out_of_memory",
     "load_candidate",
     "main",
     "measure_batch",
+    "measure_conditional",
     "networks_per_device",
     "neural_tangents_references",
     "nt_per_seed_kernels",
@@ -56,6 +65,7 @@ __all__ = [
     "plot_heatmaps",
     "render_report",
     "run_convergence",
+    "sampler_unit_key",
     "seed_batches",
     "summarize_curve",
 ]

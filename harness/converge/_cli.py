@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from harness.converge._config import SAMPLERS
 from harness.converge._config import ConvergeConfig
 from harness.runs import ArgumentParser
 from harness.runs import add_architecture_options
@@ -23,7 +24,7 @@ from harness.runs import load_inputs_option
 from harness.runs import parse_widths
 from harness.runs import run_job
 
-__all__ = ["build_parser", "config_from_args", "main"]
+__all__ = ["build_parser", "config_from_args", "headlines", "main"]
 
 _DEFAULTS = ConvergeConfig()
 
@@ -35,7 +36,7 @@ def build_parser() -> ArgumentParser:
         description="Measure how empirical NNGP/NTK kernels of finite residual MLPs converge "
         "to the analytic infinite-width kernels, with statistics, plots and a report.",
     )
-    add_architecture_options(parser, _DEFAULTS, widths="256..4096")
+    add_architecture_options(parser, _DEFAULTS, widths="256..65536")
     add = parser.add_argument
     add(
         "--n-inputs",
@@ -61,6 +62,41 @@ def build_parser() -> ArgumentParser:
         default=_DEFAULTS.seeds,
         help="networks per width; network s uses PRNGKey(s) (default: %(default)s)",
     )
+    add(
+        "--sampler",
+        choices=SAMPLERS,
+        default=_DEFAULTS.sampler,
+        help="flax: instantiated networks; conditional: their kernels sampled exactly by "
+        "Gaussian conditioning (cost ~ width, so widths up to 2^20); auto: flax up to "
+        "--flax-max-width, conditional beyond it and at it as a check (default: %(default)s)",
+    )
+    add(
+        "--flax-max-width",
+        type=int,
+        default=_DEFAULTS.flax_max_width,
+        help="with --sampler auto, the widest instantiated network (default: %(default)s)",
+    )
+    add(
+        "--tolerance",
+        type=float,
+        default=_DEFAULTS.tolerance,
+        help="a formula is 'consistent' only if the run could detect a relative error this "
+        "large (80%% power); else 'inconclusive' (default: %(default)s)",
+    )
+    add(
+        "--target-error",
+        type=float,
+        default=None,
+        metavar="E",
+        help="add seeds until the detectable relative error of our kernels is at most E "
+        "(also the tolerance, unless --tolerance is given)",
+    )
+    add(
+        "--max-seeds",
+        type=int,
+        default=_DEFAULTS.max_seeds,
+        help="the most seeds per width that --target-error may use (default: %(default)s)",
+    )
     add_numerics_options(parser, _DEFAULTS)
     add(
         "--out",
@@ -80,6 +116,14 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _tolerance(args) -> float:
+    """``--tolerance``, or ``--target-error`` when only that is given."""
+    explicit = args.tolerance != _DEFAULTS.tolerance
+    if args.target_error is not None and not explicit:
+        return args.target_error
+    return args.tolerance
+
+
 def config_from_args(args) -> ConvergeConfig:
     """The :class:`ConvergeConfig` of parsed arguments (raises :class:`UsageError`)."""
     config = ConvergeConfig(
@@ -93,6 +137,11 @@ def config_from_args(args) -> ConvergeConfig:
         ntk_method=args.ntk_method,
         precision=args.precision,
         candidates=tuple(args.candidate) if args.candidate else _DEFAULTS.candidates,
+        sampler=args.sampler,
+        flax_max_width=args.flax_max_width,
+        tolerance=_tolerance(args),
+        target_error=args.target_error,
+        max_seeds=args.max_seeds,
     )
     if args.inputs is not None:
         data = load_inputs_option(
@@ -104,6 +153,29 @@ def config_from_args(args) -> ConvergeConfig:
             config.with_inputs_file(args.inputs), n_inputs=data.shape[0], input_dim=data.shape[1]
         )
     return config
+
+
+def headlines(results: dict) -> list[str]:
+    """One line per judged formula: ours, neural-tangents' (if installed), each candidate."""
+    lines = []
+    for kernel in ("nngp", "ntk"):
+        entry = results["kernels"][kernel]
+        lines.append(entry["verdict"])
+        nt = entry["references"]["neural_tangents"]
+        if nt.get("outcome") is not None:
+            lines.append(nt["verdict"])
+    for candidate in results["candidates"].values():
+        for kernel in ("nngp", "ntk"):
+            if kernel in candidate:
+                lines.append(candidate[kernel]["verdict"])
+    target = results.get("target_error")
+    if target:
+        state = "met" if target["met"] else "not met (--max-seeds reached)"
+        lines.append(
+            f"target error {target['target']:.3g}: {state}; detectable error "
+            f"{target['achieved']:.3g} with seeds per width {results['seeds_per_width']}"
+        )
+    return lines
 
 
 def main(argv=None) -> int:
@@ -126,11 +198,7 @@ def main(argv=None) -> int:
         return 1
     args, out, results = job.args, job.out, job.results
     if not args.quiet:
-        for kernel in ("nngp", "ntk"):
-            print(f"{kernel.upper()}: {results['kernels'][kernel]['verdict']}")
-        for name, candidate in results["candidates"].items():
-            for kernel in ("nngp", "ntk"):
-                if kernel in candidate:
-                    print(f"candidate {name} {kernel.upper()}: {candidate[kernel]['verdict']}")
+        for line in headlines(results):
+            print(line)
         print(f"results: {out}/report.md")
     return 0

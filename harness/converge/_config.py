@@ -5,31 +5,32 @@ device count, which fixes how seeds are grouped into batches): it is what the
 result folder's fingerprint is computed from (:mod:`harness.runs._store`).
 
 Default run (``python -m harness.converge`` with no arguments, the README's
-``make``):
+``make``). Its job is to say, with a calibrated test (:mod:`harness.stats`),
+whether our formulas are the infinite-width kernels, and to be able to see a
+formula that is 1% off:
 
-* ``widths = 256..4096`` (five powers of two): one network's error falls by
-  :math:`\sqrt{16} = 4` over the range, and from width 256 on the
-  :math:`O(1/n)` bias is well below the :math:`O(n^{-1/2})` fluctuation.
-  Width 8192 is left out on purpose: on the 2-core CPU one width-8192 network
-  (drawing 403 M weights, peak memory ~9 GB, then its kernels) takes about
-  25 s (measured on an idle machine, against 2.8 s at width 4096), so 16 of
-  them alone would take about 7 minutes. Ask for it with ``--widths 256..8192``.
-* ``seeds = 16``: 80 networks. The per-seed slope's 95% CI is then ±0.06–0.07
-  (measured: NNGP −0.54 [−0.61, −0.47], NTK −0.53 [−0.58, −0.47]), and averaging
-  16 networks shrinks fluctuation 4-fold, which the verdict rule of
-  :mod:`harness.stats._convergence` (seed-mean z-score) uses to tell fluctuation from a
-  plateau.
+* **Widths** ``256..65536``, in two families that are equal in distribution.
+  Instantiated Flax networks (the ground truth) up to ``flax_max_width = 2048``;
+  beyond it, exact Gaussian-conditioning samples of the same networks' kernels
+  (:mod:`harness.kernels._conditional`), whose cost grows like ``n`` instead of
+  ``n²``. At width 2048 both are drawn, and the report shows that they agree.
+  Wide networks matter because one network's relative fluctuation is
+  :math:`c/\sqrt n` with :math:`c \approx 4` here: the detectable formula error
+  falls like :math:`1/\sqrt{n_{max} S}`, and the :math:`1/n` finite-width bias
+  is removed by extrapolating over the widths rather than ignored.
+* ``seeds = 64`` networks per width: enough degrees of freedom that the
+  Student-t cut is close to its large-sample value.
 * ``n_inputs = 32``, ``input_dim = 10``: Gaussian inputs :math:`x \sim N(0, I_d)`
-  from a fixed seed. 32 inputs give 528 distinct kernel entries, so the
-  relative Frobenius error of one network is a well-averaged statistic.
+  from a fixed seed, 528 distinct kernel entries.
 * ``W_std = 1.5``, ``b_std = 0.5``: away from ``W_std = 1, b_std = 0``, the
   only point at which the seed notebook's NTK was ever checked, so the
   built-in ``seed`` candidate (run by default) shows what a wrong formula looks
-  like (its NTK is 35–50% off here) next to the correct one.
-
-Measured wall time of the default run on the 2-core CPU: 73 s on an idle
-machine (process start and report included); about 3 minutes while three other
-jobs shared the cores. The reference report under ``reports/`` records its own.
+  like next to the correct one.
+* ``tolerance = 0.01``: a formula is called *consistent* only when the run
+  could have detected a 1% error (80% power); otherwise *inconclusive*.
+* ``target_error``: when set, seeds are added (at the conditional widths, or at
+  every width with ``sampler="flax"``) until the detectable error of our
+  analytic kernels is at most that, or ``max_seeds`` is reached.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 
 from harness.kernels import NTK_METHODS
 from harness.runs import PRECISIONS
+from harness.runs import UsageError
 from harness.runs import check_choice
 from harness.runs import check_minimums
 from harness.runs import check_scales
@@ -50,10 +52,26 @@ __all__ = [
     "DEFAULT_WIDTHS",
     "NTK_METHODS",
     "PRECISIONS",
+    "SAMPLERS",
     "ConvergeConfig",
 ]
 
-DEFAULT_WIDTHS = (256, 512, 1024, 2048, 4096)
+DEFAULT_WIDTHS = tuple(2**k for k in range(8, 17))  # 256 … 65536
+#: How the networks of a width are drawn: ``flax`` instantiates them; ``conditional``
+#: samples their kernels exactly by Gaussian conditioning; ``auto`` uses Flax up to
+#: ``flax_max_width`` and conditional samples beyond it (and at that width as a check).
+SAMPLERS = ("auto", "flax", "conditional")
+
+
+#: Fields added after the first result folders were written, at the values those
+#: folders were made with (instantiated networks only, no target).
+_LEGACY = {
+    "sampler": "flax",
+    "flax_max_width": 2048,
+    "tolerance": 0.01,
+    "target_error": None,
+    "max_seeds": 4096,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +92,11 @@ class ConvergeConfig:
       precision: ``"default"``, ``"high"`` or ``"highest"`` matmul precision.
       candidates: candidate specs: ``"seed"`` or ``"pkg.module:function"``
         (``"none"`` entries are dropped).
+      sampler: ``"auto"``, ``"flax"`` or ``"conditional"`` (:data:`SAMPLERS`).
+      flax_max_width: with ``sampler="auto"``, the widest instantiated network.
+      tolerance: relative formula error a *consistent* outcome must be able to detect.
+      target_error: if set, add seeds until the detectable error is at most this.
+      max_seeds: the most seeds per width that ``target_error`` may use.
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
@@ -85,10 +108,15 @@ class ConvergeConfig:
     input_seed: int = 0
     inputs_file: str | None = None
     inputs_sha256: str | None = None
-    seeds: int = 16
+    seeds: int = 64
     ntk_method: str = "factored"
     precision: str = "default"
     candidates: tuple[str, ...] = ("seed",)
+    sampler: str = "auto"
+    flax_max_width: int = 2048
+    tolerance: float = 0.01
+    target_error: float | None = None
+    max_seeds: int = 4096
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -110,6 +138,28 @@ class ConvergeConfig:
         check_scales(self.W_std, self.b_std)
         check_choice("--ntk-method", self.ntk_method, NTK_METHODS)
         check_choice("--precision", self.precision, PRECISIONS)
+        check_choice("--sampler", self.sampler, SAMPLERS)
+        check_minimums((("--flax-max-width", self.flax_max_width, 1),))
+        check_minimums((("--max-seeds", self.max_seeds, 2),))
+        for name, value in (("--tolerance", self.tolerance), ("--target-error", self.target_error)):
+            if value is not None and not (0 < value < 1):
+                raise UsageError(f"{name}: {value} is not a fraction between 0 and 1")
+        if self.target_error is not None and self.seeds > self.max_seeds:
+            raise UsageError(f"--seeds {self.seeds} exceeds --max-seeds {self.max_seeds}")
+
+    def sampler_of(self, width: int) -> str:
+        """``"flax"`` or ``"conditional"``: how the networks of ``width`` are drawn."""
+        if self.sampler == "auto":
+            return "flax" if width <= self.flax_max_width else "conditional"
+        return self.sampler
+
+    @property
+    def overlap_width(self) -> int | None:
+        """The width drawn both ways to show the samplers agree (``auto`` with both kinds)."""
+        kinds = {self.sampler_of(w) for w in self.widths}
+        if self.sampler != "auto" or kinds != {"flax", "conditional"}:
+            return None
+        return max(w for w in self.widths if self.sampler_of(w) == "flax")
 
     @property
     def jax_precision(self) -> str | None:
@@ -121,6 +171,20 @@ class ConvergeConfig:
         data = dataclasses.asdict(self)
         data["widths"] = list(self.widths)
         data["candidates"] = list(self.candidates)
+        return data
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a result folder must match to be resumed: the config less the inputs' path.
+
+        An inputs file is identified by its content (``inputs_sha256``), so the same
+        file named by another path resumes. Options that did not exist when older
+        folders were written are left out at the values those folders imply.
+        """
+        data = self.to_dict()
+        data["inputs_file"] = None
+        for name, legacy in _LEGACY.items():
+            if data.get(name) == legacy:
+                data.pop(name)
         return data
 
     @classmethod

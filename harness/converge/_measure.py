@@ -1,5 +1,13 @@
 """Per-(width, seed) empirical kernels: sharded seed batches, resumable, OOM-safe.
 
+Two samplers fill the same kind of unit (one network's NNGP and NTK):
+
+* ``flax``: instantiated networks, unit ``w{n}_s{s}`` (below);
+* ``conditional``: the kernels of network ``s`` sampled exactly by Gaussian
+  conditioning (:func:`harness.kernels.conditional_kernels`, key
+  ``fold_in(PRNGKey(0), s)``), unit ``c{n}_s{s}``, in fixed batches of
+  :data:`CONDITIONAL_BATCH` seeds, on the default device.
+
 For each width ``n`` the seeds ``0 … S-1`` are cut into *fixed* batches of
 ``B = b × D`` seeds (``D`` devices, ``b`` networks per device sized from
 :func:`harness.kernels._monte_carlo.estimate_network_bytes` and the device memory).
@@ -27,6 +35,7 @@ import functools
 import jax
 import numpy as np
 
+from harness.kernels import conditional_kernels
 from harness.kernels import default_memory_budget_bytes
 from harness.kernels import empirical_nngp
 from harness.kernels import estimate_network_bytes
@@ -40,18 +49,29 @@ from harness.runs import unit_key
 from models import draw_parameters
 
 __all__ = [
+    "CONDITIONAL_BATCH",
     "NonFiniteKernelError",
     "WidthMeasurement",
     "is_out_of_memory",
     "measure_batch",
+    "measure_conditional",
     "networks_per_device",
     "nt_per_seed_kernels",
+    "sampler_unit_key",
     "seed_batches",
-    "unit_key",
 ]
 
 #: Upper bound on networks per device in one batch (more gains nothing on a CPU).
 MAX_NETWORKS_PER_DEVICE = 16
+#: Seeds per call of the conditional sampler (fixed, so a resumed run repeats the batches).
+CONDITIONAL_BATCH = 32
+#: Unit-key prefix of each sampler.
+UNIT_PREFIX = {"flax": "w", "conditional": "c"}
+
+
+def sampler_unit_key(sampler: str, width: int, seed: int) -> str:
+    """The run-store key of one network: ``w{n}_s{s}`` (Flax) or ``c{n}_s{s}`` (conditional)."""
+    return f"{UNIT_PREFIX[sampler]}{width}_s{seed}"
 
 
 class NonFiniteKernelError(RuntimeError):
@@ -159,6 +179,26 @@ def _check_finite(width: int, seed: int, nngp: np.ndarray, ntk: np.ndarray) -> N
                 f"the empirical {name} at width {width}, seed {seed} holds NaN or Inf "
                 "(overflow? try smaller --w-std/--b-std or fewer --blocks)"
             )
+
+
+def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_unit=None) -> None:
+    """Sample, check and store the conditional units of ``seeds`` (one batch) at ``width``."""
+    kernels = conditional_kernels(
+        xs,
+        list(seeds),
+        width=width,
+        num_res_blocks=config.num_res_blocks,
+        W_std=config.W_std,
+        b_std=config.b_std,
+    )
+    for index, seed in enumerate(seeds):
+        key = sampler_unit_key("conditional", width, seed)
+        nngp, ntk = kernels.nngp[index], kernels.ntk[index]
+        _check_finite(width, seed, nngp, ntk)
+        if not store.has(key):
+            store.save(key, nngp=nngp, ntk=ntk)
+        if on_unit is not None:
+            on_unit(seed)
 
 
 def measure_batch(measure, store, width: int, seeds: list[int], *, on_unit=None) -> int:

@@ -1,4 +1,4 @@
-"""The three figures of a convergence report (PNG + SVG each, see :mod:`harness.runs.plots`).
+r"""The four figures of a convergence report (PNG + SVG each, see :mod:`harness.runs.plots`).
 
 * ``convergence``: per kernel, the mean per-seed relative error against width
   on log-log axes with its bootstrap 95% band, the per-seed points, the fitted
@@ -9,6 +9,12 @@
   and the difference at the largest width.
 * ``error_distributions``: per kernel, the distribution of per-seed errors at
   each width (box plots with the points).
+* ``power``: the smallest formula error the run detects with 80% probability
+  against (largest width × seeds). The formula test's noise falls like
+  :math:`1/\sqrt{n_{max} S}` (one network's relative fluctuation is
+  :math:`c/\sqrt n`), so each kernel's curve is :math:`\varepsilon_{det}
+  \propto (n_{max} S)^{-1/2}` through the run's own point, with the tolerance
+  and the other runs' budgets for orientation.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from harness.runs.plots import REFERENCE_STYLES
 from harness.runs.plots import new_figure
 from harness.runs.plots import save_figure
 
-__all__ = ["plot_convergence", "plot_error_distributions", "plot_heatmaps"]
+__all__ = ["plot_convergence", "plot_error_distributions", "plot_heatmaps", "plot_power"]
 
 KERNEL_TITLES = {"nngp": "NNGP", "ntk": "NTK"}
 
@@ -126,3 +132,40 @@ def plot_error_distributions(results: dict, folder, *, writer: bool = True) -> l
         ax.set_title(f"{KERNEL_TITLES[kernel]}: spread over seeds")
         ax.grid(True, axis="y", which="both", alpha=0.3)
     return save_figure(figure, folder, "error_distributions", writer=writer)
+
+
+def plot_power(results: dict, folder, *, writer: bool = True) -> list[str]:
+    """Detectable error against largest width × seeds, per kernel; returns the file names."""
+    figure, axes = new_figure(1, width=6.0, height=4.2)
+    ax = axes[0][0]
+    tolerance = results["config"]["tolerance"]
+    budgets = []
+    for kernel in ("nngp", "ntk"):
+        entry = results["kernels"][kernel]
+        test = entry["formula_test"]
+        detectable = entry["detectable_error"]
+        if detectable is None or not test["widths"]:
+            continue
+        budget = float(max(test["widths"])) * float(test["seeds"][-1])
+        budgets.append(budget)
+        x = np.geomspace(budget / 256, budget * 256, 200)
+        ax.loglog(
+            x,
+            detectable * np.sqrt(budget / x),
+            color=KERNEL_COLORS[kernel],
+            label=f"{KERNEL_TITLES[kernel]}: $\\propto (n_{{max}} S)^{{-1/2}}$",
+        )
+        ax.loglog(
+            [budget],
+            [detectable],
+            "o",
+            color=KERNEL_COLORS[kernel],
+            label=f"{KERNEL_TITLES[kernel]}: this run, {100 * detectable:.2g}%",
+        )
+    ax.axhline(tolerance, color="0.3", ls="--", lw=1, label=f"tolerance {100 * tolerance:.2g}%")
+    ax.set_xlabel("largest width × seeds, $n_{max} S$")
+    ax.set_ylabel("detectable relative error (80% power)")
+    ax.set_title("What this run can see")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(figure, folder, "power", writer=writer)

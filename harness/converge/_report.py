@@ -1,8 +1,11 @@
 """``report.md``: a convergence run as a human-readable page.
 
-Sections: verdicts (one line per kernel and candidate), configuration and
-environment, the agreement of our analytic kernels with neural-tangents',
-slopes with 95% CIs, a per-width table per kernel, and the embedded figures.
+Sections: outcomes (one line per judged formula: consistent, inconsistent or
+inconclusive, with the formula error's 95% interval and the smallest error the
+run could detect), the formula-test table, which sampler produced which width
+and their agreement, the agreement of our analytic kernels with
+neural-tangents', per-seed slopes as diagnostics, a per-width table per kernel,
+the embedded figures, configuration and environment.
 """
 
 from __future__ import annotations
@@ -26,8 +29,40 @@ def _slope_row(name: str, kernel: str, entry: dict) -> str:
     return (
         f"| {name} | {_TITLES[kernel]} | {_num(entry['slope'], '.3f')} "
         f"{_ci(entry['slope_ci95'], '.3f')} | {_num(entry['seed_mean_slope'], '.3f')} "
-        f"{_ci(entry['seed_mean_slope_ci95'], '.3f')} | {entry['verdict']} |"
+        f"{_ci(entry['seed_mean_slope_ci95'], '.3f')} |"
     )
+
+
+def _pct(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.2g}%" if value < 0.1 else f"{100 * value:.0f}%"
+
+
+def _test_row(name: str, kernel: str, entry: dict) -> str:
+    test = entry["formula_test"]
+    lo, hi = entry["formula_error_ci95"]
+    lof = test.get("lack_of_fit")
+    lof_text = "n/a" if not lof or lof[1] is None else f"p = {lof[1]:.2g}"
+    return (
+        f"| {name} | {_TITLES[kernel]} | **{entry['outcome']}** | {_pct(entry['formula_error'])} "
+        f"[{_pct(lo)}, {_pct(hi)}] | {_pct(entry['detectable_error'])} "
+        f"| {_num(test['z'], '.2f')} | {_num(test['cut'], '.2f')} | {_num(test['df'], '.0f')} "
+        f"| {lof_text} |"
+    )
+
+
+def _judged(results: dict):
+    """``(name, kernel, entry)`` for every judged formula, ours first."""
+    kernels, candidates = results["kernels"], results.get("candidates", {})
+    for kernel in ("nngp", "ntk"):
+        yield "analytic (ours)", kernel, kernels[kernel]
+        nt = kernels[kernel].get("references", {}).get("neural_tangents", {})
+        if nt.get("outcome") is not None:
+            yield "neural-tangents", kernel, nt
+        for name, candidate in candidates.items():
+            if kernel in candidate:
+                yield f"candidate `{name}`", kernel, candidate[kernel]
 
 
 def _width_table(kernel: str, entry: dict, candidates: dict) -> list[str]:
@@ -65,44 +100,94 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
     ]
     if command:
         lines += ["```", command, "```", ""]
-    lines += ["## Verdicts", ""]
-    for kernel in ("nngp", "ntk"):
-        lines.append(f"- **{_TITLES[kernel]}**, our analytic kernel: {kernels[kernel]['verdict']}")
-    for name, candidate in candidates.items():
-        for kernel in ("nngp", "ntk"):
-            if kernel in candidate:
-                lines.append(
-                    f"- **{_TITLES[kernel]}**, candidate `{name}`: {candidate[kernel]['verdict']}"
-                )
-    agreement = results.get("analytic_vs_neural_tangents", {})
+    lines += ["## Outcomes", ""]
+    lines += [f"- {entry['verdict']}" for _, _, entry in _judged(results)]
+    nt_state = kernels["nngp"].get("references", {}).get("neural_tangents", {})
+    if nt_state.get("installed") is False:
+        lines.append(
+            "- neural-tangents reference: not installed (add it with `pip install --no-deps "
+            "neural-tangents==0.6.5 frozendict==2.5.1`)"
+        )
+    target = results.get("target_error")
+    if target:
+        state = "met" if target["met"] else "not met: --max-seeds was reached"
+        lines.append(
+            f"- target detectable error {_pct(target['target'])}: {state} "
+            f"(achieved {_pct(target['achieved'])})"
+        )
     lines += [
         "",
-        "Our analytic kernels against neural-tangents' (maximum entrywise difference relative "
-        f"to the largest entry): NNGP {_num(agreement.get('nngp'))}, "
-        f"NTK {_num(agreement.get('ntk'))}.",
+        "## The formula test",
         "",
-        "## Slopes",
+        "For each formula `K_ref`, the seed-mean kernels `m_n` at every width are fitted as "
+        "`m_n = K_∞ + A/n`, entry by entry, which removes the O(1/n) finite-width bias instead "
+        "of reading it as error; `K_∞` is the infinite-width limit of the networks. The "
+        "statistic is `z = ‖K_∞ − K_ref‖_F / se`, with `se` from the spread between seeds. "
+        "The rule rejects (**inconsistent**) when `z` exceeds a Student-t cut with the tail "
+        "probability of 3σ, so a correct formula is rejected with probability at most 0.27% "
+        "whatever the noise covariance (Székely & Bakirov 2003). Otherwise the formula is "
+        f"**consistent** when the run could detect an error of {_pct(config['tolerance'])} "
+        "with 80% probability, and **inconclusive** when it could not. The formula error is "
+        "`‖K_∞ − K_ref‖_F / ‖K_ref‖_F`; its interval has 95% coverage. Lack of fit: the "
+        "p-value of the 1/n law over the widths (below 1%, extrapolation is not trusted). "
+        "The mathematics is in `harness/stats/_formula_test.py`.",
+        "",
+        "| formula | kernel | outcome | formula error [95% CI] | detectable error | z | cut "
+        "| df | lack of fit |",
+        "|---|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    lines += [_test_row(name, kernel, entry) for name, kernel, entry in _judged(results)]
+    samplers = results.get("samplers", {})
+    seeds_per_width = results.get("seeds_per_width", {})
+    if samplers:
+        lines += ["", "## Networks per width", "", "| width | sampler | seeds |", "|---:|---|---:|"]
+        lines += [
+            f"| {w} | {kind} | {seeds_per_width.get(w, config['seeds'])} |"
+            for w, kind in samplers.items()
+        ]
+        lines += [
+            "",
+            "`flax`: instantiated networks (the ground truth). `conditional`: the same "
+            "networks' kernels sampled exactly by Gaussian conditioning "
+            "(`harness/kernels/_conditional.py`), at a cost that grows like the width "
+            "instead of its square.",
+        ]
+    overlap = results.get("sampler_agreement")
+    if overlap:
+        lines += [
+            "",
+            f"Both samplers at width {overlap['width']} (independent networks): "
+            + "; ".join(
+                f"{_TITLES[k]} seed means differ by {_pct(overlap[k]['relative_difference'])}, "
+                f"z = {_num(overlap[k]['z'], '.2f')} "
+                f"({'agree' if overlap[k]['agree'] else 'DISAGREE'}: cut 3)"
+                for k in ("nngp", "ntk")
+            )
+            + ".",
+        ]
+    agreement = results.get("analytic_vs_neural_tangents")
+    lines += [""]
+    if agreement:
+        lines.append(
+            "Our analytic kernels against neural-tangents' (maximum entrywise difference "
+            f"relative to the largest entry): NNGP {_num(agreement.get('nngp'))}, "
+            f"NTK {_num(agreement.get('ntk'))}."
+        )
+    lines += [
+        "",
+        "## Diagnostics: slopes",
         "",
         "Fitted `log error = a + p log n` over every network (per-seed slope) and over the "
-        "seed-mean kernel's error; 95% confidence intervals from Student's t. Theory: "
-        "one network's kernel fluctuates by O(n^-1/2), so p ≈ −1/2; the seed-mean error "
-        "mixes fluctuation/√S with the O(1/n) bias, so its slope lies between −1/2 and −1 "
-        "(noisy: one value per width). A reference *converges* when the per-seed slope's "
-        "upper bound is below −0.1 and, at the largest width, the seed-mean kernel lies "
-        "within 4 standard errors (z < 4) of it; a wrong formula leaves a plateau that "
-        "seed averaging cannot remove, so its z grows with width.",
+        "seed-mean kernel's error; 95% confidence intervals from Student's t. Theory: one "
+        "network's kernel fluctuates by O(n^-1/2), so p ≈ −1/2; the seed-mean error mixes "
+        "fluctuation/√S with the O(1/n) bias, so its slope lies between −1/2 and −1, and it "
+        "plateaus for a wrong formula. These are diagnostics; the outcome comes from the "
+        "formula test above.",
         "",
-        "| reference | kernel | per-seed slope [95% CI] | seed-mean slope [95% CI] | verdict |",
-        "|---|---|---|---|---|",
+        "| reference | kernel | per-seed slope [95% CI] | seed-mean slope [95% CI] |",
+        "|---|---|---|---|",
     ]
-    for kernel in ("nngp", "ntk"):
-        lines.append(_slope_row("analytic (ours)", kernel, kernels[kernel]))
-        nt = kernels[kernel].get("references", {}).get("neural_tangents")
-        if nt is not None:
-            lines.append(_slope_row("neural-tangents", kernel, nt))
-        for name, candidate in candidates.items():
-            if kernel in candidate:
-                lines.append(_slope_row(f"candidate `{name}`", kernel, candidate[kernel]))
+    lines += [_slope_row(name, kernel, entry) for name, kernel, entry in _judged(results)]
     lines += ["", "## Relative Frobenius error per width (against our analytic kernels)", ""]
     for kernel in ("nngp", "ntk"):
         lines += _width_table(kernel, kernels[kernel], candidates)

@@ -3,21 +3,29 @@
 Steps:
 
 1. Resolve candidates and inputs, and compute every reference kernel (ours,
-   neural-tangents', candidates'); any error here is reported before a single
-   network is built.
-2. Open the output folder as a :class:`~harness.runs._store.RunStore`: a rerun
-   of the same config resumes, another config is refused unless ``force``.
-3. For each width, compute the missing (width, seed) networks in fixed,
-   device-sharded seed batches (:mod:`harness.converge._measure`), storing each
-   network's kernels atomically as soon as its batch finishes, and rewrite a
-   partial ``results.json`` after each width.
-4. Summarise every (kernel, reference) pair (:mod:`harness.converge._summary`)
-   and write ``results.json``, ``results.csv``, the figures and ``report.md``.
+   neural-tangents' when it is installed, candidates'); any error here is
+   reported before a single network is built.
+2. Open the output folder as a :class:`~harness.runs.RunStore`: a rerun of the
+   same config resumes, another config is refused unless ``force``.
+3. For each width, compute the missing networks: instantiated Flax networks in
+   fixed, device-sharded seed batches, or conditional samples of their kernels
+   (:mod:`harness.converge._measure`), storing each network's kernels
+   atomically, and rewrite a partial ``results.json`` after each width. With
+   ``sampler="auto"`` the widest Flax width is also sampled conditionally, and
+   the two samples are compared (:func:`sampler_agreement`).
+4. With ``target_error``, add seeds in rounds until the detectable error of
+   our analytic kernels is at most the target (:func:`harness.stats.required_seeds`).
+5. Summarise every (kernel, reference) pair (:mod:`harness.converge._summary`):
+   the formula test's outcome, interval and detectable error, plus per-seed
+   diagnostics; write ``results.json``, ``results.csv``, the figures and
+   ``report.md``.
 
 Everything in ``results.json`` except ``timing`` is a function of the stored
 kernels alone, so a resumed run ends with exactly the numbers of an
-uninterrupted one. In a multi-process run every process computes its share
-and process 0 alone writes (the output folder must be on a shared file system).
+uninterrupted one. In a multi-process run every process computes its share of
+the Flax networks and process 0 alone writes (the output folder must be on a
+shared file system); conditional samples are computed by every process, which
+is cheap, and written by process 0.
 """
 
 from __future__ import annotations
@@ -28,9 +36,12 @@ import numpy as np
 
 from harness.converge._candidates import evaluate_candidate
 from harness.converge._candidates import parse_candidates
+from harness.converge._measure import CONDITIONAL_BATCH
 from harness.converge._measure import WidthMeasurement
 from harness.converge._measure import measure_batch
+from harness.converge._measure import measure_conditional
 from harness.converge._measure import networks_per_device
+from harness.converge._measure import sampler_unit_key
 from harness.converge._measure import seed_batches
 from harness.converge._references import analytic_references
 from harness.converge._references import neural_tangents_references
@@ -48,8 +59,13 @@ from harness.runs import is_writer
 from harness.runs import run_inputs
 from harness.runs import seed_mesh
 from harness.runs import strict_json
-from harness.runs import unit_key
+from harness.stats import formula_test
 from harness.stats import max_relative_difference
+from harness.stats import required_seeds
+from models import NOT_INSTALLED_HINT
+from models import NeuralTangentsUnavailableError
+from models import ResidualMLP
+from models import neural_tangents_available
 
 __all__ = ["DEFAULT_OUT", "run_convergence"]
 
@@ -58,45 +74,112 @@ DEFAULT_OUT = "reports/converge-latest"
 KERNELS = ("nngp", "ntk")
 
 
-def _unit_cost(width: int) -> float:
-    """Relative cost of one network (its parameter count, ~ n²), for the ETA."""
+def _unit_cost(width: int, sampler: str) -> float:
+    """Relative cost of one network, for the ETA: ~n² instantiated, ~n·N² conditional."""
+    if sampler == "conditional":
+        return float(max(width, 64)) * 32.0
     return float(max(width, 64)) ** 2
 
 
-def _load_width(store: RunStore, width: int, seeds: int) -> dict | None:
-    units = [store.load(unit_key(width, seed)) for seed in range(seeds)]
+def _load(store: RunStore, sampler: str, width: int, seeds: int) -> dict | None:
+    units = [store.load(sampler_unit_key(sampler, width, seed)) for seed in range(seeds)]
     if any(unit is None for unit in units):
         return None
     return {kernel: np.stack([unit[kernel] for unit in units]) for kernel in KERNELS}
 
 
-def summarize_run(references: dict, candidate_kernels: dict, empirical: dict) -> tuple:
+def sampler_agreement(flax: dict, conditional: dict) -> dict:
+    r"""Do two independent samples of one width's kernels have the same mean?
+
+    For each kernel, :math:`z = \lVert \bar K_f - \bar K_c \rVert_F /
+    \sqrt{V_f/S_f + V_c/S_c}` (``V`` the per-seed mean squared Frobenius
+    deviation). Under equal means the numerator is a Gaussian vector whose
+    squared norm has expectation equal to the denominator squared, so by
+    Székely & Bakirov (2003) :math:`P(z > 3) \le 0.27\%` whatever its covariance.
+    Also the relative difference of the means.
+    """
+    result = {}
+    for kernel in KERNELS:
+        a, b = flax[kernel], conditional[kernel]
+        ma, mb = a.mean(axis=0), b.mean(axis=0)
+        var = _seed_variance(a) / len(a) + _seed_variance(b) / len(b)
+        diff = float(np.linalg.norm(ma - mb))
+        result[kernel] = {
+            "seeds": [len(a), len(b)],
+            "relative_difference": diff / float(np.linalg.norm(mb)),
+            "z": diff / np.sqrt(var) if var > 0 else float("nan"),
+            "agree": bool(var > 0 and diff / np.sqrt(var) <= 3.0),
+        }
+    return result
+
+
+def _seed_variance(stack: np.ndarray) -> float:
+    if len(stack) < 2:
+        return float("nan")
+    deviations = stack - stack.mean(axis=0)
+    return float(np.sum(deviations**2) / (len(stack) - 1))
+
+
+def summarize_run(
+    references: dict, candidate_kernels: dict, empirical: dict, *, tolerance: float
+) -> tuple:
     """``(results_without_metadata, csv_rows)`` from per-width stacked kernels.
 
-    ``references`` maps ``"analytic"``/``"neural_tangents"`` to ``{nngp, ntk}``;
-    ``candidate_kernels`` maps a candidate name to ``(spec, {ntk} or {nngp, ntk})``.
+    ``references`` maps ``"analytic"`` (and ``"neural_tangents"``, when installed)
+    to ``{nngp, ntk}``; ``candidate_kernels`` maps a candidate name to
+    ``(spec, {ntk} or {nngp, ntk})``.
     """
     curves = {}
+
+    def judge(name, kernel, matrix, label):
+        curves[(name, kernel)] = error_curves(empirical, matrix, kernel)
+        per_width = {width: kernels[kernel] for width, kernels in empirical.items()}
+        return summarize_curve(
+            curves[(name, kernel)], per_width, matrix, label=label, tolerance=tolerance
+        )
+
     kernels = {}
     for kernel in KERNELS:
-        curves[("analytic", kernel)] = error_curves(
-            empirical, references["analytic"][kernel], kernel
-        )
-        curves[("neural_tangents", kernel)] = error_curves(
-            empirical, references["neural_tangents"][kernel], kernel
-        )
-        kernels[kernel] = summarize_curve(curves[("analytic", kernel)])
+        title = kernel.upper()
+        kernels[kernel] = judge("analytic", kernel, references["analytic"][kernel], title)
+        nt = references.get("neural_tangents")
         kernels[kernel]["references"] = {
-            "neural_tangents": summarize_curve(curves[("neural_tangents", kernel)])
+            "neural_tangents": (
+                judge("neural_tangents", kernel, nt[kernel], f"{title}, neural-tangents")
+                if nt is not None
+                else {"outcome": None, "verdict": "not installed", "installed": False}
+            )
         }
     candidates = {}
     for name, (spec, provided) in candidate_kernels.items():
         entry = {"spec": spec, "kernels_provided": sorted(provided)}
         for kernel, matrix in provided.items():
-            curves[(f"candidate:{name}", kernel)] = error_curves(empirical, matrix, kernel)
-            entry[kernel] = summarize_curve(curves[(f"candidate:{name}", kernel)])
+            label = f"{kernel.upper()}, candidate `{name}`"
+            entry[kernel] = judge(f"candidate:{name}", kernel, matrix, label)
         candidates[name] = entry
     return {"kernels": kernels, "candidates": candidates}, csv_rows(curves)
+
+
+def _references(xs, arch: dict, *, quiet: bool) -> tuple[dict, dict | None]:
+    """Our analytic kernels, and neural-tangents' when it is installed (else a notice)."""
+    references = {"analytic": analytic_references(xs, **arch)}
+    if not neural_tangents_available():
+        if not quiet:
+            print(f"converge: neural-tangents reference skipped: {NOT_INSTALLED_HINT}")
+        return references, None
+    try:
+        references["neural_tangents"] = neural_tangents_references(xs, **arch)
+    except NeuralTangentsUnavailableError as error:
+        if not quiet:
+            print(f"converge: neural-tangents reference skipped: {error}")
+        return references, None
+    agreement = {
+        kernel: max_relative_difference(
+            references["analytic"][kernel], references["neural_tangents"][kernel]
+        )
+        for kernel in KERNELS
+    }
+    return references, agreement
 
 
 def run_convergence(
@@ -129,32 +212,25 @@ def run_convergence(
       NonFiniteKernelError, NonFiniteReferenceError: NaN/Inf, naming width and seed.
       MemoryError: one network per device does not fit; finished networks are kept.
     """
-    from models import ResidualMLP
-
     initialize_distributed()
     start = time.perf_counter()
     writer = is_writer()
     arch = {"num_res_blocks": config.num_res_blocks, "W_std": config.W_std, "b_std": config.b_std}
     candidates = parse_candidates(config.candidates)
     xs = run_inputs(config)
-    references = {
-        "analytic": analytic_references(xs, **arch),
-        "neural_tangents": neural_tangents_references(xs, **arch),
+    xs.setflags(write=False)
+    references, agreement = _references(xs, arch, quiet=quiet)
+    candidate_kernels = {
+        c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), **arch)) for c in candidates
     }
-    candidate_kernels = {c.name: (c.spec, evaluate_candidate(c, xs, **arch)) for c in candidates}
-    agreement = {
-        kernel: max_relative_difference(
-            references["analytic"][kernel], references["neural_tangents"][kernel]
-        )
-        for kernel in KERNELS
-    }
-    store = RunStore(out, config.to_dict(), kind="converge", force=force, writer=writer)
+    store = RunStore(out, config.fingerprint(), kind="converge", force=force, writer=writer)
     mesh = seed_mesh()
     environment = environment_stamp(precision=config.jax_precision, dtype="float32")
     base = {
         "config": config.to_dict(),
         "environment": environment,
         "analytic_vs_neural_tangents": agreement,
+        "samplers": {str(w): config.sampler_of(w) for w in config.widths},
     }
     timing = {
         "networks_computed": 0,
@@ -162,46 +238,157 @@ def run_convergence(
         "devices": mesh.size,
         "seconds_per_width": {},
     }
-    total = sum(_unit_cost(w) * config.seeds for w in config.widths)
+    plan = [(w, config.sampler_of(w)) for w in config.widths]
+    if config.overlap_width is not None:
+        plan.append((config.overlap_width, "conditional"))
+    seeds = {entry: config.seeds for entry in plan}
+    measured = Measured(config, xs, store, mesh, timing, kernels_fn)
     empirical = {}
-    with Progress(total, label="converge", quiet=quiet, stream=progress_stream) as progress:
-        for width in config.widths:
-            cost = _unit_cost(width)
-            width_start = time.perf_counter()
-            missing = [s for s in range(config.seeds) if not store.has(unit_key(width, s))]
-            progress.skip(cost * (config.seeds - len(missing)))
-            if missing:
-                per_device = networks_per_device(config, width, mesh.size)
-                timing["networks_per_device"][str(width)] = per_device
-                model = ResidualMLP(width, config.num_res_blocks, config.W_std, config.b_std)
-                measure = WidthMeasurement(
-                    model,
-                    xs,
-                    mesh,
-                    ntk_method=config.ntk_method,
-                    precision=config.jax_precision,
-                    kernels_fn=kernels_fn,
-                )
-
-                def done(seed, width=width, cost=cost):
-                    timing["networks_computed"] += 1
-                    progress.advance(cost, note=f"width {width}, seed {seed}")
-
-                for batch in seed_batches(config.seeds, per_device * mesh.size):
-                    if any(seed in missing for seed in batch):
-                        measure_batch(measure, store, width, batch, on_unit=done)
-                timing["seconds_per_width"][str(width)] = time.perf_counter() - width_start
-            loaded = _load_width(store, width, config.seeds)
-            if loaded is None:  # a non-writer process cannot read what it did not store
-                raise RuntimeError(f"kernels of width {width} are missing from {store.out}")
-            empirical[width] = loaded
-            partial, _ = summarize_run(references, candidate_kernels, empirical)
-            store.write_json("results.json", strict_json({**base, "status": "partial", **partial}))
-    results, rows = summarize_run(references, candidate_kernels, empirical)
+    rounds = []
+    while True:
+        total = sum(_unit_cost(w, kind) * seeds[(w, kind)] for w, kind in plan)
+        with Progress(total, label="converge", quiet=quiet, stream=progress_stream) as progress:
+            for width, kind in plan:
+                loaded = measured.width(width, kind, seeds[(width, kind)], progress)
+                if kind == config.sampler_of(width):
+                    empirical[width] = loaded
+                    partial, _ = summarize_run(
+                        references, candidate_kernels, empirical, tolerance=config.tolerance
+                    )
+                    store.write_json(
+                        "results.json", strict_json({**base, "status": "partial", **partial})
+                    )
+        if config.target_error is None:
+            break
+        more = _seeds_for_target(config, references, empirical, seeds)
+        rounds.append({"seeds": {f"{w}:{k}": s for (w, k), s in seeds.items()}, "next": more})
+        if not more:
+            break
+        seeds.update(more)
+    results, rows = summarize_run(
+        references, candidate_kernels, empirical, tolerance=config.tolerance
+    )
+    if config.overlap_width is not None:
+        width = config.overlap_width
+        results["sampler_agreement"] = {
+            "width": width,
+            **sampler_agreement(
+                empirical[width],
+                measured.width(width, "conditional", seeds[(width, "conditional")]),
+            ),
+        }
+    results["seeds_per_width"] = {str(w): seeds[(w, config.sampler_of(w))] for w in config.widths}
+    if config.target_error is not None:
+        results["target_error"] = _target_summary(config, results, rounds)
     timing["wall_s"] = time.perf_counter() - start
     results = strict_json({**base, "status": "complete", **results, "timing": timing})
     _write_outputs(store, results, rows, references, empirical, config, command, writer)
     return results
+
+
+def _read_only_copy(xs: np.ndarray) -> np.ndarray:
+    copy = np.array(xs, dtype=np.float64, copy=True)
+    copy.setflags(write=False)
+    return copy
+
+
+class Measured:
+    """Loads (computing what is missing) the per-seed kernels of one width and sampler."""
+
+    def __init__(self, config, xs, store, mesh, timing, kernels_fn):
+        self.config, self.xs, self.store, self.mesh = config, xs, store, mesh
+        self.timing, self.kernels_fn = timing, kernels_fn
+
+    def width(self, width: int, kind: str, seeds: int, progress=None) -> dict:
+        """``{"nngp": (S, N, N), "ntk": (S, N, N)}`` of ``seeds`` networks at ``width``."""
+        store, config = self.store, self.config
+        cost = _unit_cost(width, kind)
+        missing = [s for s in range(seeds) if not store.has(sampler_unit_key(kind, width, s))]
+        if progress is not None:
+            progress.skip(cost * (seeds - len(missing)))
+        width_start = time.perf_counter()
+
+        def done(seed):
+            self.timing["networks_computed"] += 1
+            if progress is not None:
+                progress.advance(cost, note=f"width {width} ({kind}), seed {seed}")
+
+        if missing and kind == "conditional":
+            for batch in seed_batches(seeds, CONDITIONAL_BATCH):
+                if any(seed in missing for seed in batch):
+                    measure_conditional(config, self.xs, store, width, batch, on_unit=done)
+        elif missing:
+            # Batches are cut from the config's seed count, so that the first round's
+            # batches (and numbers) do not depend on later top-ups.
+            sizing = config if seeds == config.seeds else _with_seeds(config, seeds)
+            per_device = networks_per_device(sizing, width, self.mesh.size)
+            self.timing["networks_per_device"][str(width)] = per_device
+            model = ResidualMLP(width, config.num_res_blocks, config.W_std, config.b_std)
+            measure = WidthMeasurement(
+                model,
+                self.xs,
+                self.mesh,
+                ntk_method=config.ntk_method,
+                precision=config.jax_precision,
+                kernels_fn=self.kernels_fn,
+            )
+            for batch in seed_batches(seeds, per_device * self.mesh.size):
+                if any(seed in missing for seed in batch):
+                    measure_batch(measure, store, width, batch, on_unit=done)
+        if missing:
+            key = f"{width}" if kind == config.sampler_of(width) else f"{width}:{kind}"
+            self.timing["seconds_per_width"][key] = time.perf_counter() - width_start
+        loaded = _load(store, kind, width, seeds)
+        if loaded is None:  # a non-writer process cannot read what it did not store
+            raise RuntimeError(f"kernels of width {width} are missing from {store.out}")
+        return loaded
+
+
+def _with_seeds(config, seeds: int):
+    import dataclasses
+
+    return dataclasses.replace(config, seeds=seeds, target_error=None, max_seeds=max(seeds, 2))
+
+
+def _seeds_for_target(config, references, empirical, seeds) -> dict:
+    """Seeds to add so that our kernels' detectable error reaches ``target_error``; ``{}``: done.
+
+    Seeds are added where they are cheap: at the conditional widths, or at every width
+    when all networks are instantiated. The count comes from the fluctuation measured
+    so far (:func:`harness.stats.required_seeds`), with 10% to spare, capped by
+    ``max_seeds``.
+    """
+    worst = 0
+    for kernel in KERNELS:
+        per_width = {w: k[kernel] for w, k in empirical.items()}
+        test = formula_test(per_width, references["analytic"][kernel], tolerance=config.tolerance)
+        if test.detectable_error <= config.target_error:
+            continue
+        if not np.isfinite(test.fluctuation):
+            return {}
+        needed = required_seeds(
+            test.fluctuation,
+            sorted(empirical),
+            target_error=config.target_error / 1.1,
+            max_seeds=config.max_seeds,
+        )
+        worst = max(worst, config.max_seeds if needed is None else needed)
+    if worst == 0:
+        return {}
+    grow = [e for e in seeds if e[1] == "conditional"] or list(seeds)
+    more = {e: min(config.max_seeds, max(worst, seeds[e])) for e in grow}
+    return {e: s for e, s in more.items() if s > seeds[e]}
+
+
+def _target_summary(config, results, rounds) -> dict:
+    achieved = max(results["kernels"][k]["detectable_error"] or np.inf for k in KERNELS)
+    return {
+        "target": config.target_error,
+        "achieved": achieved,
+        "met": bool(achieved <= config.target_error),
+        "rounds": rounds,
+        "max_seeds": config.max_seeds,
+    }
 
 
 def _write_outputs(store, results, rows, references, empirical, config, command, writer) -> None:
@@ -209,6 +396,7 @@ def _write_outputs(store, results, rows, references, empirical, config, command,
     from harness.converge._plots import plot_convergence
     from harness.converge._plots import plot_error_distributions
     from harness.converge._plots import plot_heatmaps
+    from harness.converge._plots import plot_power
 
     store.write_json("results.json", results)
     store.write_text("results.csv", csv_text(CSV_HEADER, rows))
@@ -222,4 +410,6 @@ def _write_outputs(store, results, rows, references, empirical, config, command,
     figures["Kernels: analytic against one network (seed 0)"] = "heatmaps.png"
     plot_error_distributions(results, store.out, writer=writer)
     figures["Distribution of per-network errors"] = "error_distributions.png"
+    plot_power(results, store.out, writer=writer)
+    figures["Detectable formula error against largest width × seeds"] = "power.png"
     store.write_text("report.md", render_report(results, figures=figures, command=command))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.stats import convergence_verdict
+from harness.stats import formula_test
 from harness.stats import loglog_slope
 from harness.stats import relative_frobenius_error
 from harness.stats import seed_mean_z
@@ -62,11 +62,25 @@ def _fit(widths, values):
         return None
 
 
-def summarize_curve(curves: dict) -> dict:
-    """Per-width statistics, both slopes and the verdict of one (kernel, reference) pair."""
+def summarize_curve(
+    curves: dict, per_width: dict, reference: np.ndarray, *, label: str, tolerance: float
+) -> dict:
+    """Per-width statistics, both slopes and the formula test of one (kernel, reference) pair.
+
+    ``per_width`` maps width → per-seed kernels ``(S, N, N)``; ``label`` names the pair
+    in the headline (e.g. ``"NTK, candidate `seed`"``). The outcome comes from
+    :func:`harness.stats.formula_test`; the slopes are diagnostics.
+    """
     widths, per_seed, seed_mean = curves["widths"], curves["per_seed"], curves["seed_mean"]
     summaries = [summarize_errors(values) for values in per_seed]
+    test = formula_test(per_width, reference, tolerance=tolerance)
     result = {
+        "outcome": test.outcome,
+        "formula_error": test.formula_error,
+        "formula_error_ci95": list(test.formula_error_ci95),
+        "detectable_error": test.detectable_error,
+        "verdict": test.headline(label),
+        "formula_test": test.to_json(),
         "widths": list(widths),
         "rel_err_mean": [s.mean for s in summaries],
         "rel_err_std": [s.std for s in summaries],
@@ -79,27 +93,18 @@ def summarize_curve(curves: dict) -> dict:
         "intercept": None,
         "seed_mean_slope": None,
         "seed_mean_slope_ci95": None,
-        "converges": None,
-        "verdict": "needs at least two widths",
     }
     fit = _fit(widths, per_seed)
-    if fit is None:
-        return result
-    result.update(
-        slope=fit.slope, slope_ci95=[fit.ci95_low, fit.ci95_high], intercept=fit.intercept
-    )
+    if fit is not None:
+        result.update(
+            slope=fit.slope, slope_ci95=[fit.ci95_low, fit.ci95_high], intercept=fit.intercept
+        )
     mean_fit = _fit(widths, [[e] for e in seed_mean])
     if mean_fit is not None:
         result.update(
             seed_mean_slope=mean_fit.slope,
             seed_mean_slope_ci95=[mean_fit.ci95_low, mean_fit.ci95_high],
         )
-    verdict = convergence_verdict(
-        fit,
-        seed_mean_error_at_largest=seed_mean[-1],
-        seed_mean_z_at_largest=curves["seed_mean_z"][-1],
-    )
-    result.update(converges=verdict.converges, verdict=verdict.text)
     return result
 
 

@@ -1,5 +1,10 @@
 """Empirical NNGP and NTK of finite residual MLPs: one network, and many initialisations."""
 
+from harness.kernels._conditional import ConditionalKernels
+from harness.kernels._conditional import conditional_kernels
+from harness.kernels._conditional import conditional_keys
+from harness.kernels._conditional import conditional_network_bytes
+from harness.kernels._conditional import conditional_network_kernels
 from harness.kernels._factored import factored_ntk
 from harness.kernels._factored import factored_ntk_from_trace
 from harness.kernels._jacobian import DEFAULT_MEMORY_BUDGET_BYTES
@@ -31,7 +36,12 @@ __all__ = [
     "NTK_METHODS",
     "NTK_METHODS_PER_SEED",
     "NT_WORKING_IMPLEMENTATIONS",
+    "ConditionalKernels",
     "PerSeedKernels",
+    "conditional_kernels",
+    "conditional_keys",
+    "conditional_network_bytes",
+    "conditional_network_kernels",
     "default_memory_budget_bytes",
     "default_seed_loop",
     "dense_jacobian_ntk",
