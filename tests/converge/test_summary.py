@@ -49,27 +49,29 @@ def test_ntk_rate_is_near_minus_one_half(results):
 
 
 @pytest.mark.slow
-def test_wrong_seed_ntk_is_flagged_while_ours_converges(results):
+def test_wrong_seed_ntk_is_flagged_while_ours_is_not(results):
+    # Truth: our recursion matches neural-tangents and a 50-digit reference, so the
+    # formula test must not call it inconsistent (its size is at most 0.27%); with 8
+    # seeds at widths <= 1024 the run cannot see a 1% error, so "inconclusive" is the
+    # honest answer, and the detectable error it quotes is above the 1% tolerance.
     for kernel in ("nngp", "ntk"):
-        assert results["kernels"][kernel]["converges"] is True
-        assert results["kernels"][kernel]["verdict"].startswith("converges at n^-0.")
+        ours = results["kernels"][kernel]
+        assert ours["outcome"] in ("consistent", "inconclusive")
+        if ours["outcome"] == "inconclusive":
+            assert ours["detectable_error"] > CONFIG.tolerance
+        lo, hi = ours["formula_error_ci95"]
+        assert lo == 0.0 or lo < ours["detectable_error"]
     seed = results["candidates"]["seed"]
-    assert seed["ntk"]["converges"] is False
-    assert seed["ntk"]["verdict"].startswith("does not converge: error plateaus at")
-    assert seed["ntk"]["seed_mean_z"][-1] > 4
-    # The plateau is the systematic difference between the formulas. With K̄ the
-    # seed-mean kernel at width 1024, the triangle inequality bounds it exactly:
-    #   | ‖K̄ − wrong‖ − ‖ours − wrong‖ | ≤ ‖K̄ − ours‖,
-    # and dividing by ‖wrong‖ relates the candidate's reported error to the gap.
+    assert seed["ntk"]["outcome"] == "inconsistent"
+    assert seed["ntk"]["verdict"].startswith("NTK, candidate `seed`: inconsistent — formula off by")
+    # The seed's NTK misses W_std² and +b_std² inside the blocks: its distance from ours,
+    # relative to its own norm, is what the test estimates, and the 95% interval covers it.
     xs = gaussian_inputs(16, 10, seed=0)
     ours = analytic.rmlp_ntk(xs, 3, 1.5, 0.5)
     wrong = analytic.seed_rmlp_ntk(xs, 3, 1.5, 0.5)
-    norm = np.linalg.norm
-    gap = norm(ours - wrong) / norm(wrong)
+    gap = np.linalg.norm(ours - wrong) / np.linalg.norm(wrong)
     assert gap > 0.3
-    our_error = results["kernels"]["ntk"]["rel_err_of_seed_mean"][-1] * norm(ours) / norm(wrong)
-    reported = seed["ntk"]["rel_err_of_seed_mean"][-1]
-    assert abs(reported - gap) <= our_error * (1 + 1e-9)
-    assert our_error < gap / 3  # and the networks are far closer to ours than to the seed's
-    # The seed notebook's NNGP recursion is right, and the run says so.
-    assert seed["nngp"]["converges"] is True
+    lo, hi = seed["ntk"]["formula_error_ci95"]
+    assert lo <= gap <= hi
+    # The seed notebook's NNGP recursion is right, and the run does not reject it.
+    assert seed["nngp"]["outcome"] != "inconsistent"
