@@ -8,7 +8,10 @@ Public API:
   seed notebook's original recursions (its NTK is wrong unless ``W_std = 1``
   and ``b_std = 0``), kept as a reference candidate;
 * :func:`relu_moments`: the arc-cosine kernels ``(V, V̇)`` of a ReLU
-  (Cho & Saul 2009) for plain covariance entries.
+  (Cho & Saul 2009) for plain covariance entries;
+* :func:`rmlp_diagonal_log10`: how large the kernels get (``log10`` of the
+  diagonal, exact beyond the float64 range), which every kernel function uses
+  to refuse what would overflow (``ValueError`` naming the block).
 
 The architecture, the parameterization and the recursion are documented in
 :mod:`analytic._rmlp`; the numerics that keep near-duplicate and antipodal
@@ -16,6 +19,8 @@ inputs exact in :mod:`analytic._pairs` and :mod:`analytic._arccos`.
 """
 
 from analytic._arccos import relu_moments
+from analytic._range import RMLPDiagonal
+from analytic._range import rmlp_diagonal_log10
 from analytic._rmlp import RMLPKernels
 from analytic._rmlp import rmlp_kernels
 from analytic._rmlp import rmlp_nngp
@@ -26,9 +31,11 @@ from analytic._seed import seed_rmlp_nngp
 from analytic._seed import seed_rmlp_ntk
 
 __all__ = [
+    "RMLPDiagonal",
     "RMLPKernels",
     "SeedKernels",
     "relu_moments",
+    "rmlp_diagonal_log10",
     "rmlp_kernels",
     "rmlp_nngp",
     "rmlp_ntk",

@@ -59,6 +59,8 @@ from analytic._pairs import affine_gaps
 from analytic._pairs import input_gaps
 from analytic._pairs import kernel_of
 from analytic._pairs import residual_sum_gaps
+from analytic._range import check_float64_range
+from analytic._range import overflow_error
 from analytic._validation import validate_architecture
 from analytic._validation import validate_inputs
 
@@ -112,6 +114,8 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std) -> RMLPKernels:
     if x2 is not None:
         x2 = validate_inputs(x2, "x2", dim=dim)
     n2 = n1 if x2 is None else x2.shape[0]
+    both = x1 if x2 is None else np.concatenate([x1, x2])
+    check_float64_range(both, num_res_blocks, W_std, b_std)
     # Zero rows and zero features do not change the other entries: pad to reuse compilations.
     padded_dim = _bucket(dim)
     x1 = _pad(x1, _bucket(n1), padded_dim)
@@ -125,7 +129,11 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std) -> RMLPKernels:
             jnp.asarray(b_std * b_std, jnp.float64),
             jnp.asarray(dim, jnp.float64),
         )
-    return RMLPKernels(_unpad(nngp, n1, n2), _unpad(ntk, n1, n2))
+    kernels = RMLPKernels(_unpad(nngp, n1, n2), _unpad(ntk, n1, n2))
+    for name, kernel in zip(("NNGP", "NTK"), kernels, strict=True):
+        if not np.all(np.isfinite(kernel)):
+            raise overflow_error(both, num_res_blocks, W_std, b_std, name)
+    return kernels
 
 
 def _unpad(kernel: jax.Array, rows: int, cols: int) -> np.ndarray:
@@ -150,7 +158,9 @@ def rmlp_nngp(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray
       ``jax_enable_x64`` flag.
 
     Raises:
-      ValueError: on invalid arguments.
+      ValueError: on invalid arguments, and when the kernel leaves the float64 range
+        (too deep, too large a ``W_std`` or too large inputs; see :mod:`analytic._range`);
+        the message names the block at which it does.
     """
     return _evaluate(xs, None, num_res_blocks, W_std, b_std).nngp
 

@@ -28,6 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from analytic._range import check_float64_range
+from analytic._range import overflow_error
 from analytic._validation import validate_architecture
 from analytic._validation import validate_inputs
 
@@ -85,6 +87,17 @@ def _seed_kernels(x1, x2, num_res_blocks, W_std, b_std):
     num_res_blocks, W_std, b_std = validate_architecture(num_res_blocks, W_std, b_std)
     x1 = validate_inputs(x1, "x1" if x2 is not None else "xs")
     x2 = x1 if x2 is None else validate_inputs(x2, "x2", dim=x1.shape[1])
+    both = x1 if x2 is x1 else np.concatenate([x1, x2])
+    check_float64_range(both, num_res_blocks, W_std, b_std)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are refused below
+        kernels = _seed_recursion(x1, x2, num_res_blocks, W_std, b_std)
+    for name, kernel in zip(("NNGP", "NTK"), kernels, strict=True):
+        if not np.all(np.isfinite(kernel)):
+            raise overflow_error(both, num_res_blocks, W_std, b_std, f"seed {name}")
+    return kernels
+
+
+def _seed_recursion(x1, x2, num_res_blocks, W_std, b_std):
     data_dim = x1.shape[1]
     W_var = W_std**2
     b_var = b_std**2

@@ -7,20 +7,28 @@ import numbers
 
 import numpy as np
 
-__all__ = ["validate_architecture", "validate_inputs"]
+__all__ = ["MAX_RES_BLOCKS", "validate_architecture", "validate_inputs"]
+
+#: The depth is an int32 loop bound in the compiled recursion.
+MAX_RES_BLOCKS = 2**31 - 1
 
 
 def validate_architecture(num_res_blocks, W_std, b_std) -> tuple[int, float, float]:
     """Check the architecture hyper-parameters and return them as ``(int, float, float)``.
 
     Raises:
-      ValueError: unless ``num_res_blocks`` is an integer ``>= 0``, ``W_std`` is
+      ValueError: unless ``num_res_blocks`` is an integer in ``0 … 2**31 - 1``, ``W_std`` is
         finite and ``> 0`` and ``b_std`` is finite and ``>= 0``.
     """
     if isinstance(num_res_blocks, bool) or not isinstance(num_res_blocks, numbers.Integral):
         raise ValueError(f"num_res_blocks must be an integer >= 0, got {num_res_blocks!r}")
     if num_res_blocks < 0:
         raise ValueError(f"num_res_blocks must be >= 0, got {num_res_blocks}")
+    if num_res_blocks > MAX_RES_BLOCKS:
+        raise ValueError(
+            f"num_res_blocks must be <= {MAX_RES_BLOCKS} (2**31 - 1, the compiled loop's "
+            f"int32 bound), got {num_res_blocks}"
+        )
     W_std = _real("W_std", W_std)
     b_std = _real("b_std", b_std)
     if not W_std > 0:
