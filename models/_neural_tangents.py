@@ -118,7 +118,10 @@ def _skip_tensorflow_subpackage() -> None:
 
 def neural_tangents_available() -> bool:
     """Whether the ``neural_tangents`` package is installed (it may still need shims)."""
-    return importlib.util.find_spec("neural_tangents") is not None
+    try:
+        return importlib.util.find_spec("neural_tangents") is not None
+    except (ImportError, ValueError):  # blocked, e.g. sys.modules["neural_tangents"] = None
+        return False
 
 
 def load_neural_tangents() -> types.ModuleType:

@@ -2,9 +2,11 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -20,6 +22,7 @@ from harness.runs import run_cli
 from models import ResidualMLP
 from models import draw_parameters
 
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--widths", "16,32", "--seeds", "2", "--n-inputs", "5", "--input-dim", "3", "--quiet"]
 
 
@@ -272,3 +275,50 @@ def test_results_are_strict_json():
     value = {"std": [float("nan"), 0.5], "ci": (float("-inf"), float("inf")), "n": 3}
     assert strict_json(value) == {"std": [None, 0.5], "ci": [None, None], "n": 3}
     json.dumps(strict_json(value), allow_nan=False)
+
+
+_WITHOUT_NT = """
+import sys
+
+sys.modules["neural_tangents"] = None  # as if not installed: importing it fails
+from harness.converge import main
+from harness.runs import run_cli
+
+run_cli(main, sys.argv[1:])
+"""
+
+
+def test_runs_without_neural_tangents_and_says_so(tmp_path):
+    # Truth: neural-tangents is optional at run time (its metadata requires TensorFlow).
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NT, *TINY[:-1], "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "neural-tangents reference skipped" in done.stdout
+    results = json.loads((out / "results.json").read_text())
+    for kernel in ("nngp", "ntk"):
+        assert results["kernels"][kernel]["references"]["neural_tangents"]["installed"] is False
+        assert results["kernels"][kernel]["outcome"] in ("consistent", "inconclusive")
+    assert results["analytic_vs_neural_tangents"] is None
+    assert "neural-tangents reference: not installed" in (out / "report.md").read_text()
+
+
+def test_first_line_names_the_device(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.converge", *TINY[:-1], "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    platform = jax.devices()[0].platform
+    assert first.startswith(f"converge: {jax.device_count()} × {platform}")
+    assert f"JAX {jax.__version__}, float32" in first
