@@ -3,7 +3,9 @@ progress, the environment stamp and seed sharding. Plot conventions live in
 :mod:`harness.runs.plots` (imported on demand: Matplotlib is slow to import).
 """
 
+from harness.runs._cli import MAX_WIDTH
 from harness.runs._cli import ArgumentParser
+from harness.runs._cli import RunError
 from harness.runs._cli import UsageError
 from harness.runs._cli import parse_widths
 from harness.runs._cli import run_cli
@@ -12,14 +14,18 @@ from harness.runs._environment import device_description
 from harness.runs._environment import environment_stamp
 from harness.runs._environment import gpu_fallback_warning
 from harness.runs._environment import matmul_description
+from harness.runs._inputs import check_float32_range
 from harness.runs._inputs import gaussian_inputs
 from harness.runs._inputs import load_inputs_file
 from harness.runs._inputs import run_inputs
+from harness.runs._memory import check_run_memory
+from harness.runs._options import MAX_BLOCKS
 from harness.runs._options import PRECISIONS
 from harness.runs._options import Job
 from harness.runs._options import add_architecture_options
 from harness.runs._options import add_numerics_options
 from harness.runs._options import announce
+from harness.runs._options import bounded_int
 from harness.runs._options import check_choice
 from harness.runs._options import check_minimums
 from harness.runs._options import check_scales
@@ -37,11 +43,13 @@ from harness.runs._sharding import replicate
 from harness.runs._sharding import seed_mesh
 from harness.runs._sharding import shard_keys
 from harness.runs._store import ConfigMismatchError
+from harness.runs._store import FolderBusyError
 from harness.runs._store import RunStore
 from harness.runs._store import atomic_write_bytes
 from harness.runs._store import atomic_write_json
 from harness.runs._store import atomic_write_npz
 from harness.runs._store import atomic_write_text
+from harness.runs._store import check_out_folder
 from harness.runs._store import config_fingerprint
 from harness.runs._store import csv_text
 from harness.runs._store import file_sha256
@@ -49,12 +57,16 @@ from harness.runs._store import strict_json
 from harness.runs._store import unit_key
 
 __all__ = [
+    "MAX_BLOCKS",
+    "MAX_WIDTH",
     "PRECISIONS",
     "SEED_AXIS",
     "ArgumentParser",
     "ConfigMismatchError",
+    "FolderBusyError",
     "Job",
     "Progress",
+    "RunError",
     "RunStore",
     "UsageError",
     "add_architecture_options",
@@ -64,8 +76,12 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_npz",
     "atomic_write_text",
+    "bounded_int",
     "check_choice",
+    "check_float32_range",
     "check_minimums",
+    "check_out_folder",
+    "check_run_memory",
     "check_scales",
     "check_widths",
     "config_fingerprint",

@@ -1,23 +1,51 @@
 """Command-line conventions shared by every ``python -m harness.*`` entry point.
 
-* Bad input raises :class:`UsageError`; :func:`run_cli` turns it into a single
-  line ``error: ...`` on stderr and exit status 2, with no traceback.
-* Width lists use one syntax everywhere: ``128..8192`` is the powers of two
-  from 128 to 8192 inclusive; ``100,300,1000`` is an explicit list.
+:func:`run_cli` gives every outcome one line on stderr and an exit status, never a
+traceback:
+
+* ``0``: success;
+* ``2``: bad input (:class:`UsageError`): options, files, environment variables,
+  an output folder that cannot be used; nothing has been computed;
+* ``1``: a fault while running (:class:`RunError`, ``MemoryError``, an ``OSError``
+  such as a full disk, out of device memory); completed results are kept;
+* ``130``: interrupted (Ctrl-C); completed results are kept. The process ends with
+  ``os._exit`` after flushing, so that no XLA thread runs into interpreter shutdown;
+* a closed standard output (``... | head``) ends the run quietly, status 1, as the
+  Python documentation's note on ``SIGPIPE`` recommends;
+* anything else is a bug: ``error: internal error: ...``, status 1, and the traceback
+  only with ``HARNESS_TRACEBACK=1``.
+
+Width lists use one syntax everywhere: ``128..8192`` is the powers of two from 128 to
+8192 inclusive; ``100,300,1000`` is an explicit list. Widths are at most
+:data:`MAX_WIDTH` (``2**22``): float32 dot products over ``n`` terms carry a rounding
+error of about ``√n · 6e-8``, ``1.2e-4`` at ``2**22``, already a quarter of the
+``n^{-1/2} = 4.9e-4`` fluctuation a convergence run measures there; wider networks
+would measure float32 rounding, not the kernel. (Instantiated networks are bounded
+far lower by memory: ``2L n²`` float32 weights; conditional samples reach ``2**20``.)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from collections.abc import Sequence
 
-__all__ = ["ArgumentParser", "UsageError", "parse_widths", "run_cli"]
+__all__ = ["MAX_WIDTH", "ArgumentParser", "RunError", "UsageError", "parse_widths", "run_cli"]
+
+#: The widest network any job accepts (see the module docstring).
+MAX_WIDTH = 2**22
 
 
 class UsageError(ValueError):
     """Invalid user input: reported as one line and exit status 2."""
+
+
+class RunError(RuntimeError):
+    """A fault while running (completed results are kept): one line and exit status 1."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -31,9 +59,11 @@ def _positive_int(text: str, what: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise UsageError(f"{what}: {text.strip()!r} is not a whole number") from None
+        raise UsageError(f"{what}: {text.strip()[:40]!r} is not a whole number") from None
     if value < 1:
         raise UsageError(f"{what}: {value} is not >= 1")
+    if value > MAX_WIDTH:
+        raise UsageError(f"{what}: {value} is wider than {MAX_WIDTH} (2**22), the widest supported")
     return value
 
 
@@ -41,8 +71,8 @@ def parse_widths(text: str) -> tuple[int, ...]:
     """Parse ``"128..8192"`` (powers of two, inclusive) or ``"100,300,1000"``.
 
     Raises:
-      UsageError: for non-numbers, widths < 1, reversed or power-free ranges,
-        and duplicates.
+      UsageError: for non-numbers, widths < 1 or > :data:`MAX_WIDTH`, reversed or
+        power-free ranges, and duplicates.
     """
     text = text.strip()
     if ".." in text:
@@ -60,23 +90,70 @@ def parse_widths(text: str) -> tuple[int, ...]:
         if not widths:
             raise UsageError(f"--widths: no power of two lies in {lo}..{hi}")
         return tuple(widths)
-    parts = [p for p in text.split(",")]
+    parts = list(text.split(","))
     if not text or any(not p.strip() for p in parts):
-        raise UsageError(f"--widths: {text!r} is not a list such as 128..8192 or 100,300,1000")
+        raise UsageError(f"--widths: {text[:40]!r} is not a list such as 128..8192 or 100,300,1000")
     widths = tuple(_positive_int(p, "--widths") for p in parts)
     if len(set(widths)) != len(widths):
-        raise UsageError(f"--widths: {text!r} repeats a width")
+        raise UsageError(f"--widths: {text[:40]!r} repeats a width")
     return tuple(sorted(widths))
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _describe_os_error(error: OSError) -> str:
+    where = f": {error.filename}" if error.filename else ""
+    reason = error.strerror or _one_line(error)
+    return f"{reason}{where}; completed results are kept"
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    text = str(error)
+    return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
+
+
+def _fail(message: str, status: int):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null (its reader is gone), so that later writes cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv=None) -> None:
-    """Run ``main(argv)``; exit 2 with a one-line message on :class:`UsageError`."""
+    """Run ``main(argv)`` and exit with the status of the module docstring, in one line."""
     try:
         status = main(argv)
+        sys.stdout.flush()
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _fail(_one_line(error), 2)
     except KeyboardInterrupt:
-        print("interrupted; completed results are kept", file=sys.stderr)
-        sys.exit(130)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        print("\ninterrupted; completed results are kept", file=sys.stderr, flush=True)
+        os._exit(130)
+    except BrokenPipeError:
+        _quiet_stdout()
+        sys.exit(1)
+    except (RunError, MemoryError) as error:
+        _fail(_one_line(error), 1)
+    except OSError as error:
+        _fail(_describe_os_error(error), 1)
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        if _is_out_of_memory(error):
+            first = _one_line(error).split(". ")[0][:200]
+            _fail(f"out of memory ({first}); completed results are kept", 1)
+        if os.environ.get("HARNESS_TRACEBACK") == "1":
+            traceback.print_exc()
+        _fail(
+            f"internal error: {type(error).__name__}: {_one_line(error)[:300]} "
+            "(a bug; HARNESS_TRACEBACK=1 shows the traceback)",
+            1,
+        )
     sys.exit(status or 0)

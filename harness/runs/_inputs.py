@@ -1,19 +1,42 @@
-"""The inputs ``X`` (rows are inputs) at which kernels are compared.
+"""The inputs ``X`` (rows are inputs) at which kernels are compared, and their checks.
 
 Either Gaussian, :math:`x_i \\sim N(0, I_d)` drawn with NumPy from a fixed seed
 (so the first layer's kernel :math:`W_{std}^2 x\\cdot x'/d + b_{std}^2` has
 diagonal about :math:`W_{std}^2 + b_{std}^2`), or the user's own ``.npy`` file
-(``--inputs FILE.npy``), which must be a finite 2-D array with at least two rows.
-Inputs are float64 on the host; networks see them in their own dtype.
+(``--inputs FILE.npy``), which must be a finite 2-D real array with at least two
+rows. Inputs are float64 on the host; networks see them in float32.
+
+Before any network is built, :func:`check_float32_range` asks the closed-form
+diagonal of the analytic kernels (:func:`analytic.rmlp_diagonal_log10`) whether a
+float32 network can represent them: a kernel below about ``1e-30`` underflows to
+exactly zero in float32 (``W_std = 1e-30``, or inputs scaled by ``1e-25`` without
+biases), and one past ``1e30`` overflows, and either would be reported as a wrong
+formula rather than as the arithmetic failure it is.
 """
 
 from __future__ import annotations
+
+import math
+import os
 
 import numpy as np
 
 from harness.runs._cli import UsageError
 
-__all__ = ["gaussian_inputs", "load_inputs_file", "run_inputs"]
+__all__ = [
+    "FLOAT32_KERNEL_RANGE",
+    "check_float32_range",
+    "gaussian_inputs",
+    "load_inputs_file",
+    "run_inputs",
+]
+
+#: ``log10`` bounds on the largest diagonal entries (NNGP, NTK, hidden variances) that
+#: float32 networks compute faithfully: float32 is normal in 1e-38 … 3e38, and the
+#: margin of 8 decades covers products of two activations and sums over a layer.
+FLOAT32_KERNEL_RANGE = (-30.0, 30.0)
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def gaussian_inputs(n_inputs: int, input_dim: int, *, seed: int = 0) -> np.ndarray:
@@ -21,19 +44,47 @@ def gaussian_inputs(n_inputs: int, input_dim: int, *, seed: int = 0) -> np.ndarr
     return np.random.default_rng(seed).standard_normal((n_inputs, input_dim))
 
 
-def load_inputs_file(path) -> np.ndarray:
-    """Read a ``.npy`` array of inputs, rows are inputs.
-
-    Raises:
-      UsageError: the file is missing or unreadable, not numeric, not 2-D,
-        has fewer than two rows or no columns, or holds NaN/Inf.
-    """
+def _check_npy_header(path) -> None:
+    """Refuse, by its first bytes, a file that is not a ``.npy`` array."""
     try:
-        data = np.load(path, allow_pickle=False)
+        with open(path, "rb") as handle:
+            head = handle.read(len(_NPY_MAGIC))
     except FileNotFoundError:
         raise UsageError(f"--inputs: no such file: {path}") from None
-    except (OSError, ValueError) as error:
-        raise UsageError(f"--inputs: cannot read {path} as a .npy array ({error})") from None
+    except IsADirectoryError:
+        raise UsageError(f"--inputs: {path} is a folder, not a .npy file") from None
+    except OSError as error:
+        raise UsageError(f"--inputs: cannot read {path} ({error.strerror})") from None
+    if not head:
+        raise UsageError(f"--inputs: {path} is empty (0 bytes); save an array with numpy.save")
+    if head.startswith(_ZIP_MAGIC):
+        raise UsageError(
+            f"--inputs: {path} is a .npz archive; save one (N, d) array with numpy.save"
+        )
+    if head != _NPY_MAGIC:
+        raise UsageError(
+            f"--inputs: {path} is not a .npy file (it does not start with the NumPy "
+            "format's magic bytes); save an (N, d) array with numpy.save"
+        )
+
+
+def load_inputs_file(path) -> np.ndarray:
+    """Read a ``.npy`` array of inputs, rows are inputs, as float64.
+
+    Raises:
+      UsageError: the file is missing, empty, a folder, not in the ``.npy`` format
+        (text, ``.npz``, pickled objects), truncated, not real-numeric, not 2-D,
+        has fewer than two rows or no columns, or holds NaN/Inf.
+    """
+    path = os.fspath(path)
+    _check_npy_header(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        reason = " ".join(str(error).split())[:160]
+        if "pickled" in reason:
+            reason = "it holds Python objects (pickled), not numbers"
+        raise UsageError(f"--inputs: cannot read {path} as a .npy array ({reason})") from None
     if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number):
         raise UsageError(f"--inputs: {path} does not hold a numeric array")
     if np.iscomplexobj(data):
@@ -50,8 +101,83 @@ def load_inputs_file(path) -> np.ndarray:
     return data
 
 
+def _norm_text(squared) -> str:
+    import decimal
+
+    with decimal.localcontext(decimal.Context(prec=10, Emax=10**9, Emin=-(10**9))):
+        return f"{decimal.Decimal(squared).sqrt():.3g}"
+
+
+def check_float32_range(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> None:
+    """Refuse inputs and architectures whose kernels a float32 network cannot represent.
+
+    Uses the largest input (the largest kernel entries, which dominate every
+    relative Frobenius error). All-zero inputs without biases have exactly zero
+    kernels and are refused too: no relative error is defined.
+
+    Raises:
+      UsageError: naming the kernel, its magnitude and the options to change.
+    """
+    import decimal
+
+    from analytic import rmlp_diagonal_log10
+
+    xs = np.asarray(xs, np.float64)
+    scale = float(np.max(np.abs(xs))) if xs.size else 0.0
+    if scale == 0:
+        squared = decimal.Decimal(0)
+    else:
+        unit = float(np.max(np.sum(np.square(xs / scale), axis=1)))
+        with decimal.localcontext(decimal.Context(prec=40, Emax=10**9, Emin=-(10**9))):
+            squared = decimal.Decimal(unit) * decimal.Decimal(scale) ** 2
+    diagonal = rmlp_diagonal_log10(
+        squared,
+        input_dim=xs.shape[1],
+        num_res_blocks=num_res_blocks,
+        W_std=W_std,
+        b_std=b_std,
+    )
+    settings = f"--blocks {num_res_blocks}, --w-std {W_std:g}, --b-std {b_std:g}"
+    if diagonal.nngp == -math.inf or diagonal.ntk == -math.inf:
+        raise UsageError(
+            f"every input is zero and --b-std is 0, so both kernels are exactly zero and no "
+            f"relative error is defined ({settings})"
+        )
+    low, high = FLOAT32_KERNEL_RANGE
+    for name, value in zip(
+        ("NNGP", "NTK", "hidden-layer variance", "input-layer variance"), diagonal, strict=True
+    ):
+        if value < low or value > high:
+            way = "underflow to zero" if value < low else "overflow to Inf"
+            raise UsageError(
+                f"the analytic {name} reaches 1e{value:+.0f} ({settings}, largest input norm "
+                f"{_norm_text(squared)}), outside the 1e{low:+.0f}..1e{high:+.0f} that float32 "
+                f"networks represent; "
+                f"their kernels would {way}. Rescale the inputs, --w-std or --b-std, or use "
+                "fewer --blocks"
+            )
+
+
 def run_inputs(config) -> np.ndarray:
-    """The inputs of a :class:`~harness.converge._config.ConvergeConfig`."""
+    """The checked inputs of a run config (``ConvergeConfig``-like), float64 ``(N, d)``.
+
+    Also the run's preflight: the kernels must fit float32 networks
+    (:func:`check_float32_range`), and the run must fit in memory
+    (:func:`harness.runs._memory.check_run_memory`).
+
+    Raises:
+      UsageError: a bad inputs file, kernels outside the float32 range, or a run
+        that needs more memory than the machine allows.
+    """
+    from harness.runs._memory import check_run_memory
+
     if config.inputs_file is not None:
-        return load_inputs_file(config.inputs_file)
-    return gaussian_inputs(config.n_inputs, config.input_dim, seed=config.input_seed)
+        xs = load_inputs_file(config.inputs_file)
+        check_run_memory(config, n_inputs=xs.shape[0], input_dim=xs.shape[1])
+    else:
+        check_run_memory(config, n_inputs=config.n_inputs, input_dim=config.input_dim)
+        xs = gaussian_inputs(config.n_inputs, config.input_dim, seed=config.input_seed)
+    check_float32_range(
+        xs, num_res_blocks=config.num_res_blocks, W_std=config.W_std, b_std=config.b_std
+    )
+    return xs

@@ -20,6 +20,7 @@ Every check raises :class:`~harness.runs._cli.UsageError`, one line, exit status
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import shlex
 import sys
@@ -28,17 +29,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.kernels import NTK_METHODS
+from harness.runs._cli import MAX_WIDTH
 from harness.runs._cli import ArgumentParser
 from harness.runs._cli import UsageError
 from harness.runs._environment import device_banner
 from harness.runs._environment import gpu_fallback_warning
 
 __all__ = [
+    "MAX_BLOCKS",
     "PRECISIONS",
     "Job",
     "add_architecture_options",
     "add_numerics_options",
     "announce",
+    "bounded_int",
     "check_choice",
     "check_minimums",
     "check_scales",
@@ -51,6 +55,31 @@ __all__ = [
 #: Empirical NTK estimators of :func:`harness.kernels._ntk.empirical_ntk` (``--ntk-method``).
 #: Matmul precisions: ``default`` is JAX's default (TF32 on H100/H200 in float32).
 PRECISIONS = ("default", "high", "highest")
+#: The deepest network the command lines build: Flax unrolls every block into the
+#: compiled program, so compilation grows linearly with depth, and float32 networks
+#: leave their range long before this depth unless ``W_std`` is small.
+MAX_BLOCKS = 1000
+
+
+def bounded_int(name: str, low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in ``low … high`` (``name`` is for messages)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text.strip()[:40]!r} is not a whole number"
+            ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is not >= {low}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{value} is more than {high}, the most supported")
+        return value
+
+    parse.__name__ = name
+
+    return parse
 
 
 def jax_precision_of(choice: str) -> str | None:
@@ -75,9 +104,9 @@ def add_architecture_options(parser: ArgumentParser, defaults: Any, *, widths: s
     )
     add(
         "--blocks",
-        type=int,
+        type=bounded_int("--blocks", 0, MAX_BLOCKS),
         default=defaults.num_res_blocks,
-        help="residual blocks (default: %(default)s)",
+        help=f"residual blocks, 0..{MAX_BLOCKS} (default: %(default)s)",
     )
     add("--w-std", type=float, default=defaults.W_std, help="weight scale (default: %(default)s)")
     add("--b-std", type=float, default=defaults.b_std, help="bias scale (default: %(default)s)")
@@ -104,9 +133,11 @@ def add_numerics_options(parser: ArgumentParser, defaults: Any) -> None:
 
 
 def check_widths(widths: tuple[int, ...]) -> None:
-    """Widths must be non-empty, each >= 1, distinct and increasing."""
+    """Widths must be non-empty, each in ``1 … MAX_WIDTH`` (``2**22``), distinct and increasing."""
     if not widths or any(w < 1 for w in widths):
         raise UsageError("--widths: every width must be >= 1")
+    if any(w > MAX_WIDTH for w in widths):
+        raise UsageError(f"--widths: {max(widths)} is wider than {MAX_WIDTH} (2**22)")
     if list(widths) != sorted(set(widths)):
         raise UsageError("--widths: widths must be distinct and increasing")
 
@@ -172,14 +203,19 @@ def run_job(
 ) -> Job | None:
     """Parse ``argv`` (``None``: ``sys.argv[1:]``), build the config and ``run`` it into ``--out``.
 
-    ``run(config, out, force=, quiet=, command=)`` gets the command line as typed. A
+    ``run(config, out, force=, quiet=, command=)`` gets the command line as typed.
+    ``--out`` is checked first (:func:`harness.runs._store.check_out_folder`): a file,
+    an unwritable folder or a full disk is a usage error before any work. A
     ``failures`` exception is printed as ``error: ...`` on stderr and gives ``None``
     (the caller exits 1; finished networks stay in ``--out`` and a rerun resumes).
     """
+    from harness.runs._store import check_out_folder
+
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     config = config_from_args(args)
     out = args.out or default_out
+    check_out_folder(out)
     announce(prog.rsplit(".", 1)[-1], precision=config.jax_precision, quiet=args.quiet)
     command = " ".join([prog, shlex.join(argv)]).strip()
     try:

@@ -3,8 +3,10 @@
 A *run* writes into one output folder (``--out``)::
 
     out/
-      run.json            {"kind", "fingerprint", "config"}: what this folder holds
+      .lock               held (fcntl.flock) by the one process writing here; names it
+      run.json            {"kind", "fingerprint", "config", "unit_schema"}: what it holds
       units/<key>.npz     one file per finished unit of work, e.g. (width, seed)
+      units/bad/          damaged units, set aside and computed again
       results.json, ...   summaries, rewritten as units finish
 
 Every file is written atomically: the bytes go to a temporary file in the
@@ -14,11 +16,18 @@ target with :func:`os.replace` (atomic on POSIX), and the folder itself is
 file, never a torn one, so a rerun with the same config skips every unit that
 has a file and recomputes only the rest.
 
-Temporary files a killed run left behind are deleted when the folder is opened
-again. A rerun with a *different* config into the same folder is refused with
-:class:`ConfigMismatchError` (a :class:`~harness.runs._cli.UsageError`: one line, exit 2)
-unless ``force=True``, which deletes the old units first. The config is
-compared through :func:`config_fingerprint`, a SHA-256 of its canonical JSON.
+Temporary files (unique per process) a killed run left behind are deleted when
+the folder is opened again, under its lock, so no live writer's file is touched.
+A rerun with a *different* config into a folder holding finished units is
+refused with :class:`ConfigMismatchError` (a :class:`~harness.runs._cli.UsageError`:
+one line, exit 2) unless ``force=True``, which deletes the old units first; a
+folder without finished units (a run that failed before its first one) is simply
+taken over. The config is compared through :func:`config_fingerprint`, a SHA-256
+of its canonical JSON, with an inputs file identified by its content.
+
+Every unit is validated when it is loaded (it loads, has the run's arrays and
+shapes, holds no NaN/Inf); a bad one is set aside in ``units/bad/`` with a
+one-line warning and computed again, so one damaged file never blocks a rerun.
 
 In a multi-process (multi-host) run only the writer (process 0) passes
 ``writer=True``; the others read but never write.
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import hashlib
 import io
 import json
@@ -35,7 +45,11 @@ import math
 import os
 import re
 import shutil
+import socket
+import sys
 import tempfile
+import time
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -44,12 +58,15 @@ import numpy as np
 from harness.runs._cli import UsageError
 
 __all__ = [
+    "LOCK_NAME",
     "ConfigMismatchError",
+    "FolderBusyError",
     "RunStore",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_npz",
     "atomic_write_text",
+    "check_out_folder",
     "config_fingerprint",
     "csv_text",
     "file_sha256",
@@ -60,6 +77,10 @@ __all__ = [
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+#: The lock file of an output folder (kept; only the ``flock`` on it matters).
+LOCK_NAME = ".lock"
+#: An output folder needs at least this much free space to start.
+MIN_FREE_BYTES = 1024**2
 
 
 class ConfigMismatchError(UsageError):
@@ -79,7 +100,10 @@ def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp names are unique; the pid says which process a leftover came from.
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
         with os.fdopen(fd, "wb") as handle:
@@ -132,55 +156,284 @@ def config_fingerprint(config: Mapping) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _identity(config: Mapping) -> dict:
+    """The part of a config that decides its numbers: an inputs file counts by content.
+
+    When ``inputs_sha256`` is set, ``inputs_file`` (a path) is recorded but left out of
+    the identity, so the same file named by another path resumes.
+    """
+    identity = dict(config)
+    if identity.get("inputs_sha256") and identity.get("inputs_file") is not None:
+        identity["inputs_file"] = None
+    return identity
+
+
+def _fingerprint(kind, config: Mapping) -> str:
+    return config_fingerprint({"kind": kind, "config": _identity(config)})
+
+
+_HELD: dict[str, list] = {}  # folder -> [file descriptor, holders] of the locks this process holds
+
+
+class FolderBusyError(UsageError):
+    """Another process is running into the same output folder."""
+
+
+def _describe_holder(text: str) -> str:
+    try:
+        holder = json.loads(text)
+        return f"pid {holder['pid']} on {holder['host']}, started {holder['started']}"
+    except (ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def _lock_folder(folder: Path) -> str:
+    """Take the exclusive lock of ``folder`` (``.lock``, ``fcntl.flock``); return its key.
+
+    The lock lives as long as the process holds the descriptor (a killed process
+    releases it). Re-entrant within one process. The file records the holder.
+    """
+    key = os.path.realpath(folder)
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return key
+    path = Path(key) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        os.close(fd)
+        raise FolderBusyError(
+            f"--out: {folder} is in use by {_describe_holder(holder)}; wait for that run to "
+            "finish, or use another --out"
+        ) from None
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+    _HELD[key] = [fd, 1]
+    return key
+
+
+def _unlock_folder(key: str) -> None:
+    entry = _HELD.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] == 0:
+        del _HELD[key]
+        with contextlib.suppress(OSError):
+            os.ftruncate(entry[0], 0)
+        os.close(entry[0])  # closing the descriptor releases the flock
+
+
+def check_out_folder(out, *, option: str = "--out") -> None:
+    """Refuse an output folder that cannot be created or written, before any work.
+
+    Raises:
+      UsageError: ``out`` (or a folder above it) is a file, is not writable, or its
+        file system has less than 1 MiB free.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{option}: {out} is a file, not a folder")
+    existing = out
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option}: {existing} is a file, so {out} cannot be created")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option}: cannot write in {existing} (permission denied)")
+    with contextlib.suppress(OSError):
+        stats = os.statvfs(existing)
+        if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
+            raise UsageError(f"{option}: no space left on the file system of {existing}")
+
+
+def _signature(path: Path) -> dict:
+    """``{name: [shape, dtype]}`` of a ``.npz`` unit from its headers (raises if damaged)."""
+    signature = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(member)
+            signature[info.filename.removesuffix(".npy")] = [list(shape), dtype.str]
+    return signature
+
+
 class RunStore:
     """One output folder holding a resumable run of one config.
 
     Args:
       out: the output folder (created if missing).
-      config: a JSON-ready mapping that fully determines the numbers.
+      config: a JSON-ready mapping that fully determines the numbers (an
+        ``inputs_file`` path counts only through ``inputs_sha256``, when set).
       kind: a label for the run type (e.g. ``"converge"``); part of the identity.
       force: replace a run of a different config instead of refusing.
       writer: ``False`` in non-zero processes of a multi-process run: nothing
-        is written, existing units are still read.
+        is written and no lock is taken; existing units are still read.
+      unit_schema: ``{name: shape}`` every unit must have (``None``: the arrays
+        of the first unit saved, recorded in ``run.json``; for older folders, the
+        arrays most units have).
+
+    The writer holds an exclusive lock on the folder (``out/.lock``, ``fcntl.flock``)
+    from construction until :meth:`close` (or the process ends): a second run into
+    the same folder is refused with :class:`FolderBusyError`, naming the holder.
+
+    A folder whose ``run.json`` names another config or is damaged is refused if it
+    holds finished units (``force`` deletes them), and silently replaced if it
+    holds none (a run that failed before its first unit). A unit that does not
+    load, lacks an array, has another shape or holds NaN/Inf is moved to
+    ``units/bad/`` with a one-line warning on stderr, and counts as not finished.
 
     Raises:
-      ConfigMismatchError: the folder holds a run of another config or kind.
+      ConfigMismatchError: the folder holds finished units of another config or
+        kind, a damaged ``run.json`` beside finished units, or other files.
+      FolderBusyError: another process holds the folder.
+      UsageError: the folder cannot be created or written.
     """
 
     def __init__(
-        self, out, config: Mapping, *, kind: str, force: bool = False, writer: bool = True
+        self,
+        out,
+        config: Mapping,
+        *,
+        kind: str,
+        force: bool = False,
+        writer: bool = True,
+        unit_schema: Mapping | None = None,
     ):
         self.out = Path(out)
         self.config = dict(config)
         self.kind = kind
         self.writer = writer
-        self.fingerprint = config_fingerprint({"kind": kind, "config": self.config})
+        self.fingerprint = _fingerprint(kind, self.config)
         self.units = self.out / "units"
+        self._lock = None
+        self._schema = (
+            None
+            if unit_schema is None
+            else {name: [list(shape), None] for name, shape in unit_schema.items()}
+        )
         manifest = self.out / "run.json"
-        if manifest.exists():
+        if writer:
+            check_out_folder(self.out)
+            created = not self.out.exists()
             try:
-                previous = json.loads(manifest.read_text())
-                same = previous.get("fingerprint") == self.fingerprint
-            except (OSError, ValueError):
-                same = False
-            if not same and not force:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UsageError(f"--out: cannot create {self.out} ({error.strerror})") from None
+            try:
+                self._lock = _lock_folder(self.out)
+                self._open(manifest, force)
+            except BaseException:
+                self.close()
+                if created:
+                    with contextlib.suppress(OSError):
+                        (self.out / LOCK_NAME).unlink()
+                        self.out.rmdir()
+                raise
+        elif manifest.exists():
+            self._schema = self._schema or self._read_manifest(manifest)[1]
+
+    def _read_manifest(self, manifest: Path) -> tuple[str, dict | None]:
+        """``("same" | "different" | "damaged", recorded unit schema)``."""
+        try:
+            previous = json.loads(manifest.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return "damaged", None
+        if not isinstance(previous, dict) or not isinstance(previous.get("config"), dict):
+            return "damaged", None
+        schema = previous.get("unit_schema")
+        schema = schema if isinstance(schema, dict) else None
+        same = previous.get("fingerprint") == self.fingerprint or (
+            previous.get("kind") == self.kind
+            and _fingerprint(previous.get("kind"), previous["config"]) == self.fingerprint
+        )
+        return ("same" if same else "different"), schema
+
+    def _open(self, manifest: Path, force: bool) -> None:
+        finished = sorted(self.units.glob("*.npz")) if self.units.is_dir() else []
+        if manifest.exists():
+            state, schema = self._read_manifest(manifest)
+            if state == "same":
+                self._schema = self._schema or schema
+            elif finished and not force:
+                if state == "damaged":
+                    raise ConfigMismatchError(
+                        f"{manifest} is damaged, so the {len(finished)} finished units beside it "
+                        "cannot be matched to a config; use --force to start over (deleting "
+                        "them), or another --out"
+                    )
                 raise ConfigMismatchError(
                     f"{self.out} holds a run of a different config; "
                     "use another --out, or --force to replace it"
                 )
-            if not same and writer:
+            else:
                 shutil.rmtree(self.units, ignore_errors=True)
-        elif self.out.exists() and any(self.out.iterdir()) and not force:
-            raise ConfigMismatchError(
-                f"{self.out} is not empty and holds no run; use another --out, or --force"
-            )
-        if writer:
-            self.units.mkdir(parents=True, exist_ok=True)
-            for stale in self.units.glob(".*.tmp"):  # left by a write cut short (kill -9)
+                finished = []
+        else:
+            others = [p for p in self.out.iterdir() if p.name not in (LOCK_NAME, "units")]
+            if (others or finished) and not force:
+                raise ConfigMismatchError(
+                    f"{self.out} is not empty and holds no run; use another --out, or --force"
+                )
+            shutil.rmtree(self.units, ignore_errors=True)
+            finished = []
+        self.units.mkdir(parents=True, exist_ok=True)
+        for folder in (self.out, self.units):  # left by writes cut short (kill -9)
+            for stale in folder.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)
-            atomic_write_json(
-                manifest, {"kind": kind, "fingerprint": self.fingerprint, "config": self.config}
-            )
+        if self._schema is None and finished:
+            self._schema = self._common_schema(finished)
+        self._write_manifest()
+
+    def _common_schema(self, paths) -> dict | None:
+        """The signature most readable units share (``None`` when none is most common)."""
+        counts: dict[str, list] = {}
+        for path in paths:
+            with contextlib.suppress(Exception):
+                signature = _signature(path)
+                entry = counts.setdefault(json.dumps(signature, sort_keys=True), [signature, 0])
+                entry[1] += 1
+        ranked = sorted(counts.values(), key=lambda entry: -entry[1])
+        if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
+            return None
+        return ranked[0][0]
+
+    def _write_manifest(self) -> None:
+        manifest = {"kind": self.kind, "fingerprint": self.fingerprint, "config": self.config}
+        if self._schema is not None:
+            manifest["unit_schema"] = self._schema
+        atomic_write_json(self.out / "run.json", manifest)
+
+    def close(self) -> None:
+        """Release the folder's lock (also done when the store is garbage-collected)."""
+        if self._lock is not None:
+            _unlock_folder(self._lock)
+            self._lock = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self.close()
 
     def _unit_path(self, key: str) -> Path:
         if not _KEY.match(key):
@@ -188,22 +441,70 @@ class RunStore:
         return self.units / f"{key}.npz"
 
     def has(self, key: str) -> bool:
-        """Whether unit ``key`` is finished (its file exists and loads)."""
+        """Whether unit ``key`` is finished (its file exists, loads and is valid)."""
         return self.load(key) is not None
 
+    def _problem(self, arrays: dict) -> str | None:
+        """Why a unit's arrays are not a valid unit of this run (``None``: valid)."""
+        if self._schema is not None:
+            for name, (shape, dtype) in self._schema.items():
+                if name not in arrays:
+                    return f"it has no array {name!r}"
+                if list(arrays[name].shape) != list(shape):
+                    return f"{name!r} has shape {arrays[name].shape}, not {tuple(shape)}"
+                if dtype is not None and arrays[name].dtype.str != dtype:
+                    return f"{name!r} has dtype {arrays[name].dtype}, not {np.dtype(dtype)}"
+        for name, array in arrays.items():
+            if not np.issubdtype(array.dtype, np.number) and array.dtype != np.bool_:
+                return f"{name!r} is not numeric"
+            if np.issubdtype(array.dtype, np.inexact) and not np.all(np.isfinite(array)):
+                return f"{name!r} holds NaN or Inf"
+        return None
+
     def load(self, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays of unit ``key``, or ``None`` if it is not finished."""
+        """The arrays of unit ``key``, or ``None`` if it is not finished.
+
+        A damaged or invalid unit file is moved to ``units/bad/`` (writer only), with
+        a warning on stderr, and counts as not finished, so it is computed again.
+        """
         path = self._unit_path(key)
-        try:
-            with np.load(path) as data:
-                return {name: data[name] for name in data.files}
-        except (OSError, ValueError, EOFError):
+        if not path.exists():
             return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            problem = self._problem(arrays)
+        except Exception as error:  # zipfile, numpy and OS errors of a damaged file
+            arrays, problem = None, f"it does not load ({type(error).__name__}: {error})"
+        if problem is None:
+            return arrays
+        self._set_aside(path, problem)
+        return None
+
+    def _set_aside(self, path: Path, problem: str) -> None:
+        if not self.writer:
+            return
+        bad = self.units / "bad"
+        bad.mkdir(exist_ok=True)
+        target = bad / f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}.{os.getpid()}.npz"
+        with contextlib.suppress(OSError):
+            os.replace(path, target)
+        print(
+            f"warning: {path} is damaged ({' '.join(problem.split())[:200]}); moved to "
+            f"{target.relative_to(self.out)} and computing it again",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def save(self, key: str, **arrays) -> None:
         """Store unit ``key`` atomically (a no-op in non-writer processes)."""
-        if self.writer:
-            atomic_write_npz(self._unit_path(key), **arrays)
+        if not self.writer:
+            return
+        arrays = {name: np.asarray(value) for name, value in arrays.items()}
+        if self._schema is None:
+            self._schema = {name: [list(a.shape), a.dtype.str] for name, a in arrays.items()}
+            self._write_manifest()
+        atomic_write_npz(self._unit_path(key), **arrays)
 
     def write_json(self, name: str, obj) -> None:
         """Write ``out/name`` as JSON atomically (writer only)."""
@@ -250,8 +551,11 @@ def csv_text(header, rows) -> str:
 
 def file_sha256(path, *, option: str = "--inputs") -> str:
     """SHA-256 (hex) of a file's bytes; an unreadable file is a :class:`UsageError`."""
+    digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
     except OSError as error:
         raise UsageError(f"{option}: cannot read {path} ({error.strerror})") from None

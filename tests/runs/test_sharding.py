@@ -1,9 +1,16 @@
-"""Seeds sharded over devices: a 2-device run agrees with a 1-device run; multi-host set-up."""
+"""Seeds sharded over devices: a 2-device run agrees with a 1-device run; multi-host set-up.
+
+The multi-process test is real: two CPU processes join through
+``jax.distributed.initialize`` on localhost (gloo collectives) and their gathered
+kernels must equal a one-process computation of the same seeds.
+"""
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -83,6 +90,7 @@ def test_distributed_initialisation_only_when_configured(monkeypatch):
     calls = []
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
     monkeypatch.setattr(sharding, "_initialized", False)
+    monkeypatch.setattr(sharding, "_wait_for_coordinator", lambda address, deadline: True)
     assert sharding.initialize_distributed({}) is False
     assert calls == []
     environ = {
@@ -91,7 +99,14 @@ def test_distributed_initialisation_only_when_configured(monkeypatch):
         "JAX_PROCESS_ID": "2",
     }
     assert sharding.initialize_distributed(environ) is True
-    assert calls == [{"coordinator_address": "10.0.0.1:1234", "num_processes": 4, "process_id": 2}]
+    assert calls == [
+        {
+            "coordinator_address": "10.0.0.1:1234",
+            "num_processes": 4,
+            "process_id": 2,
+            "initialization_timeout": sharding.DEFAULT_DISTRIBUTED_TIMEOUT + 30,
+        }
+    ]
     assert sharding.initialize_distributed(environ) is True  # once only
     assert len(calls) == 1
     monkeypatch.setattr(sharding, "_initialized", False)
@@ -105,3 +120,135 @@ def test_keys_are_laid_out_along_the_seed_axis():
     placed = sharding.shard_keys(keys, mesh)
     assert placed.sharding.spec == jax.sharding.PartitionSpec("seeds")
     np.testing.assert_array_equal(sharding.gather_to_host(placed), keys)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1234"}, "JAX_NUM_PROCESSES is not set"),
+        (
+            {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1234", "JAX_NUM_PROCESSES": "abc"},
+            "JAX_NUM_PROCESSES: 'abc' is not a whole number",
+        ),
+        (
+            {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1234", "JAX_NUM_PROCESSES": "2"},
+            "JAX_PROCESS_ID is not set",
+        ),
+        (
+            {
+                "JAX_COORDINATOR_ADDRESS": "127.0.0.1:1234",
+                "JAX_NUM_PROCESSES": "2",
+                "JAX_PROCESS_ID": "2",
+            },
+            "JAX_PROCESS_ID: 2 is not in 0..1",
+        ),
+        (
+            {"JAX_COORDINATOR_ADDRESS": "nowhere", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "0"},
+            "is not host:port",
+        ),
+        ({"JAX_NUM_PROCESSES": "2"}, "without JAX_COORDINATOR_ADDRESS"),
+        (
+            {
+                "JAX_COORDINATOR_ADDRESS": "127.0.0.1:1234",
+                "JAX_NUM_PROCESSES": "2",
+                "JAX_PROCESS_ID": "1",
+                "HARNESS_DISTRIBUTED_TIMEOUT": "soon",
+            },
+            "HARNESS_DISTRIBUTED_TIMEOUT",
+        ),
+    ],
+)
+def test_bad_distributed_environment_is_a_usage_error(environ, message, monkeypatch):
+    from harness.runs import UsageError
+
+    monkeypatch.setattr(sharding, "_initialized", False)
+    monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: pytest.fail("called"))
+    with pytest.raises(UsageError, match=message):
+        sharding.initialize_distributed(environ)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _worker_env(port: int, index: int, **extra) -> dict:
+    root = Path(__file__).resolve().parents[2]
+    return dict(
+        os.environ,
+        JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+        JAX_NUM_PROCESSES="2",
+        JAX_PROCESS_ID=str(index),
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=str(root),
+        **extra,
+    )
+
+
+@pytest.mark.slow
+def test_unreachable_coordinator_ends_with_one_line(tmp_path):
+    worker = Path(__file__).with_name("_distributed_worker.py")
+    process = subprocess.run(
+        [sys.executable, str(worker), str(tmp_path / "out.npz")],
+        env=_worker_env(_free_port(), 1, HARNESS_DISTRIBUTED_TIMEOUT="2"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 1
+    assert "Traceback" not in process.stderr
+    assert (
+        process.stderr.strip().splitlines()[-1].startswith("error: the coordinator at 127.0.0.1:")
+    )
+    assert "did not answer within 2 s (process 1 of 2)" in process.stderr
+
+
+@pytest.mark.slow
+def test_missing_process_ends_with_one_line_at_the_deadline(tmp_path):
+    worker = Path(__file__).with_name("_distributed_worker.py")
+    process = subprocess.run(
+        [sys.executable, str(worker), str(tmp_path / "out.npz")],
+        env=_worker_env(_free_port(), 0, HARNESS_DISTRIBUTED_TIMEOUT="3"),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert process.returncode == 1
+    assert "Check failure" not in process.stderr
+    assert (
+        process.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: the 2 processes of the distributed run did not all join within 3 s")
+    )
+
+
+@pytest.mark.slow
+def test_two_processes_on_localhost_equal_one_process(tmp_path):
+    # Each process holds one CPU device of a two-device "seeds" mesh and computes
+    # two of the four networks; the gathered kernels must be those of one process.
+    import importlib.util
+
+    worker = Path(__file__).with_name("_distributed_worker.py")
+    port = _free_port()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(worker), str(tmp_path / "two.npz")],
+            env=_worker_env(port, index),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in (0, 1)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    spec = importlib.util.spec_from_file_location("_distributed_worker", worker)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    one_nngp, one_ntk = module.kernels(sharding.seed_mesh())
+    with np.load(tmp_path / "two.npz") as two:
+        assert (int(two["processes"]), int(two["devices"]), int(two["local"])) == (2, 2, 1)
+        np.testing.assert_allclose(two["nngp"], one_nngp, rtol=1e-6)
+        np.testing.assert_allclose(two["ntk"], one_ntk, rtol=1e-6)
