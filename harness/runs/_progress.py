@@ -1,4 +1,4 @@
-"""A dependency-free progress bar with an ETA, silent unless it writes to a terminal.
+"""Progress of a long run: a live bar on a terminal, plain timed lines in a batch job.
 
 Work is counted in *weighted units*: each unit carries a cost (for a network
 of width ``n`` roughly ``n²``, its parameter count), so the ETA stays honest
@@ -11,14 +11,30 @@ but do not enter the rate, which is measured only over work done now::
             ...
             bar.advance(cost, note="width 1024 seed 3")
 
-The bar is drawn on ``stream`` (default ``sys.stderr``) with carriage returns,
-at most every ``min_interval`` seconds, and only when ``stream.isatty()`` and
-not ``quiet``; otherwise every method is a no-op, so logs and pipes stay clean.
+Where it goes (``stream``, default ``sys.stderr``):
+
+* a terminal: a one-line ``rich`` bar, redrawn twice a second by rich's own timer
+  (so elapsed time and ETA move while a long unit runs) and fitted to the
+  terminal's width, never wrapped or stacked;
+* anything else (a log file, a cluster job's stderr): a plain line at most every
+  ``interval`` seconds (30 by default), also while a long unit runs, and one at the
+  end, so a job that runs for hours shows it is alive;
+* ``quiet``: nothing.
+
+The ETA excludes compilation: the rate is measured from the end of the first unit
+done now (which carries the compilation) over the units after it, so the ETA is
+``?`` until a second unit is done. When units were skipped, the first unit done
+(or the end) prints ``resumed N of M networks`` (``N, M`` given through ``units=``
+and ``skip(count=)``; without them, the resumed fraction of the work).
+
+``rich`` is used rather than a bar of our own because it already solves redrawing
+on a timer, terminal width and cursor handling, and it ships with Flax.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 __all__ = ["Progress", "format_duration"]
@@ -41,12 +57,16 @@ class Progress:
 
     Args:
       total: total cost of all units (> 0).
-      label: text in front of the bar.
-      quiet: never draw.
-      stream: where to draw (default ``sys.stderr``); drawn only if a TTY.
-      width: characters of the bar itself.
-      min_interval: seconds between redraws (the final draw always happens).
+      label: text in front of the bar (e.g. ``"converge"``).
+      quiet: print nothing.
+      stream: where to write (default ``sys.stderr``): a bar if it is a terminal,
+        else plain lines.
+      units: the number of units (networks) in ``total``, for the counts in the
+        lines; ``None`` shows fractions of the work only.
+      unit_name: what a unit is called in the lines.
+      interval: seconds between plain lines (not on a terminal).
       clock: a monotonic clock, replaceable in tests.
+      live: draw the rich bar (``None``: when ``stream`` is a terminal).
     """
 
     def __init__(
@@ -56,24 +76,46 @@ class Progress:
         label: str = "",
         quiet: bool = False,
         stream=None,
-        width: int = 30,
-        min_interval: float = 0.2,
+        units: int | None = None,
+        unit_name: str = "networks",
+        interval: float = 30.0,
         clock=time.monotonic,
+        live: bool | None = None,
     ):
         self.total = float(total) if total > 0 else 1.0
         self.label = label
         self.stream = sys.stderr if stream is None else stream
-        isatty = getattr(self.stream, "isatty", None)
-        self.enabled = not quiet and callable(isatty) and bool(isatty())
-        self.width = width
-        self.min_interval = min_interval
+        self.units = units
+        self.unit_name = unit_name
+        self.interval = interval
         self.clock = clock
         self.start = clock()
         self.done = 0.0  # all finished cost, skipped included
-        self.done_now = 0.0  # cost finished in this process (enters the rate)
+        self.done_now = 0.0  # cost finished in this process
+        self.count = 0  # finished units, skipped included (when counts are given)
+        self.skipped = 0.0  # cost found done
+        self.skipped_count = 0
         self.note = ""
-        self._last_draw = -float("inf")
+        self._first_done_at = None  # (time, cost) at the end of the first unit done now
+        self._resumed_told = False
         self._closed = False
+        self._lock = threading.RLock()
+        isatty = getattr(self.stream, "isatty", None)
+        tty = callable(isatty) and bool(isatty())
+        self.enabled = not quiet
+        self.live = self.enabled and (tty if live is None else live)
+        self._bar = None
+        self._heartbeat = None
+        self._last_line = self.start
+        self._last_text = ""
+        if self.live:
+            self._start_bar()
+        elif self.enabled:
+            self._stop = threading.Event()
+            self._heartbeat = threading.Thread(target=self._beat, daemon=True)
+            self._heartbeat.start()
+
+    # -- counting ---------------------------------------------------------------------
 
     def __enter__(self) -> Progress:
         return self
@@ -81,51 +123,142 @@ class Progress:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def skip(self, cost: float = 1.0) -> None:
-        """Mark ``cost`` as already done (e.g. resumed); it does not affect the rate."""
-        self.done += cost
-        self._draw()
+    def skip(self, cost: float = 1.0, *, count: int | None = None) -> None:
+        """Mark ``cost`` (``count`` units) as already done (resumed): not part of the rate."""
+        with self._lock:
+            self.done += cost
+            self.skipped += cost
+            if count:
+                self.count += count
+                self.skipped_count += count
+        self._update()
 
-    def advance(self, cost: float = 1.0, *, note: str = "") -> None:
-        """Mark ``cost`` as done now."""
-        self.done += cost
-        self.done_now += cost
-        if note:
-            self.note = note
-        self._draw()
+    def advance(self, cost: float = 1.0, *, note: str = "", count: int = 1) -> None:
+        """Mark ``cost`` (``count`` units) as done now."""
+        self._tell_resumed()
+        with self._lock:
+            self.done += cost
+            self.done_now += cost
+            self.count += count
+            if note:
+                self.note = note
+            if self._first_done_at is None:
+                self._first_done_at = (self.clock(), self.done_now)
+        self._update()
 
     def eta_seconds(self) -> float:
-        """Seconds left at the rate measured so far (``nan`` before any work)."""
-        elapsed = self.clock() - self.start
-        if self.done_now <= 0 or elapsed <= 0:
+        """Seconds left at the rate of the units after the first (``nan`` before two)."""
+        if self._first_done_at is None:
             return float("nan")
-        return max(self.total - self.done, 0.0) * elapsed / self.done_now
+        since, first_cost = self._first_done_at
+        elapsed = self.clock() - since
+        work = self.done_now - first_cost
+        if work <= 0 or elapsed <= 0:
+            return float("nan")
+        return max(self.total - self.done, 0.0) * elapsed / work
+
+    # -- text -------------------------------------------------------------------------
+
+    def _amount(self) -> str:
+        fraction = min(self.done / self.total, 1.0)
+        if self.units:
+            return f"{self.count}/{self.units} {self.unit_name} ({100 * fraction:.0f}%)"
+        return f"{100 * fraction:.1f}%"
+
+    def status(self) -> str:
+        """``"12/80 networks (15%), 1m30s elapsed, ETA 8m00s, width 1024 seed 3"``."""
+        elapsed = format_duration(self.clock() - self.start)
+        note = f", {self.note}" if self.note else ""
+        return (
+            f"{self._amount()}, {elapsed} elapsed, ETA {format_duration(self.eta_seconds())}{note}"
+        )
 
     def render(self) -> str:
-        """The current line, without carriage return."""
-        fraction = min(self.done / self.total, 1.0)
-        filled = round(fraction * self.width)
-        bar = "#" * filled + "-" * (self.width - filled)
-        elapsed = format_duration(self.clock() - self.start)
-        eta = format_duration(self.eta_seconds())
-        label = f"{self.label} " if self.label else ""
-        note = f"  {self.note}" if self.note else ""
-        return f"{label}[{bar}] {100 * fraction:5.1f}%  {elapsed} elapsed, ETA {eta}{note}"
+        """The plain line: ``"<label>: <status>"``."""
+        label = f"{self.label}: " if self.label else ""
+        return label + self.status()
 
-    def _draw(self, *, force: bool = False) -> None:
-        if not self.enabled or self._closed:
+    def _resumed_text(self) -> str:
+        label = f"{self.label}: " if self.label else ""
+        if self.units and self.skipped_count:
+            return f"{label}resumed {self.skipped_count} of {self.units} {self.unit_name}"
+        return f"{label}resumed: {100 * self.skipped / self.total:.0f}% of the work was done before"
+
+    def _print(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(line, markup=False, highlight=False)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def _tell_resumed(self) -> None:
+        if self.enabled and not self._resumed_told and self.skipped > 0:
+            self._resumed_told = True
+            self._print(self._resumed_text())
+
+    # -- drawing ----------------------------------------------------------------------
+
+    def _start_bar(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn
+        from rich.progress import Progress as RichProgress
+        from rich.progress import ProgressColumn
+        from rich.text import Text
+
+        owner = self
+
+        class Status(ProgressColumn):
+            def render(self, task):
+                return Text(owner.status(), no_wrap=True, overflow="ellipsis")
+
+        console = Console(file=self.stream, force_terminal=True, soft_wrap=False)
+        self._bar = RichProgress(
+            *(["{task.description}"] if self.label else []),
+            BarColumn(bar_width=24),
+            Status(),
+            console=console,
+            refresh_per_second=2,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._bar.add_task(self.label, total=self.total)
+        self._bar.start()
+
+    def _update(self) -> None:
+        if self._closed or not self.enabled:
             return
-        now = self.clock()
-        if not force and now - self._last_draw < self.min_interval:
-            return
-        self._last_draw = now
-        self.stream.write("\r" + self.render().ljust(100)[:160])
-        self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=min(self.done, self.total))
+        elif self.clock() - self._last_line >= self.interval:
+            self._line()
+
+    def _line(self) -> None:
+        with self._lock:
+            self._last_line = self.clock()
+            text = self.render()
+            if text != self._last_text:
+                self._last_text = text
+                self._print(text)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(self.interval / 4, 5.0)):
+            if self.clock() - self._last_line >= self.interval:
+                with self._lock:
+                    if self._closed:
+                        return
+                    self._line()
 
     def close(self) -> None:
-        """Draw the final state and end the line."""
-        if self.enabled and not self._closed:
-            self._draw(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-        self._closed = True
+        """Print the final state (and the resumed count if nothing ran now), then stop."""
+        if self._closed:
+            return
+        self._tell_resumed()
+        with self._lock:
+            self._closed = True
+        if self._heartbeat is not None:
+            self._stop.set()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=min(self.done, self.total))
+            self._bar.stop()
+        elif self.enabled:
+            self._line()

@@ -1,18 +1,18 @@
-"""Tests of the resumable result folder (harness.runs._store) and the progress bar."""
+"""Tests of the resumable result folder (harness.runs._store)."""
 
-import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.runs import ConfigMismatchError
-from harness.runs import Progress
+from harness.runs import FolderBusyError
 from harness.runs import RunStore
 from harness.runs import UsageError
 from harness.runs import atomic_write_json
+from harness.runs import check_out_folder
 from harness.runs import config_fingerprint
-from harness.runs import format_duration
 
 
 def test_units_round_trip_and_resume(tmp_path):
@@ -63,43 +63,6 @@ def test_fingerprint_is_order_independent_and_json_handles_numpy(tmp_path):
     assert json.loads((tmp_path / "x.json").read_text()) == {"v": 0.5, "a": [0, 1]}
 
 
-class _Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
-class _Tty(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_eta_uses_only_work_done_now():
-    clock = _Clock()
-    stream = _Tty()
-    bar = Progress(100, label="run", stream=stream, clock=clock, min_interval=0)
-    bar.skip(50)  # resumed: fills the bar, not the rate
-    clock.now = 10.0
-    bar.advance(10, note="width 64")
-    # 10 units in 10 s, 40 left: 40 s.
-    assert bar.eta_seconds() == pytest.approx(40.0)
-    assert "60.0%" in stream.getvalue()
-    assert "ETA 40s" in stream.getvalue()
-    bar.close()
-    assert stream.getvalue().endswith("\n")
-
-
-def test_progress_silent_when_not_a_tty_or_quiet():
-    for stream, quiet in ((io.StringIO(), False), (_Tty(), True)):
-        with Progress(10, stream=stream, quiet=quiet) as bar:
-            bar.advance(10)
-        assert stream.getvalue() == ""
-    assert format_duration(75.2) == "1m15s"
-    assert format_duration(float("nan")) == "?"
-
-
 def test_seed_batches_fit_the_memory_budget_and_are_even():
     from harness.converge import ConvergeConfig
     from harness.converge import networks_per_device
@@ -113,3 +76,165 @@ def test_seed_batches_fit_the_memory_budget_and_are_even():
     assert networks_per_device(config, 512, 1, budget_bytes=one) == 1
     assert networks_per_device(config, 512, 1, budget_bytes=100 * one) == 16
     assert seed_batches(5, 2) == [[0, 1], [2, 3], [4]]
+
+
+def _hold_in_another_process(folder):
+    """Start a process that opens ``folder`` as a store and holds it until stdin closes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from harness.runs import RunStore; "
+        f"s = RunStore({str(folder)!r}, {{'seeds': 2}}, kind='converge'); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_second_process_is_refused_naming_the_holder(tmp_path):
+    import os
+
+    holder = _hold_in_another_process(tmp_path / "out")
+    try:
+        with pytest.raises(FolderBusyError, match=rf"in use by pid {holder.pid} on ") as info:
+            RunStore(tmp_path / "out", {"seeds": 2}, kind="converge", force=True)
+        assert "started 20" in str(info.value)
+        assert issubclass(FolderBusyError, UsageError)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # Released when the holder ends: the folder opens (and the same process may reopen it).
+    first = RunStore(tmp_path / "out", {"seeds": 2}, kind="converge")
+    again = RunStore(tmp_path / "out", {"seeds": 2}, kind="converge")
+    again.close()
+    first.save("w1_s0", ntk=np.eye(2))
+    first.close()
+    assert json.loads((tmp_path / "out" / ".lock").read_text() or "{}") == {}
+    assert os.listdir(tmp_path / "out" / "units") == ["w1_s0.npz"]
+
+
+def test_temporary_names_are_unique_per_process(tmp_path, monkeypatch):
+    import os
+
+    seen = []
+    real = os.replace
+
+    def spy(source, target):
+        seen.append(Path(source).name)
+        return real(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    atomic_write_json(tmp_path / "a.json", {})
+    atomic_write_json(tmp_path / "a.json", {})
+    assert len(set(seen)) == 2
+    assert all(name.startswith(f".a.json.{os.getpid()}.") for name in seen)
+
+
+def test_inputs_file_counts_by_content_not_path(tmp_path):
+    config = {"inputs_file": "data/x.npy", "inputs_sha256": "ab" * 32, "seeds": 2}
+    RunStore(tmp_path, config, kind="train").save("w1_s0", x=np.ones(2))
+    moved = {**config, "inputs_file": str(tmp_path / "elsewhere" / "x.npy")}
+    assert RunStore(tmp_path, moved, kind="train").has("w1_s0")
+    changed = {**moved, "inputs_sha256": "cd" * 32}
+    with pytest.raises(ConfigMismatchError, match="different config"):
+        RunStore(tmp_path, changed, kind="train")
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:100]), "does not load"),
+        (lambda p: np.savez(p, nngp=np.eye(3)), "has no array 'ntk'"),
+        (
+            lambda p: np.savez(p, nngp=np.eye(3), ntk=np.eye(4)),
+            "'ntk' has shape (4, 4), not (3, 3)",
+        ),
+        (lambda p: np.savez(p, nngp=np.eye(3), ntk=np.full((3, 3), np.nan)), "NaN or Inf"),
+        (lambda p: p.write_bytes(b""), "does not load"),
+    ],
+)
+def test_damaged_unit_is_set_aside_and_counts_as_missing(tmp_path, capsys, damage, reason):
+    store = RunStore(tmp_path, {"seeds": 2}, kind="converge")
+    for key in ("w4_s0", "w4_s1"):
+        store.save(key, nngp=np.eye(3), ntk=2 * np.eye(3))
+    store.close()
+    damage(tmp_path / "units" / "w4_s1.npz")
+    again = RunStore(tmp_path, {"seeds": 2}, kind="converge")
+    assert again.has("w4_s0")
+    assert not again.has("w4_s1")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"warning: {tmp_path / 'units' / 'w4_s1.npz'} is damaged (")
+    assert reason in err
+    assert "computing it again" in err
+    set_aside = list((tmp_path / "units" / "bad").glob("w4_s1.*.npz"))
+    assert len(set_aside) == 1  # kept for inspection, out of the way
+    again.save("w4_s1", nngp=np.eye(3), ntk=2 * np.eye(3))
+    assert again.has("w4_s1")
+
+
+def test_schema_of_older_folders_is_what_most_units_have(tmp_path, capsys):
+    (tmp_path / "units").mkdir()
+    for seed in range(3):
+        np.savez(tmp_path / "units" / f"w4_s{seed}.npz", nngp=np.eye(3), ntk=np.eye(3))
+    np.savez(tmp_path / "units" / "w4_s3.npz", nngp=np.eye(3))
+    fingerprint = config_fingerprint({"kind": "converge", "config": {"seeds": 4}})
+    (tmp_path / "run.json").write_text(
+        json.dumps({"kind": "converge", "fingerprint": fingerprint, "config": {"seeds": 4}})
+    )
+    store = RunStore(tmp_path, {"seeds": 4}, kind="converge")
+    assert [store.has(f"w4_s{seed}") for seed in range(4)] == [True, True, True, False]
+    assert "has no array 'ntk'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", ["[]", '"hello"', '{"kind": "conv', "", "{}"])
+def test_damaged_manifest(tmp_path, content):
+    (tmp_path / "run.json").write_text(content)
+    # No finished units: nothing to lose, the folder is taken over.
+    store = RunStore(tmp_path, {"seeds": 2}, kind="converge")
+    store.save("w1_s0", ntk=np.eye(2))
+    store.close()
+    (tmp_path / "run.json").write_text(content)
+    with pytest.raises(ConfigMismatchError, match=r"run.json is damaged, so the 1 finished units"):
+        RunStore(tmp_path, {"seeds": 2}, kind="converge")
+    forced = RunStore(tmp_path, {"seeds": 2}, kind="converge", force=True)
+    assert not forced.has("w1_s0")
+
+
+def test_failed_run_without_units_does_not_block_another_config(tmp_path):
+    RunStore(tmp_path, {"seeds": 2}, kind="train").close()  # failed before its first unit
+    store = RunStore(tmp_path, {"seeds": 3}, kind="train")
+    assert json.loads((tmp_path / "run.json").read_text())["config"] == {"seeds": 3}
+    store.close()
+
+
+def test_unusable_out_folders_are_usage_errors(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        check_out_folder(tmp_path / "file")
+    with pytest.raises(UsageError, match=r"is a file, so .* cannot be created"):
+        check_out_folder(tmp_path / "file" / "out")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked)
+    with pytest.raises(UsageError, match=r"cannot write in .*locked"):
+        RunStore(locked / "out", {"seeds": 2}, kind="converge")
+    monkeypatch.undo()
+
+    class Full:
+        f_bavail, f_frsize = 10, 4096
+
+    monkeypatch.setattr(os, "statvfs", lambda path: Full)
+    with pytest.raises(UsageError, match="no space left on the file system"):
+        check_out_folder(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
