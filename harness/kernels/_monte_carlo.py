@@ -24,6 +24,7 @@ batches from :func:`estimate_network_bytes`, and returns NumPy arrays.
 from __future__ import annotations
 
 import functools
+import operator
 from typing import NamedTuple
 
 import jax
@@ -35,6 +36,8 @@ from harness.kernels._jacobian import dense_jacobian_ntk
 from harness.kernels._nngp import readout_marginal_nngp
 from harness.kernels._precision import precision_label
 from harness.kernels._precision import resolve_precision
+from harness.kernels._validation import check_inputs
+from harness.kernels._validation import check_model
 from models import draw_parameters
 from models import residual_mlp_trace
 
@@ -78,6 +81,20 @@ def _one_seed(model, key, xs, ntk_method, precision):
     return nngp, ntk
 
 
+def _check_keys(keys) -> None:
+    """Raw ``uint32[S, 2]`` keys or typed keys of shape ``(S,)``, ``S >= 1``."""
+    shape = np.shape(keys)
+    typed = jax.dtypes.issubdtype(getattr(keys, "dtype", None), jax.dtypes.prng_key)
+    if typed and len(shape) == 1 and shape[0] >= 1:
+        return
+    if not typed and len(shape) == 2 and shape[0] >= 1 and shape[1] == 2:
+        return
+    raise ValueError(
+        f"keys must be PRNG keys, one per network: uint32[S, 2] (jax.random.PRNGKey) or a "
+        f"typed key array of shape (S,); got shape {shape}"
+    )
+
+
 def per_seed_kernels(
     model, keys, xs, *, ntk_method: str = "factored", precision=None, seed_loop: str = "vmap"
 ):
@@ -103,6 +120,9 @@ def per_seed_kernels(
     """
     if ntk_method not in NTK_METHODS_PER_SEED:
         raise ValueError(f"ntk_method must be one of {NTK_METHODS_PER_SEED}, not {ntk_method!r}")
+    check_model(model)
+    check_inputs(xs, model)
+    _check_keys(keys)
     precision = resolve_precision(model, precision)
     xs = jnp.asarray(xs, model.dtype)
     one = functools.partial(_one_seed, model, ntk_method=ntk_method, precision=precision)
@@ -214,10 +234,23 @@ def monte_carlo_kernels(
 
     Returns:
       :class:`PerSeedKernels` with ``nngp`` and ``ntk`` of shape ``(S, N, N)``.
+
+    Raises:
+      ValueError: no seeds, seeds that are not whole numbers in ``0 … 2**32 - 1``,
+        an impossible model, or inputs that are not a finite real ``(N, d)`` array
+        or whose kernels leave the network dtype's range
+        (:mod:`harness.kernels._validation`).
     """
-    seeds = tuple(int(s) for s in seeds)
+    try:
+        seeds = tuple(operator.index(s) for s in seeds)
+    except TypeError:
+        raise ValueError(f"seeds must be whole numbers, got {seeds!r}") from None
     if not seeds:
         raise ValueError("monte_carlo_kernels needs at least one seed")
+    if any(s < 0 or s >= 2**32 for s in seeds):
+        raise ValueError("seeds must lie in 0 … 2**32 - 1 (PRNGKey(s) of a uint32 seed)")
+    check_model(model)
+    check_inputs(xs, model)
     precision = resolve_precision(model, precision)
     seed_loop = seed_loop or default_seed_loop()
     xs = jnp.asarray(xs, model.dtype)

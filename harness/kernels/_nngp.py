@@ -23,8 +23,12 @@ mean over seeds is what ``nt.monte_carlo_kernel_fn`` reports as ``nngp``
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from harness.kernels._precision import resolve_precision
+from harness.kernels._validation import check_inputs
+from harness.kernels._validation import check_model
+from harness.kernels._validation import check_params
 from models import residual_mlp_trace
 
 __all__ = ["empirical_nngp", "output_nngp", "readout_marginal_nngp"]
@@ -37,6 +41,12 @@ def readout_marginal_nngp(trace, *, W_std: float, precision=None):
     return (W_std**2 / width) * jnp.dot(phi, phi.T, precision=precision)
 
 
+def _check(model, params, xs) -> None:
+    check_model(model)
+    check_inputs(xs, model)
+    check_params(model, params, np.shape(xs)[1])
+
+
 def empirical_nngp(model, params, xs, *, precision=None):
     """Readout-marginalised NNGP ``(W_std²/n) φ(h_L) φ(h_L)ᵀ``, shape ``(N, N)``.
 
@@ -45,7 +55,12 @@ def empirical_nngp(model, params, xs, *, precision=None):
       params: its variables (``model.init(...)``).
       xs: inputs, shape ``(N, d)``.
       precision: matmul precision; ``None`` uses ``model.precision``.
+
+    Raises:
+      ValueError: an impossible model, parameters of another network, or inputs
+        that are not a finite real ``(N, d)`` array (:mod:`harness.kernels._validation`).
     """
+    _check(model, params, xs)
     precision = resolve_precision(model, precision)
     trace = residual_mlp_trace(
         params, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
@@ -54,7 +69,11 @@ def empirical_nngp(model, params, xs, *, precision=None):
 
 
 def output_nngp(model, params, xs, *, precision=None):
-    """Raw-output estimator ``(1/K) Σ_k f_k(x) f_k(x')`` of one network, shape ``(N, N)``."""
+    """Raw-output estimator ``(1/K) Σ_k f_k(x) f_k(x')`` of one network, shape ``(N, N)``.
+
+    Checks its arguments as :func:`empirical_nngp` does.
+    """
+    _check(model, params, xs)
     precision = resolve_precision(model, precision)
     f = residual_mlp_trace(
         params, xs, W_std=model.W_std, b_std=model.b_std, precision=precision

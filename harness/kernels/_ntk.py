@@ -25,6 +25,7 @@ Matmul precision is a parameter everywhere; ``None`` means the model's own
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 from harness.kernels._factored import factored_ntk
 from harness.kernels._jacobian import DEFAULT_MEMORY_BUDGET_BYTES
@@ -42,6 +43,9 @@ from harness.kernels._nt import check_nt_implementation
 from harness.kernels._nt import nt_ntk
 from harness.kernels._precision import precision_label
 from harness.kernels._precision import resolve_precision
+from harness.kernels._validation import check_inputs
+from harness.kernels._validation import check_model
+from harness.kernels._validation import check_params
 
 __all__ = [
     "NTK_METHODS",
@@ -88,8 +92,17 @@ def empirical_ntk(
 
     Raises:
       ValueError: for an unknown method or a neural-tangents implementation
-        other than 1 or 2.
+        other than 1 or 2, an impossible model, parameters of another network,
+        or inputs that are not a finite real ``(N, d)`` array or whose kernels
+        leave the network dtype's range (:mod:`harness.kernels._validation`).
     """
+    if method not in NTK_METHODS:
+        raise ValueError(f"method must be one of {NTK_METHODS}, not {method!r}")
+    if method == "nt":
+        check_nt_implementation(nt_implementation)
+    check_model(model)
+    check_inputs(xs, model)
+    check_params(model, params, np.shape(xs)[1])
     precision = resolve_precision(model, precision)
     if method == "factored":
         return _factored_ntk_jit(
@@ -99,7 +112,4 @@ def empirical_ntk(
         return jacobian_ntk(
             model, params, xs, precision=precision, memory_budget_bytes=memory_budget_bytes
         )
-    if method == "nt":
-        check_nt_implementation(nt_implementation)
-        return nt_ntk(model, params, xs, implementation=nt_implementation, precision=precision)
-    raise ValueError(f"method must be one of {NTK_METHODS}, not {method!r}")
+    return nt_ntk(model, params, xs, implementation=nt_implementation, precision=precision)
