@@ -355,7 +355,8 @@ def _seeds_for_target(config, references, empirical, seeds) -> dict:
 
     Seeds are added where they are cheap: at the conditional widths, or at every width
     when all networks are instantiated. The count comes from the fluctuation measured
-    so far (:func:`harness.stats.required_seeds`), with 10% to spare, capped by
+    so far (:func:`harness.stats.required_seeds`: enough that the target is met in
+    80% of repeats), capped by
     ``max_seeds``.
     """
     worst = 0
@@ -369,7 +370,7 @@ def _seeds_for_target(config, references, empirical, seeds) -> dict:
         needed = required_seeds(
             test.fluctuation,
             sorted(empirical),
-            target_error=config.target_error / 1.1,
+            target_error=config.target_error,
             max_seeds=config.max_seeds,
         )
         worst = max(worst, config.max_seeds if needed is None else needed)

@@ -75,10 +75,11 @@ Gaussian noise and then *measured* under skewed noise in
    the Student-t cut with the tail probability of a normal ``cut``
    (:attr:`FormulaTest.cut` is the t cut applied). The default ``cut = 3``
    gives a nominal size of :math:`\alpha = 0.27\%` for Gaussian noise of any
-   covariance. Skewed noise makes a studentized mean's two-sided tails heavier
-   by :math:`O(\gamma^2/S)` (Hall 1992, *The Bootstrap and Edgeworth
-   Expansion*, §2.6); with skewness 1.6 in the worst (rank-one) case the
-   measured size is up to about 0.7%, below 1% for every seed count.
+   covariance. Skewness :math:`\gamma` of the noise makes the two-sided tails
+   of a studentized mean heavier by :math:`O(\gamma^2/S)` (Edgeworth
+   expansion; Hall 1992, *The Bootstrap and Edgeworth Expansion*); with
+   skewness 1.6 in the worst (rank-one) case the measured size is up to
+   about 0.7%, below 1% for every seed count.
 
 3. **95% interval** of :math:`\varepsilon = \lVert K_\infty - K_{\rm ref}\rVert /
    \lVert K_{\rm ref}\rVert`. With :math:`d = \lVert \hat K_\infty - K_{\rm ref}\rVert`
@@ -109,7 +110,11 @@ Gaussian noise and then *measured* under skewed noise in
    with :math:`\hat\tau` median-unbiased for :math:`\tau` (se itself is
    median-biased low when :math:`\nu` is small), so a run's
    :math:`\varepsilon_{\rm det}` is as likely to be above as below the error
-   it detects with 80% probability.
+   it detects with 80% probability. This treats the cut as fixed; with few
+   seeds the cut :math:`t_{\hat\nu}` varies with the estimated
+   :math:`\hat\nu`, which costs power: measured at the median reported
+   :math:`\varepsilon_{\rm det}`, about 70% with 4 seeds per width and 80%
+   (within binomial noise) from 16 seeds on.
 
 5. **Lack of fit** of the :math:`1/n` law (:math:`W \ge 3`). With the fit's hat
    matrix :math:`H`, :math:`\Omega = \operatorname{diag}\omega` and
@@ -125,10 +130,11 @@ Gaussian noise and then *measured* under skewed noise in
    concentrates :math:`T`, so the p-value is conservative. The law is
    rejected at ``lack_of_fit_level`` (1%).
 
-6. **Outcome.** *inconsistent* when :math:`z` exceeds the cut (this needs at
-   least two widths with at least two seeds each); *consistent* when it does
-   not and :math:`\varepsilon_{\rm det} \le` ``tolerance``, reported as
-   "formula error below the interval's upper end"; otherwise *inconclusive*,
+6. **Outcome.** *inconsistent* when :math:`z` exceeds the cut (with
+   extrapolation this needs two widths or more with at least two seeds each);
+   *consistent* when it does not and :math:`\varepsilon_{\rm det} \le`
+   ``tolerance``, reported as "formula error below the interval's upper
+   end"; otherwise *inconclusive*,
    with the seeds per width that would reach the tolerance
    (:func:`required_seeds`). When the :math:`1/n` law is rejected the
    extrapolation is not trusted: *inconclusive*, unless the bias-bounded
@@ -152,7 +158,8 @@ Gaussian noise and then *measured* under skewed noise in
    (:math:`\nu = S_W - 1`): under :math:`H_0`,
    :math:`d_W \le \lVert b_W\rVert + \lVert e_W\rVert`. With the drift bound,
    the noise and the bound share :math:`\alpha` equally, so the size stays at
-   :math:`\alpha`. The interval widens by :math:`B` on each side and
+   :math:`\alpha`. The point estimate is :math:`d_W/\lVert K_{\rm ref}\rVert`
+   (bias included), the interval widens by :math:`B` on each side, and
    :math:`\varepsilon_{\rm det} = (2B + k\hat\tau_W)/\lVert K_{\rm ref}\rVert`.
 """
 
@@ -252,7 +259,9 @@ class FormulaTest:
       z: the test statistic; NaN when the noise is unknown.
       cut: the Student-t cut applied to ``z``; NaN when the noise is unknown.
       formula_error: point estimate of :math:`\varepsilon = \lVert K_\infty -
-        K_{\rm ref}\rVert / \lVert K_{\rm ref}\rVert`.
+        K_{\rm ref}\rVert / \lVert K_{\rm ref}\rVert`: the distance of the
+        estimate from the reference, :math:`d / \lVert K_{\rm ref}\rVert`
+        (noise adds about :math:`\mathrm{se}^2/2d` to it).
       formula_error_ci95: 95% interval ``(lo, hi)`` of :math:`\varepsilon`.
       detectable_error: the :math:`\varepsilon` flagged with 80% probability
         when the noise is worst aligned; infinite when the noise is unknown.
@@ -446,11 +455,12 @@ def required_seeds(
     widths: Sequence[int],
     *,
     target_error: float,
+    assurance: float = 0.8,
     cut: float = DEFAULT_CUT,
     power: float = DEFAULT_POWER,
     max_seeds: int = 1 << 20,
 ) -> int | None:
-    r"""Seeds per width for a detectable error of at most ``target_error``.
+    r"""Seeds per width with which a run reports a detectable error of at most ``target_error``.
 
     Model: one network's relative variance is :math:`V_w / \lVert K_{\rm ref}
     \rVert^2 = c^2 / n_w`, :math:`c` = ``fluctuation``
@@ -461,18 +471,28 @@ def required_seeds(
               g_w = c_w^2 / n_w, \qquad
               \nu = (S - 1) \frac{(\sum_w g_w)^2}{\sum_w g_w^2} .
 
+    A run reports :math:`k(\nu)\hat\tau` (module docstring, step 4), and
+    :math:`\hat\tau / \tau` is distributed as
+    :math:`\sqrt{\chi^2_\nu / \chi^2_{\nu,0.5}}` for rank-one Gaussian noise.
     The answer is the smallest :math:`S \ge 2` with
-    :math:`k(\nu)\, \tau_{\rm rel} \le` ``target_error``
-    (:func:`detectable_multiplier`), about :math:`(3.84\, c / E)^2 G` for many
-    seeds: the detectable error falls like :math:`1/\sqrt{S}` and, through
-    :math:`G`, like :math:`1/\sqrt{n}`. With one width there is no
-    extrapolation (:math:`G = 1/n`) and the finite-width bias is not
-    accounted for. Returns None when more than ``max_seeds`` would be needed.
+
+    .. math:: k(\nu)\, \tau_{\rm rel}\,
+              \sqrt{\chi^2_{\nu,a} / \chi^2_{\nu,0.5}} \le E ,
+
+    so that the report is at most :math:`E` = ``target_error`` with probability
+    :math:`a` = ``assurance`` (:math:`a = 0.5`: the median report equals
+    :math:`E`). For many seeds this is about :math:`(3.84\, c / E)^2 G`: the
+    detectable error falls like :math:`1/\sqrt{S}` and, through :math:`G`, like
+    :math:`1/\sqrt{n}`. With one width there is no extrapolation
+    (:math:`G = 1/n`) and the finite-width bias is not accounted for. Returns
+    None when more than ``max_seeds`` would be needed.
     """
     if not (math.isfinite(fluctuation) and fluctuation >= 0.0):
         raise ValueError(f"fluctuation must be finite and non-negative, got {fluctuation}")
     if not target_error > 0.0:
         raise ValueError(f"target_error must be positive, got {target_error}")
+    if not 0.5 <= assurance < 1.0:
+        raise ValueError(f"assurance must lie in [0.5, 1), got {assurance}")
     n = np.asarray(sorted(int(w) for w in widths), dtype=np.float64)
     if n.size == 0 or np.any(n <= 0) or np.unique(n).size != n.size:
         raise ValueError(f"widths must be distinct positive integers, got {list(widths)}")
@@ -480,20 +500,25 @@ def required_seeds(
     g = coefficients**2 / n
     rank_ratio = float(g.sum() ** 2 / np.sum(g**2))
 
+    def multiplier(S: int) -> float:
+        """k(ν) times the assurance quantile of the reported noise scale; falls as S grows."""
+        df = (S - 1) * rank_ratio
+        spread = scipy.stats.chi2.ppf(assurance, df) / scipy.stats.chi2.ppf(0.5, df)
+        return detectable_multiplier(df, cut=cut, power=power) * math.sqrt(spread)
+
     def detectable(S: int) -> float:
-        k = detectable_multiplier((S - 1) * rank_ratio, cut=cut, power=power)
-        return k * fluctuation * math.sqrt(g.sum() / S)
+        return multiplier(S) * fluctuation * math.sqrt(g.sum() / S)
 
     def seeds_for(k: float) -> int:
         return max(2, math.ceil((k * fluctuation / target_error) ** 2 * g.sum()))
 
-    # k(ν) falls to k(∞) as S grows, so the answer lies in [seeds_for(k(∞)), seeds_for(k(ν(lo)))].
+    # The multiplier falls to k(∞) as S grows: the answer lies in [seeds_for(k(∞)), hi].
     lo = seeds_for(detectable_multiplier(math.inf, cut=cut, power=power))
     if lo > max_seeds:
         return None
     if detectable(lo) <= target_error:
         return lo
-    hi = seeds_for(detectable_multiplier((lo - 1) * rank_ratio, cut=cut, power=power))
+    hi = seeds_for(multiplier(lo))
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if detectable(mid) <= target_error:
