@@ -16,7 +16,8 @@ Contract. The function is called once, as ::
 
     function(xs, num_res_blocks, W_std, b_std)
 
-with ``xs`` a float64 ``(N, d)`` NumPy array (rows are inputs) and plain
+with ``xs`` a read-only float64 ``(N, d)`` NumPy array (rows are inputs; a copy,
+so the networks never see what a candidate does to it) and plain
 ``int``/``float`` hyper-parameters: the signature of
 :func:`analytic.rmlp_ntk`. What it returns decides what it is compared with:
 
@@ -25,10 +26,13 @@ with ``xs`` a float64 ``(N, d)`` NumPy array (rows are inputs) and plain
   :func:`analytic.rmlp_kernels`), a mapping with keys ``"nngp"`` and
   ``"ntk"``, or a pair ``(nngp, ntk)``: **both** kernels.
 
-Each kernel must be a finite ``(N, N)`` array (any float dtype; it is used in
-float64). A spec that does not import, a function that raises, or a return
-value that breaks the contract is a usage error (one line, exit status 2),
-reported before any network is built.
+Each kernel must be a finite, real ``(N, N)`` array (any real dtype; it is used
+in float64), not all zero, with entries between ``1e-150`` and ``1e150`` in
+magnitude (so that its Frobenius norm, the denominator of every relative
+error, exists in float64). A spec that does not import, a function that raises
+or calls ``sys.exit``, a result whose attributes raise, or a return value that
+breaks the contract is a usage error (one line, exit status 2), reported before
+any network is built.
 """
 
 from __future__ import annotations
@@ -74,9 +78,9 @@ def load_candidate(spec: str) -> Candidate:
         raise UsageError(f"--candidate: {spec!r} is not 'seed' or 'pkg.module:function'")
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:  # a user's module may fail in any way while importing
+    except (Exception, SystemExit) as error:  # a user's module may fail in any way
         raise UsageError(
-            f"--candidate: cannot import {module_name!r} ({type(error).__name__}: {error})"
+            f"--candidate: cannot import {module_name!r} ({_describe(error)})"
         ) from None
     function = module
     for part in attribute.split("."):
@@ -105,15 +109,48 @@ def parse_candidates(specs) -> tuple[Candidate, ...]:
     return tuple(loaded)
 
 
+#: Magnitudes a candidate kernel's entries must stay within (their squares must sum in float64).
+KERNEL_MAGNITUDES = (1e-150, 1e150)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"called sys.exit({error.code!r})"
+    text = " ".join(str(error).split())[:200]
+    if isinstance(error, ValueError) and "read-only" in text:
+        text += " (xs is read-only: copy it before changing it)"
+    return f"{type(error).__name__}: {text}"
+
+
+def _raised(error: BaseException) -> str:
+    """``"raised TypeError: ..."`` or ``"called sys.exit(0)"``."""
+    text = _describe(error)
+    return text if isinstance(error, SystemExit) else f"raised {text}"
+
+
 def _as_kernel(value, n: int, what: str) -> np.ndarray:
     try:
-        array = np.asarray(value, dtype=np.float64)
+        array = np.asarray(value)
     except (TypeError, ValueError):
         raise UsageError(f"{what} is not a numeric array") from None
+    if np.iscomplexobj(array):
+        raise UsageError(f"{what} is complex; a kernel is real")
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise UsageError(f"{what} is not a numeric array")
+    array = array.astype(np.float64)
     if array.shape != (n, n):
         raise UsageError(f"{what} has shape {array.shape}; expected ({n}, {n})")
     if not np.all(np.isfinite(array)):
         raise UsageError(f"{what} holds NaN or Inf")
+    largest = float(np.max(np.abs(array)))
+    low, high = KERNEL_MAGNITUDES
+    if largest == 0:
+        raise UsageError(f"{what} is all zeros; no relative error against it is defined")
+    if not low <= largest <= high:
+        raise UsageError(
+            f"{what} has entries up to {largest:.3g}, outside {low:.0e}..{high:.0e}, where its "
+            "Frobenius norm would leave float64"
+        )
     return array
 
 
@@ -121,26 +158,35 @@ def evaluate_candidate(
     candidate: Candidate, xs, *, num_res_blocks: int, W_std: float, b_std: float
 ) -> dict[str, np.ndarray]:
     """Call the candidate per the contract; return ``{"ntk": K}`` or ``{"nngp": K, "ntk": K}``."""
-    xs = np.asarray(xs, dtype=np.float64)
+    xs = np.array(xs, dtype=np.float64, copy=True)  # the networks' inputs stay untouched
+    xs.setflags(write=False)
     n = xs.shape[0]
     what = f"--candidate {candidate.spec}"
     try:
         result = candidate.function(xs, int(num_res_blocks), float(W_std), float(b_std))
-    except Exception as error:  # the user's code: report, do not crash with a traceback
-        raise UsageError(f"{what} raised {type(error).__name__}: {error}") from None
+    except (Exception, SystemExit) as error:  # the user's code: report, never crash or exit
+        raise UsageError(f"{what} {_raised(error)}") from None
+    try:
+        kernels = _unpack(result, what)
+        return {kind: _as_kernel(value, n, f"{what} ({kind.upper()})") for kind, value in kernels}
+    except UsageError:
+        raise
+    except (Exception, SystemExit) as error:  # e.g. a property of the result that raises
+        raise UsageError(f"{what}: reading its result raised {_describe(error)}") from None
+
+
+def _unpack(result, what: str) -> list[tuple[str, object]]:
+    """``[("ntk", K)]`` or ``[("nngp", K), ("ntk", K)]`` per the contract."""
+    if isinstance(result, np.ndarray):
+        return [("ntk", result)]
     if hasattr(result, "nngp") and hasattr(result, "ntk"):
-        pair = (result.nngp, result.ntk)
-    elif isinstance(result, Mapping):
+        return [("nngp", result.nngp), ("ntk", result.ntk)]
+    if isinstance(result, Mapping):
         if not {"nngp", "ntk"} <= set(result):
             raise UsageError(f"{what} returned a mapping without keys 'nngp' and 'ntk'")
-        pair = (result["nngp"], result["ntk"])
-    elif isinstance(result, tuple | list):
+        return [("nngp", result["nngp"]), ("ntk", result["ntk"])]
+    if isinstance(result, tuple | list):
         if len(result) != 2:
             raise UsageError(f"{what} returned {len(result)} values; expected (nngp, ntk)")
-        pair = tuple(result)
-    else:
-        return {"ntk": _as_kernel(result, n, f"{what} (NTK)")}
-    return {
-        "nngp": _as_kernel(pair[0], n, f"{what} (NNGP)"),
-        "ntk": _as_kernel(pair[1], n, f"{what} (NTK)"),
-    }
+        return [("nngp", result[0]), ("ntk", result[1])]
+    return [("ntk", result)]

@@ -52,19 +52,22 @@ def _check_npy_header(path) -> None:
     except FileNotFoundError:
         raise UsageError(f"--inputs: no such file: {path}") from None
     except IsADirectoryError:
-        raise UsageError(f"--inputs: {path} is a folder, not a .npy file") from None
+        raise UsageError(f"--inputs: cannot read {path}: it is a folder") from None
     except OSError as error:
         raise UsageError(f"--inputs: cannot read {path} ({error.strerror})") from None
     if not head:
-        raise UsageError(f"--inputs: {path} is empty (0 bytes); save an array with numpy.save")
+        raise UsageError(
+            f"--inputs: cannot read {path}: it is empty (0 bytes); save an array with numpy.save"
+        )
     if head.startswith(_ZIP_MAGIC):
         raise UsageError(
-            f"--inputs: {path} is a .npz archive; save one (N, d) array with numpy.save"
+            f"--inputs: cannot read {path}: it is a .npz archive; save one (N, d) array with "
+            "numpy.save"
         )
     if head != _NPY_MAGIC:
         raise UsageError(
-            f"--inputs: {path} is not a .npy file (it does not start with the NumPy "
-            "format's magic bytes); save an (N, d) array with numpy.save"
+            f"--inputs: cannot read {path}: it is not a .npy file (it does not start with the "
+            "NumPy format's magic bytes); save an (N, d) array with numpy.save"
         )
 
 
@@ -82,7 +85,7 @@ def load_inputs_file(path) -> np.ndarray:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
         reason = " ".join(str(error).split())[:160]
-        if "pickled" in reason:
+        if "pickle" in reason.lower():
             reason = "it holds Python objects (pickled), not numbers"
         raise UsageError(f"--inputs: cannot read {path} as a .npy array ({reason})") from None
     if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number):

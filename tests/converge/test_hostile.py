@@ -1,0 +1,344 @@
+"""Hostile inputs and faults against ``python -m harness.converge``.
+
+Every case must end in one of three ways: a one-line ``error: ...`` with exit
+status 2 (bad input, nothing computed), one line with status 1 (a fault while
+running, finished networks kept), or the correct result. Never a traceback, a
+silent NaN or a wrong verdict, and never lost results.
+"""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import harness.runs._sharding as sharding
+import harness.runs._store as store_module
+from harness.converge import main
+from harness.runs import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+OWN_INPUTS = ["--widths", "8,16", "--seeds", "2", "--blocks", "1", "--candidate", "none", "--quiet"]
+TINY = [*OWN_INPUTS[:-1], "--n-inputs", "4", "--input-dim", "2", "--quiet"]
+
+
+def _exit(argv, capsys):
+    """``(status, stderr)`` of ``run_cli(main, argv)`` in this process."""
+    with pytest.raises(SystemExit) as info:
+        run_cli(main, argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return info.value.code, err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if not line.startswith("warning: ")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.fixture
+def formulas(tmp_path, monkeypatch):
+    """A module of hostile candidate formulas, importable as ``hostile_formulas``."""
+    (tmp_path / "hostile_formulas.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+
+            import numpy as np
+
+            import analytic
+
+
+            def normalises_in_place(xs, num_res_blocks, W_std, b_std):
+                xs /= np.linalg.norm(xs, axis=1, keepdims=True)
+                return analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)
+
+
+            def complex_ntk(xs, num_res_blocks, W_std, b_std):
+                return analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std) * (1 + 1j)
+
+
+            def exits(xs, num_res_blocks, W_std, b_std):
+                sys.exit(0)
+
+
+            def zeros(xs, num_res_blocks, W_std, b_std):
+                return np.zeros((len(xs), len(xs)))
+
+
+            def huge(xs, num_res_blocks, W_std, b_std):
+                return np.full((len(xs), len(xs)), 1e300)
+
+
+            def nan(xs, num_res_blocks, W_std, b_std):
+                return np.full((len(xs), len(xs)), np.nan)
+
+
+            class Raising:
+                ntk = np.eye(4)
+
+                @property
+                def nngp(self):
+                    raise RuntimeError("no NNGP today")
+
+
+            def raising_property(xs, num_res_blocks, W_std, b_std):
+                return Raising()
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("normalises_in_place", "xs is read-only: copy it before changing it"),
+        ("complex_ntk", "(NTK) is complex; a kernel is real"),
+        ("exits", "called sys.exit(0)"),
+        ("zeros", "(NTK) is all zeros"),
+        ("huge", "(NTK) has entries up to 1e+300, outside 1e-150..1e+150"),
+        ("nan", "(NTK) holds NaN or Inf"),
+        ("raising_property", "reading its result raised RuntimeError: no NNGP today"),
+    ],
+)
+def test_hostile_candidates_are_refused_before_any_network(formulas, capsys, name, message):
+    out = formulas / "out"
+    argv = [*TINY[:-3], "--candidate", f"hostile_formulas:{name}", "--quiet", "--out", str(out)]
+    code, err = _exit(argv, capsys)
+    assert code == 2
+    assert message in _one_error_line(err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--w-std", "1e-30"], "analytic NNGP reaches 1e-61"),
+        (["--w-std", "1e20"], "outside the 1e-30..1e+30 that float32"),
+        (["--blocks", "200", "--w-std", "2"], "would overflow to Inf"),
+        (["--widths", "2147483648"], "wider than 4194304 (2**22)"),
+        (["--widths", "8..99999999999"], "wider than 4194304"),
+        (["--blocks", "1000000"], "--blocks: 1000000 is more than 1000"),
+        (["--n-inputs", "60000"], "of memory, more than the"),
+        (["--input-dim", "2000000000"], "of memory, more than the"),
+        (["--seeds", "1000000000000"], "of memory, more than the"),
+        (["--w-std", "inf"], "--w-std: inf is not a finite number"),
+        (["--b-std", "nan"], "--b-std: nan is not a finite number"),
+        (["--widths", ""], "is not a list such as"),
+        (["--widths", "8,,16"], "is not a list such as"),
+    ],
+)
+def test_extreme_options_are_usage_errors(tmp_path, capsys, extra, message):
+    code, err = _exit([*TINY, "--out", str(tmp_path / "out"), *extra], capsys)
+    assert code == 2
+    assert message in _one_error_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+def _save_inputs(path: Path, scale: float = 1.0) -> Path:
+    np.save(path, np.random.default_rng(3).standard_normal((4, 2)) * scale)
+    return path
+
+
+def test_bad_input_files(tmp_path, capsys):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("1 2\n3 4\n")
+    with open(tmp_path / "archive.npy", "wb") as handle:
+        np.savez(handle, x=np.ones((3, 2)))
+    np.save(tmp_path / "objects.npy", np.array([[1, "a"], [2, "b"]], dtype=object))
+    good = _save_inputs(tmp_path / "good.npy")
+    (tmp_path / "short.npy").write_bytes(good.read_bytes()[:-8])
+    (tmp_path / "folder.npy").mkdir()
+    tiny = _save_inputs(tmp_path / "tiny.npy", 1e-25)
+    zero = tmp_path / "zero.npy"
+    np.save(zero, np.zeros((4, 2)))
+    cases = [
+        ("empty.npy", [], "it is empty (0 bytes)"),
+        ("text.npy", [], "it is not a .npy file"),
+        ("archive.npy", [], "it is a .npz archive"),
+        ("objects.npy", [], "it holds Python objects (pickled), not numbers"),
+        ("short.npy", [], "cannot read"),
+        ("folder.npy", [], "it is a folder"),
+        (tiny.name, ["--b-std", "0"], "would underflow to zero"),
+        (zero.name, ["--b-std", "0"], "every input is zero and --b-std is 0"),
+    ]
+    for name, extra, message in cases:
+        argv = [*OWN_INPUTS, "--inputs", str(tmp_path / name), "--out", str(tmp_path / "o"), *extra]
+        code, err = _exit(argv, capsys)
+        assert (code, message in _one_error_line(err)) == (2, True), (name, err)
+        assert not (tmp_path / "o").exists()
+
+
+def test_unusable_out(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("mine")
+    for out, message in (
+        (tmp_path / "file", "is a file, not a folder"),
+        (tmp_path / "file" / "sub", "is a file, so"),
+    ):
+        code, err = _exit([*TINY, "--out", str(out)], capsys)
+        assert (code, message in _one_error_line(err)) == (2, True), err
+    assert (tmp_path / "file").read_text() == "mine"
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked)
+    code, err = _exit([*TINY, "--out", str(locked / "out")], capsys)
+    assert code == 2
+    assert "cannot write in" in _one_error_line(err)
+
+
+@pytest.mark.parametrize("content", ["[]", '"hello"', '{"kind": "conv'])
+def test_damaged_manifest_beside_units_is_one_line(tmp_path, capsys, content):
+    out = tmp_path / "out"
+    (out / "units").mkdir(parents=True)
+    np.savez(out / "units" / "w8_s0.npz", nngp=np.eye(4), ntk=np.eye(4))
+    (out / "run.json").write_text(content)
+    code, err = _exit([*TINY, "--out", str(out)], capsys)
+    assert code == 2
+    assert "run.json is damaged, so the 1 finished units" in _one_error_line(err)
+    assert (out / "units" / "w8_s0.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"JAX_COORDINATOR_ADDRESS": "127.0.0.1:9"}, "JAX_NUM_PROCESSES is not set"),
+        (
+            {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:9", "JAX_NUM_PROCESSES": "abc"},
+            "JAX_NUM_PROCESSES: 'abc' is not a whole number",
+        ),
+    ],
+)
+def test_bad_distributed_environment(tmp_path, capsys, monkeypatch, environ, message):
+    monkeypatch.setattr(sharding, "_initialized", False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    code, err = _exit([*TINY, "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert message in _one_error_line(err)
+
+
+def _holder(folder: Path) -> subprocess.Popen:
+    code = (
+        "import sys; from harness.runs import RunStore; "
+        f"s = RunStore({str(folder)!r}, {{'other': 1}}, kind='converge'); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_second_run_into_a_busy_folder_is_refused_even_with_force(tmp_path, capsys):
+    holder = _holder(tmp_path / "out")
+    try:
+        code, err = _exit([*TINY, "--out", str(tmp_path / "out"), "--force"], capsys)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert code == 2
+    assert f"is in use by pid {holder.pid} on" in _one_error_line(err)
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["config"] == {"other": 1}
+
+
+@pytest.mark.slow
+def test_disk_full_keeps_finished_networks_and_exits_1(tmp_path, capsys, monkeypatch):
+    real = store_module.atomic_write_bytes
+    writes = []
+
+    def filling(path, data):
+        if Path(path).suffix == ".npz":
+            writes.append(path)
+            if len(writes) > 2:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(store_module, "atomic_write_bytes", filling)
+    out = tmp_path / "out"
+    code, err = _exit([*TINY, "--out", str(out)], capsys)
+    assert code == 1
+    line = _one_error_line(err)
+    assert "No space left on device" in line
+    assert "completed results are kept" in line
+    assert sorted(p.name for p in (out / "units").glob("*.npz")) == ["w8_s0.npz", "w8_s1.npz"]
+    monkeypatch.setattr(store_module, "atomic_write_bytes", real)
+    assert main([*TINY, "--out", str(out)]) == 0  # the rerun resumes and completes
+    assert len(list((out / "units").glob("*.npz"))) == 4
+
+
+@pytest.mark.slow
+def test_resume_after_damage_and_by_another_path(tmp_path, capsys, monkeypatch):
+    inputs = _save_inputs(tmp_path / "x.npy")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert main([*OWN_INPUTS, "--inputs", "x.npy", "--out", str(out)]) == 0
+    before = json.loads((out / "results.json").read_text())
+    unit = out / "units" / "w16_s1.npz"
+    unit.write_bytes(unit.read_bytes()[:200])  # a torn copy, e.g. from a backup tool
+    capsys.readouterr()
+    # The same file by its absolute path resumes; only the damaged network is recomputed.
+    assert main([*OWN_INPUTS, "--inputs", str(inputs), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {unit} is damaged (it does not load")
+    after = json.loads((out / "results.json").read_text())
+    assert after["timing"]["networks_computed"] == 1
+    assert after["kernels"] == before["kernels"]
+    assert len(list((out / "units" / "bad").glob("w16_s1.*.npz"))) == 1
+
+
+def _converge_process(out: Path, *extra, stdout=subprocess.PIPE) -> subprocess.Popen:
+    argv = [a for a in TINY if a != "--quiet"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.converge", *argv, "--out", str(out), *extra],
+        cwd=ROOT,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_cleanly_and_keeps_finished_networks(tmp_path):
+    out = tmp_path / "out"
+    process = _converge_process(out, "--widths", "8,16,32,64,128", "--seeds", "4")
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(list(out.glob("units/*.npz"))) >= 2:
+            process.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.05)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "interrupted; completed results are kept"
+    assert len(list(out.glob("units/*.npz"))) >= 2
+    assert not list(out.glob("units/.*.tmp"))
+
+
+@pytest.mark.slow
+def test_closed_stdout_ends_quietly(tmp_path):
+    process = _converge_process(tmp_path / "out")
+    process.stdout.readline()  # the banner
+    process.stdout.close()  # the reader is gone, as after `| head -1`
+    err = process.stderr.read()
+    process.wait(timeout=120)
+    assert "Traceback" not in err
+    assert "BrokenPipeError" not in err
+    assert process.returncode in (0, 1)
+    assert (tmp_path / "out" / "report.md").exists()  # the work itself completed
