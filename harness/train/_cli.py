@@ -17,6 +17,7 @@ from harness.runs import ArgumentParser
 from harness.runs import UsageError
 from harness.runs import add_architecture_options
 from harness.runs import add_numerics_options
+from harness.runs import bounded_int
 from harness.runs import load_inputs_option
 from harness.runs import parse_widths
 from harness.runs import run_job
@@ -26,6 +27,10 @@ from harness.train._config import TrainConfig
 __all__ = ["build_parser", "config_from_args", "main"]
 
 _DEFAULTS = TrainConfig()
+#: Most GD steps a run may ask for (each step is a full-batch pass of every network).
+MAX_STEPS = 1_000_000
+#: Most recorded steps (each is an evaluation of every input).
+MAX_RECORDS = 10_000
 
 
 def build_parser() -> ArgumentParser:
@@ -85,7 +90,7 @@ def build_parser() -> ArgumentParser:
     )
     add(
         "--steps",
-        type=int,
+        type=bounded_int("--steps", 1, MAX_STEPS),
         default=None,
         help="GD steps T (default: auto, until the NTK prediction's expected training loss "
         f"falls to --loss-ratio × ½‖y‖², at most {_DEFAULTS.max_steps})",
@@ -99,7 +104,7 @@ def build_parser() -> ArgumentParser:
     )
     add(
         "--records",
-        type=int,
+        type=bounded_int("--records", 2, MAX_RECORDS),
         default=_DEFAULTS.records,
         help="log-spaced recorded steps (default: %(default)s)",
     )

@@ -16,6 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from harness.runs import UsageError
+from harness.runs import check_float32_range
+from harness.runs import check_run_memory
 from harness.runs import gaussian_inputs
 from harness.runs import load_inputs_file
 from harness.train._kernel_dynamics import stable_learning_rate
@@ -43,8 +45,10 @@ def problem_inputs(config) -> np.ndarray:
     """The ``n_train + n_test`` input rows of a run (Gaussian, or the first rows of a file)."""
     needed = config.n_train + config.n_test
     if config.inputs_file is None:
+        check_run_memory(config, n_inputs=needed, input_dim=config.input_dim)
         return gaussian_inputs(needed, config.input_dim, seed=config.input_seed)
     rows = load_inputs_file(config.inputs_file)
+    check_run_memory(config, n_inputs=needed, input_dim=rows.shape[1])
     if rows.shape[0] < needed:
         raise UsageError(
             f"--inputs: {config.inputs_file} has {rows.shape[0]} rows; --n-train "
@@ -60,12 +64,25 @@ def record_schedule(steps: int, records: int) -> np.ndarray:
 
 
 def build_problem(config) -> TrainingProblem:
-    """Draw the data and compute the analytic kernels, ``η`` and ``T`` for ``config``."""
+    """Draw the data and compute the analytic kernels, ``η`` and ``T`` for ``config``.
+
+    Raises:
+      UsageError: inputs whose kernels a float32 network cannot represent
+        (:func:`harness.runs.check_float32_range`: all-zero inputs without biases,
+        too large or too small a scale), a run that does not fit in memory, or a
+        training NTK that is not finite and positive.
+    """
     from analytic import rmlp_kernels
 
     x = problem_inputs(config)
     x_train, x_test = x[: config.n_train], x[config.n_train :]
     arch = dict(num_res_blocks=config.num_res_blocks, W_std=config.W_std, b_std=config.b_std)
+    check_float32_range(x, **arch)
+    if not np.any(x_train) and config.b_std == 0:
+        raise UsageError(
+            "every training input is zero and --b-std is 0: the NTK of the training inputs "
+            "is zero and gradient descent cannot move the network"
+        )
     task = make_regression_task(x_train, x_test, target=config.target, **arch)
     train = rmlp_kernels(x_train, **arch)
     cross = rmlp_kernels(x_test, x_train, **arch)

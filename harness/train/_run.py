@@ -7,7 +7,8 @@ and stores the unit atomically in ``out/units/w<width>_s<seed>.npz``
 linearisation and the NTK prediction, and the empirical NTK at the start and the end.
 ``results.json`` is rewritten after every finished width; at the end come ``results.csv``,
 the figures and ``report.md``. Rerunning the same command resumes; a different config in the
-same ``out`` is refused unless ``force``.
+same ``out`` is refused unless ``force``. The problem (inputs, analytic kernels, ``η``, ``T``)
+is built and checked before the folder is opened, so a refused config leaves no trace there.
 """
 
 from __future__ import annotations
@@ -62,21 +63,24 @@ def run_training(
       NonFiniteTrainingError: NaN/Inf, naming the width and seed (finished units are kept).
     """
     start = time.perf_counter()
+    problem = build_problem(config)  # every check of the inputs, before the folder is touched
     store = RunStore(out, config.to_dict(), kind="train", force=force)
-    problem = build_problem(config)
     environment = environment_stamp(precision=config.jax_precision, dtype="float32")
     units: dict = {}
     # A step costs about n² per input, plus a width-independent overhead (compilation).
     costs = {w: (w / config.widths[-1]) ** 2 + 0.05 for w in config.widths}
     total = sum(costs[w] * config.seeds for w in config.widths)
     computed = 0
-    with Progress(total, label="train", quiet=quiet, stream=progress_stream) as progress:
+    units_total = len(config.widths) * config.seeds
+    with Progress(
+        total, label="train", quiet=quiet, stream=progress_stream, units=units_total
+    ) as progress:
         for width in config.widths:
             for seed in range(config.seeds):
                 key = unit_key(width, seed)
                 arrays = store.load(key)
                 if arrays is not None:
-                    progress.skip(costs[width])
+                    progress.skip(costs[width], count=1)
                 else:
                     try:
                         arrays = train_one_network(config, problem, width, seed)

@@ -1,0 +1,95 @@
+"""Hostile inputs and faults against ``python -m harness.train``: one line and an exit status.
+
+Bad input is exit status 2 and leaves ``--out`` untouched (a corrected rerun is never
+refused because of it); a fault while running is exit status 1 and keeps finished
+networks.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import harness.train._run as train_run
+from harness.runs import run_cli
+from harness.train import main
+
+OWN_INPUTS = ["--widths", "16", "--seeds", "1", "--blocks", "1", "--n-train", "4",
+              "--n-test", "3", "--records", "4", "--quiet"]  # fmt: skip
+TINY = [*OWN_INPUTS, "--input-dim", "2"]
+
+
+def _exit(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        run_cli(main, argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    return info.value.code, lines[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--steps", "1000000000"], "--steps: 1000000000 is more than 1000000"),
+        (["--records", "1"], "--records: 1 is not >= 2"),
+        (["--records", "abc"], "'abc' is not a whole number"),
+        (["--w-std", "1e-30"], "analytic NNGP reaches 1e-120"),
+        (["--w-std", "1e30"], "would overflow to Inf"),
+        (["--widths", "2147483648"], "wider than 4194304"),
+        (["--blocks", "-1"], "--blocks: -1 is not >= 0"),
+        (["--lr-fraction", "nan"], "--lr-fraction: nan is not in (0, 1)"),
+        (["--loss-ratio", "inf"], "--loss-ratio: inf is not in (0, 1)"),
+        (["--n-test", "100000000"], "of memory, more than the"),
+    ],
+)
+def test_extreme_options_exit_2_and_touch_nothing(tmp_path, capsys, extra, message):
+    code, line = _exit([*TINY, "--out", str(tmp_path / "out"), *extra], capsys)
+    assert code == 2
+    assert message in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_input_files_exit_2_and_touch_nothing(tmp_path, capsys):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "zeros.npy", np.zeros((7, 2)))
+    rows = np.random.default_rng(1).standard_normal((7, 2))
+    rows[:4] = 0
+    np.save(tmp_path / "zero_train.npy", rows)
+    for name, message in (
+        ("empty.npy", "it is empty (0 bytes)"),
+        ("zeros.npy", "every input is zero and --b-std is 0"),
+        ("zero_train.npy", "every training input is zero and --b-std is 0"),
+    ):
+        argv = [*OWN_INPUTS, "--inputs", str(tmp_path / name), "--out", str(tmp_path / "out")]
+        code, line = _exit(argv, capsys)
+        assert (code, message in line) == (2, True), line
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_failed_run_does_not_block_the_corrected_rerun(tmp_path, capsys, monkeypatch):
+    def diverging(config, problem, width, seed):
+        raise FloatingPointError(f"width {width}, seed {seed}: outputs became non-finite")
+
+    monkeypatch.setattr(train_run, "train_one_network", diverging)
+    out = tmp_path / "out"
+    code, line = _exit([*TINY, "--out", str(out)], capsys)
+    assert code == 1
+    assert "width 16, seed 0" in line
+    monkeypatch.undo()
+    # Another config into the same folder: it holds no finished network, so no --force.
+    assert main([*TINY, "--lr-fraction", "0.3", "--out", str(out)]) == 0
+    assert json.loads((out / "run.json").read_text())["config"]["lr_fraction"] == 0.3
+
+
+@pytest.mark.slow
+def test_same_inputs_by_another_path_resume(tmp_path, monkeypatch):
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).standard_normal((7, 2)))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert main([*OWN_INPUTS, "--inputs", "x.npy", "--out", str(out)]) == 0
+    assert main([*OWN_INPUTS, "--inputs", str(tmp_path / "x.npy"), "--out", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["networks_computed_now"] == 0
