@@ -15,17 +15,22 @@ from __future__ import annotations
 import re
 import shlex
 import sys
-from argparse import ArgumentTypeError
+import types
 from pathlib import Path
 
 from harness.bench._report import format_table
 from harness.bench._report import save_results
 from harness.bench._run import BenchConfig
 from harness.bench._run import run_bench
+from harness.runs import MAX_BLOCKS
 from harness.runs import PRECISIONS
 from harness.runs import ArgumentParser
+from harness.runs import RunError
 from harness.runs import UsageError
 from harness.runs import announce
+from harness.runs import bounded_int
+from harness.runs import check_out_folder
+from harness.runs import check_run_memory
 from harness.runs import jax_precision_of
 from harness.runs import parse_widths
 
@@ -34,38 +39,23 @@ __all__ = ["BenchConfig", "main", "parse_args", "run_bench"]
 REPORT_DIR = Path("reports/bench")
 
 
-def _whole_number(*, low: int, complaint: str):
-    """An argparse ``type``: a whole number ``>= low``, else ``"<value> <complaint>"``."""
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise ArgumentTypeError(f"{value} {complaint}")
-        return value
-
-    return parse
-
-
-def _positive():
-    return _whole_number(low=1, complaint="is not >= 1")
-
-
-def _non_negative():
-    return _whole_number(low=0, complaint="is negative")
+#: Most timed repeats of one measurement.
+MAX_REPEATS = 1000
+#: Most networks of the Monte Carlo comparison (memory bounds it first, except at tiny widths).
+MAX_SEEDS = 4096
 
 
 def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     """Parse the command line into a :class:`BenchConfig` and the JSON path (``None``: default)."""
     parser = ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--widths", default="1024", help="e.g. 512..8192 or 1024,2048")
-    parser.add_argument("--n-inputs", type=_positive(), default=32)
-    parser.add_argument("--seeds", type=_positive(), default=8)
-    parser.add_argument("--blocks", type=_non_negative(), default=3)
-    parser.add_argument("--repeats", type=_positive(), default=5)
-    parser.add_argument("--analytic-n", type=_non_negative(), default=4096, help="0 skips it")
+    parser.add_argument("--n-inputs", type=bounded_int("--n-inputs", 1, 2**31), default=32)
+    parser.add_argument("--seeds", type=bounded_int("--seeds", 1, MAX_SEEDS), default=8)
+    parser.add_argument("--blocks", type=bounded_int("--blocks", 0, MAX_BLOCKS), default=3)
+    parser.add_argument("--repeats", type=bounded_int("--repeats", 1, MAX_REPEATS), default=5)
+    parser.add_argument(
+        "--analytic-n", type=bounded_int("--analytic-n", 0, 2**31), default=4096, help="0 skips it"
+    )
     parser.add_argument("--no-jacobian", action="store_true", help="skip ours jacobian")
     parser.add_argument("--precision", choices=PRECISIONS, default="default")
     parser.add_argument("--note", default="", help="free text stored with the results")
@@ -91,12 +81,40 @@ def _default_json_path(result: dict, config: BenchConfig) -> Path:
     return REPORT_DIR / f"{device}_w{widths}_n{config.n_inputs}_s{config.seeds}.json"
 
 
+def check_before_measuring(config: BenchConfig, json_path: Path | None) -> None:
+    """Refuse, before any timing, outputs that cannot be written and runs that cannot fit.
+
+    Raises:
+      UsageError: ``--json`` is a folder, or its folder cannot be created or written
+        (:func:`harness.runs.check_out_folder`); or the networks or the analytic
+        kernels need more memory than this process may use.
+    """
+    if json_path is not None:
+        if json_path.is_dir():
+            raise UsageError(f"--json: {json_path} is a folder, not a file")
+        check_out_folder(json_path.parent, option="--json")
+    else:
+        check_out_folder(REPORT_DIR, option="--json (default reports/bench)")
+    networks = types.SimpleNamespace(
+        widths=config.widths, seeds=config.seeds, num_res_blocks=config.blocks
+    )
+    check_run_memory(networks, n_inputs=config.n_inputs, input_dim=config.input_dim)
+    if config.analytic_n:
+        analytic = types.SimpleNamespace(widths=(), seeds=0, num_res_blocks=config.blocks)
+        check_run_memory(analytic, n_inputs=config.analytic_n, input_dim=config.input_dim)
+
+
 def main(argv=None) -> int:
+    """Parse, check the outputs, measure, print the table and write the JSON and Markdown."""
+    from models import NeuralTangentsUnavailableError
+
     config, json_path = parse_args(argv)
+    check_before_measuring(config, json_path)
     announce("bench", precision=config.precision)
-    if json_path is not None and json_path.exists() and json_path.is_dir():
-        raise UsageError(f"--json: {json_path} is a directory")
-    result = run_bench(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        result = run_bench(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    except NeuralTangentsUnavailableError as error:
+        raise RunError(f"the benchmark compares with neural-tangents: {error}") from None
     print(format_table(result))
     json_path = json_path or _default_json_path(result, config)
     args = sys.argv[1:] if argv is None else list(argv)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from harness.runs import atomic_write_text
 
 __all__ = ["format_table", "save_results"]
 
@@ -74,18 +74,10 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def save_results(result: dict, json_path: Path, *, command: str) -> Path:
     """Write ``json_path`` and a Markdown report beside it (same stem, ``.md``)."""
     json_path = Path(json_path)
-    _atomic_write(json_path, json.dumps(result, indent=2) + "\n")
+    atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
     env = result["environment"]
     report = "\n".join(
         [
@@ -101,5 +93,5 @@ def save_results(result: dict, json_path: Path, *, command: str) -> Path:
         ]
     )
     md_path = json_path.with_suffix(".md")
-    _atomic_write(md_path, report)
+    atomic_write_text(md_path, report)
     return md_path

@@ -80,3 +80,43 @@ def test_bad_input_from_the_shell_exits_2_without_traceback():
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == "error: argument --seeds: 0 is not >= 1\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--blocks", "5000"], "argument --blocks: 5000 is more than 1000"),
+        (["--repeats", "0"], "argument --repeats: 0 is not >= 1"),
+        (["--seeds", "99999999"], "argument --seeds: 99999999 is more than 4096"),
+        (["--analytic-n", "10000000"], "of memory, more than the"),
+        (["--n-inputs", "2000000000"], "of memory, more than the"),
+        (["--widths", "4194304"], "of memory, more than the"),
+    ],
+)
+def test_impossible_sizes_exit_2_before_measuring(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_json_path_exits_2_before_measuring(tmp_path, capsys, monkeypatch):
+    import harness.bench._cli as bench_cli
+
+    monkeypatch.setattr(bench_cli, "run_bench", lambda *a, **k: pytest.fail("measured"))
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    for json_path, message in (
+        (tmp_path / "file" / "out.json", "--json: " + str(tmp_path / "file") + " is a file"),
+        (tmp_path / "folder", "is a folder, not a file"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(main, ["--widths", "8", "--json", str(json_path)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ")
+        assert message in err
+        assert len(err.strip().splitlines()) == 1
+    assert (tmp_path / "file").read_text() == "mine"
