@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 
 import numpy as np
 
@@ -45,8 +46,11 @@ def gaussian_inputs(n_inputs: int, input_dim: int, *, seed: int = 0) -> np.ndarr
 
 
 def _check_npy_header(path) -> None:
-    """Refuse, by its first bytes, a file that is not a ``.npy`` array."""
+    """Refuse, by its type and first bytes, a file that is not a ``.npy`` array."""
     try:
+        mode = os.stat(path).st_mode if os.path.exists(path) else stat.S_IFREG
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a FIFO or device would block
+            raise UsageError(f"--inputs: cannot read {path}: it is not a regular file")
         with open(path, "rb") as handle:
             head = handle.read(len(_NPY_MAGIC))
     except FileNotFoundError:
@@ -75,7 +79,8 @@ def load_inputs_file(path) -> np.ndarray:
     """Read a ``.npy`` array of inputs, rows are inputs, as float64.
 
     Raises:
-      UsageError: the file is missing, empty, a folder, not in the ``.npy`` format
+      UsageError: the file is missing, empty, a folder or not a regular file (a FIFO
+        would block), not in the ``.npy`` format
         (text, ``.npz``, pickled objects), truncated, not real-numeric, not 2-D,
         has fewer than two rows or no columns, or holds NaN/Inf.
     """
