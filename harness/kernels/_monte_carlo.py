@@ -198,8 +198,12 @@ def estimate_network_bytes(
 
 
 def default_memory_budget_bytes() -> int:
-    """Half the accelerator's memory limit when JAX reports one, else 4 GiB (CPU)."""
-    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
+    """Half the accelerator's memory limit when JAX reports one, else 4 GiB (CPU).
+
+    Asks this process's first device: in a multi-process run the others' devices
+    report nothing.
+    """
+    stats = getattr(jax.local_devices()[0], "memory_stats", lambda: None)()
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"] // 2)
     return 4 * 1024**3

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -173,8 +174,36 @@ def load_inputs_option(path: str, *, conflicting: str, conflict_given: bool):
     return load_inputs_file(path)
 
 
+def start_backend() -> None:
+    """Join a multi-process run if one is configured, then start JAX's backend.
+
+    :func:`jax.distributed.initialize` must come before anything touches the backend
+    (even the device line), so it is called here first.
+
+    Raises:
+      UsageError: a bad distributed environment, or a backend JAX cannot start (for
+        example ``JAX_PLATFORMS=gpu`` on a machine without one).
+    """
+    import jax
+
+    from harness.runs._sharding import initialize_distributed
+
+    initialize_distributed()
+    try:
+        jax.devices()
+    except RuntimeError as error:
+        first = " ".join(str(error).split())[:200]
+        platforms = os.environ.get("JAX_PLATFORMS")
+        hint = f"; check JAX_PLATFORMS={platforms!r}" if platforms else ""
+        raise UsageError(f"JAX cannot start its backend ({first}){hint}") from None
+
+
 def announce(job: str, *, precision: str | None, quiet: bool = False) -> None:
-    """Print the device line (stdout) and, if JAX fell back to the CPU, a notice (stderr)."""
+    """Print the device line (stdout), and a notice (stderr) if JAX fell back to the CPU.
+
+    Starts the backend first (:func:`start_backend`).
+    """
+    start_backend()
     warning = gpu_fallback_warning(job)
     if warning:
         print(warning, file=sys.stderr)

@@ -283,7 +283,9 @@ class RunStore:
       kind: a label for the run type (e.g. ``"converge"``); part of the identity.
       force: replace a run of a different config instead of refusing.
       writer: ``False`` in non-zero processes of a multi-process run: nothing
-        is written and no lock is taken; existing units are still read.
+        is written and no lock is taken; existing units are still read, and units
+        saved by this process are kept in memory, so it reads back what it computed
+        without waiting for process 0 to write it.
       unit_schema: ``{name: shape}`` every unit must have (``None``: the arrays
         of the first unit saved, recorded in ``run.json``; for older folders, the
         arrays most units have).
@@ -322,6 +324,7 @@ class RunStore:
         self.fingerprint = _fingerprint(kind, self.config)
         self.units = self.out / "units"
         self._lock = None
+        self._memory: dict[str, dict] = {}  # units saved by a non-writer process
         self._schema = (
             None
             if unit_schema is None
@@ -468,6 +471,8 @@ class RunStore:
         a warning on stderr, and counts as not finished, so it is computed again.
         """
         path = self._unit_path(key)
+        if key in self._memory:
+            return dict(self._memory[key])
         if not path.exists():
             return None
         try:
@@ -497,10 +502,11 @@ class RunStore:
         )
 
     def save(self, key: str, **arrays) -> None:
-        """Store unit ``key`` atomically (a no-op in non-writer processes)."""
-        if not self.writer:
-            return
+        """Store unit ``key`` atomically (in memory only, in non-writer processes)."""
         arrays = {name: np.asarray(value) for name, value in arrays.items()}
+        if not self.writer:
+            self._memory[key] = arrays
+            return
         if self._schema is None:
             self._schema = {name: [list(a.shape), a.dtype.str] for name, a in arrays.items()}
             self._write_manifest()
