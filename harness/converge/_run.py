@@ -261,7 +261,12 @@ def run_convergence(
         if config.target_error is None:
             break
         more = _seeds_for_target(config, references, empirical, seeds)
-        rounds.append({"seeds": {f"{w}:{k}": s for (w, k), s in seeds.items()}, "next": more})
+        rounds.append(
+            {
+                "seeds": {f"{w}:{k}": s for (w, k), s in seeds.items()},
+                "added": {f"{w}:{k}": s for (w, k), s in more.items()},
+            }
+        )
         if not more:
             break
         seeds.update(more)
