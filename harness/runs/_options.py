@@ -243,6 +243,8 @@ def run_job(
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     config = config_from_args(args)
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out: the folder name is empty")
     out = args.out or default_out
     check_out_folder(out)
     announce(prog.rsplit(".", 1)[-1], precision=config.jax_precision, quiet=args.quiet)
