@@ -181,6 +181,13 @@ def _where(block: int) -> str:
     return "in the input layer" if block == 0 else f"at block {block}"
 
 
+def _inputs_matter(squared: decimal.Decimal, dim: int, W_std: float, b_std: float) -> bool:
+    """Whether ``w/d · ‖x‖²`` is above float64 rounding of the bias term ``β`` in ``K_0``."""
+    with decimal.localcontext(_context()):
+        D = decimal.Decimal
+        return D(W_std) ** 2 / D(dim) * squared > D(b_std) ** 2 * D("1e-17")
+
+
 def check_float64_range(xs: np.ndarray, num_res_blocks: int, W_std: float, b_std: float) -> None:
     """Refuse inputs and architectures whose kernels cannot be computed in float64.
 
@@ -189,8 +196,9 @@ def check_float64_range(xs: np.ndarray, num_res_blocks: int, W_std: float, b_std
 
     Raises:
       ValueError: the largest squared row norm leaves ``[1e-300, 1e300]`` (all-zero
-        inputs are fine), the largest diagonal NNGP or NTK entry is below ``1e-300``
-        but not 0, or the largest diagonal value of the recursion passes
+        inputs are fine, and so are tiny ones beside which the bias term
+        dominates), the largest diagonal NNGP or NTK entry is below ``1e-300`` but
+        not 0, or the largest diagonal value of the recursion passes
         :data:`FLOAT64_LIMIT`; the message names the block and the scales.
     """
     largest = _largest_squared_norm(xs)
@@ -200,7 +208,7 @@ def check_float64_range(xs: np.ndarray, num_res_blocks: int, W_std: float, b_std
             f"the kernel overflows float64 in the input layer: the largest input norm is "
             f"{_norm(largest)}, and squared norms must stay below {high:.0e}; rescale the inputs"
         )
-    if 0 < largest < low:
+    if 0 < largest < low and _inputs_matter(largest, xs.shape[1], W_std, b_std):
         raise ValueError(
             f"the kernel underflows float64 in the input layer: the largest input norm is "
             f"{_norm(largest)}, and its square must stay above {low:.0e}; rescale the inputs"

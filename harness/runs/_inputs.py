@@ -25,6 +25,7 @@ import numpy as np
 from harness.runs._cli import UsageError
 
 __all__ = [
+    "FLOAT32_INPUT_LIMIT",
     "FLOAT32_KERNEL_RANGE",
     "check_float32_range",
     "gaussian_inputs",
@@ -36,6 +37,8 @@ __all__ = [
 #: float32 networks compute faithfully: float32 is normal in 1e-38 … 3e38, and the
 #: margin of 8 decades covers products of two activations and sums over a layer.
 FLOAT32_KERNEL_RANGE = (-30.0, 30.0)
+#: The largest input entry float32 networks take (float32 overflows at 3.4e38).
+FLOAT32_INPUT_LIMIT = 1e30
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -120,7 +123,8 @@ def check_float32_range(xs, *, num_res_blocks: int, W_std: float, b_std: float) 
     """Refuse inputs and architectures whose kernels a float32 network cannot represent.
 
     Uses the largest input (the largest kernel entries, which dominate every
-    relative Frobenius error). All-zero inputs without biases have exactly zero
+    relative Frobenius error). Inputs past :data:`FLOAT32_INPUT_LIMIT` are refused
+    (float32 cannot hold them). All-zero inputs without biases have exactly zero
     kernels and are refused too: no relative error is defined.
 
     Raises:
@@ -132,6 +136,11 @@ def check_float32_range(xs, *, num_res_blocks: int, W_std: float, b_std: float) 
 
     xs = np.asarray(xs, np.float64)
     scale = float(np.max(np.abs(xs))) if xs.size else 0.0
+    if scale > FLOAT32_INPUT_LIMIT:
+        raise UsageError(
+            f"the inputs reach {scale:.3g}, beyond the {FLOAT32_INPUT_LIMIT:.0e} that float32 "
+            "networks take without overflow; rescale the inputs"
+        )
     if scale == 0:
         squared = decimal.Decimal(0)
     else:

@@ -69,6 +69,15 @@ def test_results_inside_the_range_stay_exact(scale):
         np.testing.assert_allclose(got / scale**2, want, rtol=1e-13)
 
 
+def test_tiny_inputs_beside_a_bias_are_exact():
+    # w/d·‖x‖² ~ 1e-400 next to β = 0.25: the inputs do not matter, and the kernels are
+    # those of zero inputs (the squares of the entries underflow, harmlessly).
+    tiny = rmlp_kernels(X * 1e-200, num_res_blocks=2, W_std=1.5, b_std=0.5)
+    zero = rmlp_kernels(X * 0, num_res_blocks=2, W_std=1.5, b_std=0.5)
+    for got, want in zip(tiny, zero, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
 def test_zero_inputs_and_tiny_rows_beside_normal_ones_are_fine():
     assert not np.any(rmlp_ntk(np.zeros((3, 2)), 2, 1.5, 0.0))
     mixed = np.vstack([X, X[:1] * 1e-170])
