@@ -21,9 +21,6 @@ from harness.converge._measure import networks_per_device
 from harness.converge._measure import nt_per_seed_kernels
 from harness.converge._measure import sampler_unit_key
 from harness.converge._measure import seed_batches
-from harness.converge._plots import plot_convergence
-from harness.converge._plots import plot_error_distributions
-from harness.converge._plots import plot_heatmaps
 from harness.converge._references import NonFiniteReferenceError
 from harness.converge._references import analytic_references
 from harness.converge._references import neural_tangents_references
@@ -60,9 +57,6 @@ __all__ = [
     "neural_tangents_references",
     "nt_per_seed_kernels",
     "parse_candidates",
-    "plot_convergence",
-    "plot_error_distributions",
-    "plot_heatmaps",
     "render_report",
     "run_convergence",
     "sampler_unit_key",

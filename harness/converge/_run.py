@@ -62,6 +62,7 @@ from harness.runs import strict_json
 from harness.stats import formula_test
 from harness.stats import max_relative_difference
 from harness.stats import required_seeds
+from harness.stats import seed_variance
 from models import NOT_INSTALLED_HINT
 from models import NeuralTangentsUnavailableError
 from models import ResidualMLP
@@ -102,7 +103,7 @@ def sampler_agreement(flax: dict, conditional: dict) -> dict:
     for kernel in KERNELS:
         a, b = flax[kernel], conditional[kernel]
         ma, mb = a.mean(axis=0), b.mean(axis=0)
-        var = _seed_variance(a) / len(a) + _seed_variance(b) / len(b)
+        var = seed_variance(a) / len(a) + seed_variance(b) / len(b)
         diff = float(np.linalg.norm(ma - mb))
         result[kernel] = {
             "seeds": [len(a), len(b)],
@@ -111,13 +112,6 @@ def sampler_agreement(flax: dict, conditional: dict) -> dict:
             "agree": bool(var > 0 and diff / np.sqrt(var) <= 3.0),
         }
     return result
-
-
-def _seed_variance(stack: np.ndarray) -> float:
-    if len(stack) < 2:
-        return float("nan")
-    deviations = stack - stack.mean(axis=0)
-    return float(np.sum(deviations**2) / (len(stack) - 1))
 
 
 def summarize_run(

@@ -2,18 +2,15 @@
 formula test that turns them into an outcome.
 """
 
-from harness.stats._convergence import SLOPE_THRESHOLD
-from harness.stats._convergence import Z_THRESHOLD
-from harness.stats._convergence import ErrorSummary
-from harness.stats._convergence import SlopeFit
-from harness.stats._convergence import Verdict
-from harness.stats._convergence import bootstrap_mean_ci
-from harness.stats._convergence import convergence_verdict
-from harness.stats._convergence import loglog_slope
-from harness.stats._convergence import max_relative_difference
-from harness.stats._convergence import relative_frobenius_error
-from harness.stats._convergence import seed_mean_z
-from harness.stats._convergence import summarize_errors
+from harness.stats._errors import ErrorSummary
+from harness.stats._errors import SlopeFit
+from harness.stats._errors import bootstrap_mean_ci
+from harness.stats._errors import loglog_slope
+from harness.stats._errors import max_relative_difference
+from harness.stats._errors import relative_frobenius_error
+from harness.stats._errors import seed_mean_z
+from harness.stats._errors import seed_variance
+from harness.stats._errors import summarize_errors
 from harness.stats._formula_test import DEFAULT_CUT
 from harness.stats._formula_test import DEFAULT_POWER
 from harness.stats._formula_test import DEFAULT_TOLERANCE
@@ -33,15 +30,11 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "INTERVAL_CONSTRUCTION_LEVEL",
     "LACK_OF_FIT_LEVEL",
-    "SLOPE_THRESHOLD",
-    "Z_THRESHOLD",
     "ErrorSummary",
     "FormulaTest",
     "SlopeFit",
-    "Verdict",
     "WidthExtrapolation",
     "bootstrap_mean_ci",
-    "convergence_verdict",
     "critical_value",
     "detectable_multiplier",
     "extrapolate_to_infinite_width",
@@ -51,5 +44,6 @@ __all__ = [
     "relative_frobenius_error",
     "required_seeds",
     "seed_mean_z",
+    "seed_variance",
     "summarize_errors",
 ]

@@ -176,6 +176,8 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
+from harness.stats._errors import seed_variance
+
 __all__ = [
     "DEFAULT_CUT",
     "DEFAULT_POWER",
@@ -209,7 +211,6 @@ LACK_OF_FIT_LEVEL = 0.01
 # Székely & Bakirov (2003): for x above this, rank one maximises P(Σ λ_i Z_i² ≥ x), Σ λ_i = 1.
 _SZEKELY_BAKIROV_X = 1.5365
 
-_SEED_CHUNK = 256
 _NORMAL_DF = 1e8
 
 Outcome = Literal["consistent", "inconsistent", "inconclusive"]
@@ -408,7 +409,7 @@ def extrapolate_to_infinite_width(
         stacks = [stacks[i] for i in multi_seed]
     seeds = tuple(int(stack.shape[0]) for stack in stacks)
     means = np.stack([stack.mean(axis=0) for stack in stacks])
-    variances = np.array([_per_seed_variance(s, m) for s, m in zip(stacks, means, strict=True)])
+    variances = np.array([seed_variance(s, m) for s, m in zip(stacks, means, strict=True)])
     n = np.asarray(widths, dtype=np.float64)
     S = np.asarray(seeds, dtype=np.float64)
 
@@ -809,17 +810,6 @@ def _weighted_fit(n: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.nd
     design = np.stack([np.ones_like(n), n[0] / n], axis=1)
     gram = design.T @ (weights[:, None] * design)
     return design, np.linalg.solve(gram, design.T * weights[None, :])
-
-
-def _per_seed_variance(stack: np.ndarray, mean: np.ndarray) -> float:
-    r""":math:`\frac{1}{S-1}\sum_s \lVert \hat K_s - m \rVert_F^2`, in chunks of seeds."""
-    S = stack.shape[0]
-    if S < 2:
-        return math.nan
-    total = 0.0
-    for start in range(0, S, _SEED_CHUNK):
-        total += float(np.sum((stack[start : start + _SEED_CHUNK] - mean) ** 2))
-    return total / (S - 1)
 
 
 def _satterthwaite(parts: np.ndarray, dofs: np.ndarray) -> float:

@@ -22,9 +22,6 @@ from harness.train._linearized import linearized_apply_fn
 from harness.train._network import network_key
 from harness.train._network import relative_gap
 from harness.train._network import train_one_network
-from harness.train._plots import plot_loss_curves
-from harness.train._plots import plot_scaling
-from harness.train._plots import plot_test_predictions
 from harness.train._problem import TrainingProblem
 from harness.train._problem import build_problem
 from harness.train._problem import problem_inputs
@@ -74,9 +71,6 @@ __all__ = [
     "measure_entry",
     "network_key",
     "nngp_target",
-    "plot_loss_curves",
-    "plot_scaling",
-    "plot_test_predictions",
     "problem_inputs",
     "record_schedule",
     "relative_gap",

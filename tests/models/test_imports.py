@@ -78,3 +78,19 @@ def test_shim_safe_map_and_zip_are_strict():
     assert jax.util.safe_zip([1, 2], "ab") == [(1, "a"), (2, "b")]
     with pytest.raises(ValueError, match=r"shorter|longer"):
         jax.util.safe_zip([1, 2], [1])
+
+
+def test_importing_the_packages_does_not_import_matplotlib():
+    # Matplotlib is imported only when a report is drawn (it costs about a second).
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, harness, models, analytic; print('matplotlib' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

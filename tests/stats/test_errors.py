@@ -6,7 +6,6 @@ import scipy.stats
 
 from harness.stats import SlopeFit
 from harness.stats import bootstrap_mean_ci
-from harness.stats import convergence_verdict
 from harness.stats import loglog_slope
 from harness.stats import relative_frobenius_error
 from harness.stats import seed_mean_z
@@ -93,27 +92,6 @@ def test_bootstrap_ci_matches_normal_theory():
     assert summary.mean == pytest.approx(values.mean())
     assert summary.n == 400
     assert summary.std == pytest.approx(values.std(ddof=1))
-
-
-def test_verdicts():
-    good = SlopeFit(-0.49, -0.53, -0.45, 0.0)
-    verdict = convergence_verdict(
-        good, seed_mean_error_at_largest=0.005, seed_mean_z_at_largest=1.1
-    )
-    assert verdict.converges
-    assert verdict.text == "converges at n^-0.49 [-0.53, -0.45]"
-    one_seed = convergence_verdict(
-        good, seed_mean_error_at_largest=0.02, seed_mean_z_at_largest=float("nan")
-    )
-    assert one_seed.converges
-    flat = SlopeFit(-0.03, -0.08, 0.02, 0.0)
-    verdict = convergence_verdict(flat, seed_mean_error_at_largest=0.12, seed_mean_z_at_largest=2.0)
-    assert not verdict.converges
-    assert verdict.text.startswith("does not converge: error plateaus at 0.12 (per-seed slope")
-    # One network's error falls, but the seed-mean kernel stays 9 standard errors away.
-    verdict = convergence_verdict(good, seed_mean_error_at_largest=0.3, seed_mean_z_at_largest=9.0)
-    assert not verdict.converges
-    assert "9.0 standard errors away" in verdict.text
 
 
 def test_seed_mean_z_matches_its_definition_and_theory():
