@@ -53,7 +53,9 @@ def measure_entry(widths, per_seed) -> dict:
     """``{widths, mean, std, ci95_low, ci95_high, slope, slope_ci95}`` of one measure.
 
     ``per_seed[i]`` holds the per-seed values at ``widths[i]``. The slope needs two widths
-    (``None`` otherwise).
+    and positive values at every width (``None`` otherwise, with ``"no_rate"`` saying why:
+    a measure that is exactly zero, e.g. a kernel that did not move because the learning
+    rate underflowed float32, has no log-log rate).
     """
     summaries = [summarize_errors(values) for values in per_seed]
     entry = {
@@ -65,7 +67,11 @@ def measure_entry(widths, per_seed) -> dict:
         "slope": None,
         "slope_ci95": None,
     }
-    if len(widths) >= 2:
+    positive = all(np.all(np.asarray(v, float) > 0) for v in per_seed)
+    finite = all(np.all(np.isfinite(np.asarray(v, float))) for v in per_seed)
+    if len(widths) >= 2 and not (positive and finite):
+        entry["no_rate"] = "a value is zero or not finite, so no log-log rate exists"
+    elif len(widths) >= 2:
         fit = loglog_slope(widths, per_seed)
         entry["slope"] = fit.slope
         entry["slope_ci95"] = [fit.ci95_low, fit.ci95_high]
@@ -74,6 +80,8 @@ def measure_entry(widths, per_seed) -> dict:
 
 
 def _verdict(name: str, entry: dict) -> str:
+    if entry.get("no_rate"):
+        return f"{name}: no rate ({entry['no_rate']})"
     if entry["slope"] is None:
         return f"{name}: needs two widths for a rate"
     low, high = entry["slope_ci95"]

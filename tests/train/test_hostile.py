@@ -93,3 +93,17 @@ def test_same_inputs_by_another_path_resume(tmp_path, monkeypatch):
     assert main([*OWN_INPUTS, "--inputs", "x.npy", "--out", str(out)]) == 0
     assert main([*OWN_INPUTS, "--inputs", str(tmp_path / "x.npy"), "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["networks_computed_now"] == 0
+
+
+def test_a_measure_that_is_exactly_zero_has_no_rate_instead_of_an_error():
+    # --lr-fraction 1e-308: the float32 updates underflow, nothing moves, drift is 0.
+    from harness.train._summary import _verdict
+    from harness.train._summary import measure_entry
+
+    entry = measure_entry([8, 16], [np.zeros(2), np.zeros(2)])
+    assert entry["slope"] is None
+    assert _verdict("kernel drift", entry) == (
+        "kernel drift: no rate (a value is zero or not finite, so no log-log rate exists)"
+    )
+    moving = measure_entry([8, 16, 32], [np.full(2, 0.4), np.full(2, 0.2), np.full(2, 0.1)])
+    assert moving["slope"] == pytest.approx(-1.0)
