@@ -8,7 +8,8 @@ traceback:
   an output folder that cannot be used; nothing has been computed;
 * ``1``: a fault while running (:class:`RunError`, ``MemoryError``, an ``OSError``
   such as a full disk, out of device memory); completed results are kept;
-* ``130``: interrupted (Ctrl-C); completed results are kept. The process ends with
+* ``130``: interrupted (Ctrl-C), ``143``: terminated (``SIGTERM``, as batch schedulers
+  send before killing); completed results are kept. The process ends with
   ``os._exit`` after flushing, so that no XLA thread runs into interpreter shutdown;
 * a closed standard output (``... | head``) ends the run quietly, status 1, as the
   Python documentation's note on ``SIGPIPE`` recommends;
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -120,6 +122,15 @@ def _fail(message: str, status: int):
     sys.exit(status)
 
 
+class _Terminated(KeyboardInterrupt):
+    """``SIGTERM``, delivered as an interruption so that ``finally`` blocks and context
+    managers (the progress bar, the folder lock) unwind as they do for Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null (its reader is gone), so that later writes cannot fail."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -128,16 +139,20 @@ def _quiet_stdout() -> None:
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv=None) -> None:
     """Run ``main(argv)`` and exit with the status of the module docstring, in one line."""
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         status = main(argv)
         sys.stdout.flush()
     except UsageError as error:
         _fail(_one_line(error), 2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
-        print("\ninterrupted; completed results are kept", file=sys.stderr, flush=True)
-        os._exit(130)
+        terminated = isinstance(interruption, _Terminated)
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"\n{what}; completed results are kept", file=sys.stderr, flush=True)
+        os._exit(143 if terminated else 130)
     except BrokenPipeError:
         _quiet_stdout()
         sys.exit(1)

@@ -6,7 +6,7 @@ Run from the repository root (not collected by pytest)::
 
 Every case runs ``python -m harness.<job>`` in a fresh folder and is classified:
 
-* ``clean``: exit 2 or 1 (130 for Ctrl-C) with exactly one ``error: ...`` line (warnings
+* ``clean``: exit 2 or 1 (130 for Ctrl-C, 143 for SIGTERM) with exactly one line (warnings
   aside), or exit 0 with complete, finite results and no wrong verdict;
 * ``traceback``: a traceback, ``internal error``, a crash by signal, or more than one
   error line;
@@ -116,10 +116,10 @@ def _judge_exit(rc, err: str, timed_out: bool) -> tuple[str, str] | None:
         return "traceback", _last(err)
     if rc == 0:
         return None
-    if rc not in (1, 2, 130):
+    if rc not in (1, 2, 130, 143):
         return "traceback", f"exit status {rc}: {_last(err)}"
     lines = _error_lines(err)
-    expected = "interrupted" if rc == 130 else "error: "
+    expected = {130: "interrupted", 143: "terminated"}.get(rc, "error: ")
     if len(lines) != 1 or not lines[0].startswith(expected):
         return "traceback", f"{len(lines)} error lines: {_last(err)}"
     return "clean", lines[0][:150]
@@ -531,7 +531,7 @@ def _signal_fault(sig: int, units_before_signal: int):
                 break
             time.sleep(0.02)
         _, err = process.communicate(timeout=timeout)
-        if sig == signal.SIGINT:
+        if sig in (signal.SIGINT, signal.SIGTERM):
             judged = _judge_exit(process.returncode, err, False)
             if judged and judged[0] != "clean" and process.returncode != 0:
                 return judged

@@ -117,6 +117,23 @@ def test_ctrl_c_is_status_130_without_traceback(tmp_path):
     assert process.stderr.strip() == "interrupted; completed results are kept"
 
 
+def test_sigterm_is_status_143_without_traceback(tmp_path):
+    command = _script(
+        tmp_path,
+        """
+        import os
+        import signal
+
+        def main(argv):
+            os.kill(os.getpid(), signal.SIGTERM)  # as a batch scheduler does
+            raise AssertionError("not reached")
+        """,
+    )
+    process = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=120)
+    assert process.returncode == 143
+    assert process.stderr.strip() == "terminated (SIGTERM); completed results are kept"
+
+
 def test_closed_stdout_ends_quietly(tmp_path):
     command = _script(
         tmp_path,
