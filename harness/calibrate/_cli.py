@@ -1,0 +1,111 @@
+"""``python -m harness.calibrate``: the formula test's size and power on real network kernels.
+
+Examples::
+
+    python -m harness.calibrate              # the default grid, into reports/calibration/
+    python -m harness.calibrate --quick      # a smoke run, into reports/calibration-quick/
+    python -m harness.calibrate --configs c24,f33 --out /tmp/deep
+
+Writes ``report.md``, ``results.json`` and ``power.{png,svg}`` (see
+:mod:`harness.calibrate._report`); the design is in
+:mod:`harness.calibrate._design`, the method in :mod:`harness.calibrate._study`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.calibrate._design import default_grid
+from harness.calibrate._design import quick_grid
+from harness.calibrate._report import write_report
+from harness.calibrate._study import run_calibration
+from harness.kernels import conditional_kernels
+from harness.runs import ArgumentParser
+from harness.runs import UsageError
+from harness.runs import check_out_folder
+from harness.runs import device_banner
+from harness.runs import environment_stamp
+from harness.runs import file_sha256
+
+__all__ = ["main"]
+
+DEFAULT_OUT = Path("reports/calibration")
+QUICK_OUT = Path("reports/calibration-quick")
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m harness.calibrate", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the small smoke grid")
+    parser.add_argument(
+        "--configs", default="", help="comma-separated config names of the grid to run (e.g. c24)"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument("--quiet", action="store_true", help="no line per config")
+    return parser
+
+
+def _source_stamp() -> dict:
+    """The git commit, the tracked files modified in the working tree, and the sampler's hash.
+
+    The conditional sampler's source is hashed because the study's numbers
+    depend on it, and a working tree may hold uncommitted changes to it.
+    """
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout
+
+    modified = git("status", "--porcelain", "--untracked-files=no")
+    commit = git("rev-parse", "HEAD")
+    sampler = Path(inspect.getfile(conditional_kernels))
+    return {
+        "git_commit": None if commit is None else commit.strip(),
+        "git_modified": None if modified is None else [line[3:] for line in modified.splitlines()],
+        "conditional_sampler_sha256": file_sha256(sampler),
+    }
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(argv)
+    configs = quick_grid() if args.quick else default_grid()
+    if args.configs:
+        wanted = [name.strip() for name in args.configs.split(",") if name.strip()]
+        known = {c.name for c in configs}
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise UsageError(
+                f"--configs: unknown {', '.join(unknown)}; the grid has {', '.join(sorted(known))}"
+            )
+        configs = tuple(c for c in configs if c.name in wanted)
+    out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
+    check_out_folder(out)
+    print(device_banner("calibrate", precision="highest", dtype="float64"), flush=True)
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    result = run_calibration(configs, log=log)
+    command = shlex.join(["python", "-m", "harness.calibrate", *argv])
+    environment = environment_stamp(
+        precision="highest (conditional sampler); default (Flax networks)",
+        dtype="float64 (conditional sampler); float32 (Flax networks)",
+    )
+    environment.update(_source_stamp())
+    data = write_report(result, out, command=command, environment=environment)
+    size, power = data["size"], data["power_by_ratio"][-1]
+    print(
+        f"size: {size['false_inconsistent']} false inconsistent in {size['tests']} tests "
+        f"({size['configs']} configs); power at true/detectable >= 1: "
+        f"{power['flagged']}/{power['tests']}; wrote {out}/report.md "
+        f"in {result.total_seconds / 60:.1f} min",
+        flush=True,
+    )
+    return 0

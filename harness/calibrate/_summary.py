@@ -1,0 +1,268 @@
+r"""Size and power tables from the study's formula records.
+
+* **Size**: the share of *inconsistent* outcomes for our analytic kernels
+  (false rejections), per config and overall, with a Clopper–Pearson (1934)
+  95% interval, against the nominal :math:`2\Phi(-3) = 0.27\%`; the coverage
+  of the true error 0 by the reported 95% intervals; the largest
+  :math:`z/\mathrm{cut}`.
+* **Power**: the share of *inconsistent* outcomes for wrong formulas, binned
+  by :math:`\varepsilon/\varepsilon_{\rm det}` (true error over the detectable
+  error the run reported), with the pilot replicate left out
+  (:mod:`harness.calibrate._study`). The rule quotes
+  :math:`\varepsilon_{\rm det}` at 80% power, so a calibrated rule reaches
+  about 80% or more from ratio 1 on. For many seeds the power at ratio
+  :math:`r` is :math:`\Phi(kr - c) + \Phi(-kr - c)`, :math:`k = c + \Phi^{-1}(0.8)`,
+  :math:`c = 3` (:func:`theoretical_power`): the curve the plot draws.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.stats
+
+from harness.calibrate._study import CalibrationResult
+from harness.calibrate._study import FormulaRecord
+from harness.stats import DEFAULT_CUT
+from harness.stats import detectable_multiplier
+
+__all__ = [
+    "POWER_BINS",
+    "SEED_GROUPS",
+    "clopper_pearson",
+    "family_table",
+    "power_table",
+    "seeds_table",
+    "size_summary",
+    "size_table",
+    "theoretical_power",
+    "twin_table",
+]
+
+#: Edges of the :math:`\varepsilon/\varepsilon_{\rm det}` bins of the power table.
+POWER_BINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, math.inf)
+#: Seeds-per-width groups of :func:`seeds_table` (inclusive bounds).
+SEED_GROUPS = ((2, 8), (16, 64), (128, 512), (1024, 8192))
+
+
+def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval (Clopper & Pearson 1934) for a rate."""
+    if trials == 0:
+        return (math.nan, math.nan)
+    tail = (1.0 - level) / 2.0
+    beta = scipy.stats.beta
+    lo = 0.0 if successes == 0 else beta.ppf(tail, successes, trials - successes + 1)
+    hi = 1.0 if successes == trials else beta.ppf(1 - tail, successes + 1, trials - successes)
+    return float(lo), float(hi)
+
+
+def theoretical_power(ratio, *, cut: float = DEFAULT_CUT) -> np.ndarray:
+    """Power at true/detectable error ``ratio`` for many seeds (module docstring)."""
+    k = detectable_multiplier(math.inf, cut=cut)
+    shift = k * np.asarray(ratio, dtype=np.float64)
+    return scipy.stats.norm.sf(cut - shift) + scipy.stats.norm.cdf(-cut - shift)
+
+
+def _correct(records: Sequence[FormulaRecord]) -> list[FormulaRecord]:
+    return [r for r in records if r.family == "correct"]
+
+
+def _wrong(records: Sequence[FormulaRecord]) -> list[FormulaRecord]:
+    return [r for r in records if r.family != "correct" and not r.pilot]
+
+
+def _max_z_over_cut(records: Sequence[FormulaRecord]) -> float:
+    values = [r.z / r.cut for r in records if math.isfinite(r.z) and math.isfinite(r.cut)]
+    return max(values, default=math.nan)
+
+
+def size_table(result: CalibrationResult) -> list[dict]:
+    """One row per config: outcomes of our formula over its replicates and kernels."""
+    rows = []
+    correct = _correct(result.records)
+    for config in result.configs:
+        mine = [r for r in correct if r.config == config.name]
+        rows.append(
+            {
+                "config": config.name,
+                "sampler": config.sampler,
+                "num_res_blocks": config.num_res_blocks,
+                "W_std": config.W_std,
+                "b_std": config.b_std,
+                "n_inputs": config.n_inputs,
+                "widths": list(config.widths),
+                "seeds": config.seeds,
+                "replicates": config.replicates,
+                "tests": len(mine),
+                "inconsistent": sum(r.outcome == "inconsistent" for r in mine),
+                "consistent": sum(r.outcome == "consistent" for r in mine),
+                "inconclusive": sum(r.outcome == "inconclusive" for r in mine),
+                "max_z_over_cut": _max_z_over_cut(mine),
+                "ci_covers_zero": sum(r.covered for r in mine),
+                "extrapolated": sum(r.extrapolated for r in mine),
+                "median_detectable_error": float(np.median([r.detectable_error for r in mine])),
+            }
+        )
+    return rows
+
+
+def size_summary(result: CalibrationResult, *, cut: float = DEFAULT_CUT) -> dict:
+    """Overall size: all replicates, and the first replicate of each config (issue 10's target)."""
+    correct = _correct(result.records)
+    first = [r for r in correct if r.replicate == 0]
+    false = sum(r.flagged for r in correct)
+    nominal = float(2.0 * scipy.stats.norm.sf(cut))
+    worst = max(correct, key=lambda r: r.z / r.cut if math.isfinite(r.z) else -math.inf)
+    return {
+        "configs": len(result.configs),
+        "tests": len(correct),
+        "false_inconsistent": false,
+        "rate": false / len(correct),
+        "rate_ci95": list(clopper_pearson(false, len(correct))),
+        "nominal_size": nominal,
+        "expected_at_nominal": nominal * len(correct),
+        "first_replicate_tests": len(first),
+        "first_replicate_false_inconsistent": sum(r.flagged for r in first),
+        "ci_covers_zero": sum(r.covered for r in correct),
+        "ci_coverage": sum(r.covered for r in correct) / len(correct),
+        "ci_coverage_ci95": list(clopper_pearson(sum(r.covered for r in correct), len(correct))),
+        "max_z_over_cut": worst.z / worst.cut,
+        "max_z_over_cut_at": f"{worst.config} replicate {worst.replicate} {worst.kernel}",
+        "outcomes": {
+            o: sum(r.outcome == o for r in correct)
+            for o in ("consistent", "inconclusive", "inconsistent")
+        },
+    }
+
+
+def _rate_row(records: Sequence[FormulaRecord]) -> dict:
+    flagged = sum(r.flagged for r in records)
+    covered = sum(r.covered for r in records)
+    n = len(records)
+    return {
+        "tests": n,
+        "flagged": flagged,
+        "power": flagged / n if n else math.nan,
+        "power_ci95": list(clopper_pearson(flagged, n)),
+        "ci_covers_true_error": covered,
+        "coverage": covered / n if n else math.nan,
+        "consistent": sum(r.outcome == "consistent" for r in records),
+        "consistent_above_interval": sum(
+            r.outcome == "consistent" and r.true_error > r.ci_high for r in records
+        ),
+    }
+
+
+def power_table(result: CalibrationResult, bins: Sequence[float] = POWER_BINS) -> list[dict]:
+    """Power and interval coverage of the wrong formulas, by true/detectable error."""
+    wrong = [r for r in _wrong(result.records) if math.isfinite(r.ratio)]
+    rows = []
+    for lo, hi in itertools.pairwise(bins):
+        inside = [r for r in wrong if lo <= r.ratio < hi]
+        theory = [float(theoretical_power(r.ratio)) for r in inside]
+        rows.append(
+            {"ratio_low": lo, "ratio_high": hi, **_rate_row(inside)}
+            | {"theory": float(np.mean(theory)) if theory else math.nan}
+        )
+    at_least_one = [r for r in wrong if r.ratio >= 1.0]
+    rows.append({"ratio_low": 1.0, "ratio_high": math.inf, "all": True, **_rate_row(at_least_one)})
+    return rows
+
+
+def family_table(result: CalibrationResult) -> list[dict]:
+    """Per wrong-formula family: power overall and from ratio 1 on, interval coverage."""
+    wrong = _wrong(result.records)
+    rows = []
+    for family in sorted({r.family for r in wrong}):
+        mine = [r for r in wrong if r.family == family]
+        above = [r for r in mine if r.ratio >= 1.0]
+        ratios = [r.ratio for r in mine if math.isfinite(r.ratio)]
+        rows.append(
+            {
+                "family": family,
+                **_rate_row(mine),
+                "tests_ratio_at_least_1": len(above),
+                "power_ratio_at_least_1": (
+                    sum(r.flagged for r in above) / len(above) if above else math.nan
+                ),
+                "median_ratio": float(np.median(ratios)) if ratios else math.nan,
+                "median_true_error": float(np.median([r.true_error for r in mine])),
+            }
+        )
+    return rows
+
+
+def seeds_table(result: CalibrationResult, groups=SEED_GROUPS) -> list[dict]:
+    """Size and power by seeds per width: the rule's power near the quoted error needs seeds."""
+    by_name = {c.name: c for c in result.configs}
+    rows = []
+    for lo, hi in groups:
+        mine = [r for r in result.records if lo <= by_name[r.config].seeds <= hi]
+        correct = _correct(mine)
+        wrong = [r for r in _wrong(mine) if math.isfinite(r.ratio)]
+        near = [r for r in wrong if 0.75 <= r.ratio < 1.0]
+        just = [r for r in wrong if 1.0 <= r.ratio < 1.5]
+        above = [r for r in wrong if r.ratio >= 1.0]
+        rows.append(
+            {
+                "seeds_low": lo,
+                "seeds_high": hi,
+                "configs": len({r.config for r in mine}),
+                "correct_tests": len(correct),
+                "false_inconsistent": sum(r.flagged for r in correct),
+                "max_z_over_cut": _max_z_over_cut(correct),
+                "tests_0.75_1": len(near),
+                "power_0.75_1": _share(near),
+                "tests_1_1.5": len(just),
+                "power_1_1.5": _share(just),
+                "tests_at_least_1": len(above),
+                "power_at_least_1": _share(above),
+            }
+        )
+    return rows
+
+
+def _share(records: Sequence[FormulaRecord]) -> float:
+    return sum(r.flagged for r in records) / len(records) if records else math.nan
+
+
+def twin_table(result: CalibrationResult) -> list[dict]:
+    """Flax configs beside their conditional twins (same architecture and inputs).
+
+    ``detectable_x_sqrt_seeds`` is the median detectable error times
+    :math:`\\sqrt S`, comparable across seed counts (the error falls like
+    :math:`1/\\sqrt S` at fixed widths).
+    """
+    by_name = {c.name: c for c in result.configs}
+    rows = []
+    for config in result.configs:
+        if config.twin is None or config.twin not in by_name:
+            continue
+        for member in (by_name[config.twin], config):
+            mine = [r for r in result.records if r.config == member.name]
+            correct = _correct(mine)
+            above = [r for r in _wrong(mine) if r.ratio >= 1.0]
+            for kernel in ("nngp", "ntk"):
+                detectable = [r.detectable_error for r in correct if r.kernel == kernel]
+                rows.append(
+                    {
+                        "pair": f"{config.twin} / {config.name}",
+                        "config": member.name,
+                        "sampler": member.sampler,
+                        "kernel": kernel,
+                        "seeds": member.seeds,
+                        "replicates": member.replicates,
+                        "false_inconsistent": sum(r.flagged for r in correct if r.kernel == kernel),
+                        "max_z_over_cut": _max_z_over_cut(
+                            [r for r in correct if r.kernel == kernel]
+                        ),
+                        "median_detectable_error": float(np.median(detectable)),
+                        "detectable_x_sqrt_seeds": float(np.median(detectable))
+                        * math.sqrt(member.seeds),
+                        "power_at_least_1": _share([r for r in above if r.kernel == kernel]),
+                    }
+                )
+    return rows

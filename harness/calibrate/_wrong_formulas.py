@@ -1,0 +1,195 @@
+r"""Kernel formulas wrong by known amounts, for measuring the formula test's power.
+
+Each :class:`WrongFormula` is a reference kernel :math:`K_{\rm ref}` for one
+kernel (NNGP or NTK) whose distance from the truth :math:`K` (our analytic
+kernel, :func:`analytic.rmlp_kernels`, which the networks converge to) is
+known exactly. Its *true error* is measured as the formula test measures it,
+relative to the reference:
+
+.. math:: \varepsilon = \lVert K - K_{\rm ref}\rVert_F / \lVert K_{\rm ref}\rVert_F .
+
+Families:
+
+* ``scaled``: :math:`K_{\rm ref} = (1+\epsilon) K`, so
+  :math:`\varepsilon = \epsilon/(1+\epsilon)` and the error is along the
+  kernel itself.
+* ``w_std``: our analytic kernels at :math:`W_{std}(1+\delta)`, a slip in a
+  hyperparameter; the error grows with depth (every layer multiplies by
+  :math:`W_{std}^2`). :func:`w_std_for_error` solves for the :math:`\delta`
+  that gives a chosen :math:`\varepsilon`.
+* ``dropped_bias``: the recursion of :mod:`harness.calibrate._recursion`
+  without one block's bias (in its covariance and, consistently, its NTK
+  term), a forgotten :math:`+b_{std}^2`; the error has a shape of its own,
+  not a multiple of :math:`K`.
+* ``seed_ntk``: the seed notebook's NTK (:func:`analytic.seed_rmlp_ntk`), which
+  drops :math:`W_{std}^2` and :math:`+b_{std}^2` in both in-block layers: a large
+  error unless ``W_std = 1`` and ``b_std = 0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.optimize
+
+import analytic
+from harness.calibrate._recursion import recursion_kernels
+
+__all__ = [
+    "WrongFormula",
+    "dropped_bias_formulas",
+    "perturbed_w_std_formulas",
+    "relative_error",
+    "scaled_formulas",
+    "seed_ntk_formula",
+    "w_std_for_error",
+]
+
+KERNELS = ("nngp", "ntk")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class WrongFormula:
+    """A reference kernel for one kernel, with its exact distance from the truth.
+
+    Attributes:
+      family: ``"scaled"``, ``"w_std"``, ``"dropped_bias"`` or ``"seed_ntk"``.
+      label: what was changed, e.g. ``"×1.0123"``, ``"W_std·(1+0.003)"``,
+        ``"no bias in block 2, layer 1"``.
+      kernel: ``"nngp"`` or ``"ntk"``.
+      reference: the wrong formula's kernel, ``(N, N)`` float64.
+      true_error: :math:`\\lVert K - K_{\\rm ref}\\rVert_F / \\lVert K_{\\rm ref}\\rVert_F`.
+      parameter: the size of the change (``ε``, ``δ``, the 0-based block), or None.
+    """
+
+    family: str
+    label: str
+    kernel: str
+    reference: np.ndarray
+    true_error: float
+    parameter: float | None
+
+
+def relative_error(reference: np.ndarray, truth: np.ndarray) -> float:
+    r""":math:`\lVert K - K_{\rm ref}\rVert_F / \lVert K_{\rm ref}\rVert_F` (the test's measure)."""
+    return float(np.linalg.norm(truth - reference) / np.linalg.norm(reference))
+
+
+def _truth(xs, num_res_blocks, W_std, b_std) -> dict[str, np.ndarray]:
+    kernels = analytic.rmlp_kernels(xs, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std)
+    return {"nngp": kernels.nngp, "ntk": kernels.ntk}
+
+
+def scaled_formulas(truth: dict[str, np.ndarray], epsilons: dict[str, float]) -> list[WrongFormula]:
+    """``(1+ε)·K`` for each kernel ``k`` with ``ε = epsilons[k]``."""
+    formulas = []
+    for kernel, epsilon in epsilons.items():
+        reference = (1.0 + epsilon) * truth[kernel]
+        formulas.append(
+            WrongFormula(
+                "scaled",
+                f"×(1+{epsilon:.3g})",
+                kernel,
+                reference,
+                relative_error(reference, truth[kernel]),
+                float(epsilon),
+            )
+        )
+    return formulas
+
+
+def perturbed_w_std_formulas(
+    xs, *, num_res_blocks: int, W_std: float, b_std: float, delta: float, kernels=KERNELS
+) -> list[WrongFormula]:
+    """Our analytic ``kernels`` evaluated at ``W_std·(1+delta)`` instead of ``W_std``."""
+    truth = _truth(xs, num_res_blocks, W_std, b_std)
+    wrong = _truth(xs, num_res_blocks, W_std * (1.0 + delta), b_std)
+    return [
+        WrongFormula(
+            "w_std",
+            f"W_std·(1+{delta:.3g})",
+            kernel,
+            wrong[kernel],
+            relative_error(wrong[kernel], truth[kernel]),
+            float(delta),
+        )
+        for kernel in kernels
+    ]
+
+
+def w_std_for_error(
+    xs,
+    *,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    kernel: str,
+    target_error: float,
+    max_delta: float = 0.5,
+) -> float | None:
+    """The ``δ > 0`` whose analytic ``kernel`` at ``W_std·(1+δ)`` is ``target_error`` off.
+
+    The error is increasing in ``δ`` near 0 (every layer's variance grows with
+    ``W_std``); the root is bracketed by doubling from ``1e-6`` and refined by
+    Brent's method to a relative tolerance of ``1e-6``. Returns None when even
+    ``max_delta`` falls short.
+    """
+    truth = _truth(xs, num_res_blocks, W_std, b_std)[kernel]
+
+    def excess(delta: float) -> float:
+        wrong = _truth(xs, num_res_blocks, W_std * (1.0 + delta), b_std)[kernel]
+        return relative_error(wrong, truth) - target_error
+
+    lo, hi = 0.0, 1e-6
+    while excess(hi) < 0.0:
+        if hi >= max_delta:
+            return None
+        lo, hi = hi, min(2.0 * hi, max_delta)
+    return float(scipy.optimize.brentq(excess, lo, hi, rtol=1e-6))
+
+
+def dropped_bias_formulas(
+    xs,
+    *,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    block: int,
+    layer: int = 1,
+    kernels=KERNELS,
+) -> list[WrongFormula]:
+    """Both kernels without the bias of ``block`` (0-based), ``layer`` 0 or 1.
+
+    Computed with :func:`harness.calibrate._recursion.recursion_kernels`; the
+    truth is our analytic kernels. With ``b_std = 0`` nothing is dropped and
+    the true error is only rounding (about ``1e-15``).
+    """
+    truth = _truth(xs, num_res_blocks, W_std, b_std)
+    nngp, ntk = recursion_kernels(
+        xs,
+        num_res_blocks=num_res_blocks,
+        W_std=W_std,
+        b_std=b_std,
+        drop_bias=(block, layer),
+    )
+    wrong = {"nngp": nngp, "ntk": ntk}
+    return [
+        WrongFormula(
+            "dropped_bias",
+            f"no bias in block {block + 1}, layer {layer}",
+            kernel,
+            wrong[kernel],
+            relative_error(wrong[kernel], truth[kernel]),
+            float(block),
+        )
+        for kernel in kernels
+    ]
+
+
+def seed_ntk_formula(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> WrongFormula:
+    """The seed notebook's NTK (:func:`analytic.seed_rmlp_ntk`); right only at W_std=1, b_std=0."""
+    truth = _truth(xs, num_res_blocks, W_std, b_std)["ntk"]
+    reference = analytic.seed_rmlp_ntk(xs, num_res_blocks, W_std, b_std)
+    error = relative_error(reference, truth)
+    return WrongFormula("seed_ntk", "seed notebook NTK", "ntk", reference, error, None)
