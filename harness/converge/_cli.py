@@ -60,7 +60,8 @@ def build_parser() -> ArgumentParser:
         "--seeds",
         type=int,
         default=_DEFAULTS.seeds,
-        help="networks per width; network s uses PRNGKey(s) (default: %(default)s)",
+        help="networks per width; network s of width n uses fold_in(PRNGKey(s), n) "
+        "(default: %(default)s)",
     )
     add(
         "--sampler",

@@ -71,6 +71,7 @@ _LEGACY = {
     "tolerance": 0.01,
     "target_error": None,
     "max_seeds": 4096,
+    "width_keys": False,
 }
 
 
@@ -86,8 +87,7 @@ class ConvergeConfig:
       input_seed: NumPy seed of the Gaussian inputs.
       inputs_file: a ``.npy`` file of inputs (rows are inputs), or ``None``.
       inputs_sha256: SHA-256 of that file's bytes (part of the fingerprint).
-      seeds: networks per width; network ``s`` is drawn from ``PRNGKey(s)``
-        (:func:`models.draw_parameters`).
+      seeds: networks per width (:func:`models.draw_parameters`; see ``width_keys``).
       ntk_method: ``"factored"``, ``"jacobian"`` or ``"nt"``.
       precision: ``"default"``, ``"high"`` or ``"highest"`` matmul precision.
       candidates: candidate specs: ``"seed"`` or ``"pkg.module:function"``
@@ -97,6 +97,9 @@ class ConvergeConfig:
       tolerance: relative formula error a *consistent* outcome must be able to detect.
       target_error: if set, add seeds until the detectable error is at most this.
       max_seeds: the most seeds per width that ``target_error`` may use.
+      width_keys: network ``s`` of width ``n`` is drawn from ``fold_in(PRNGKey(s), n)``,
+        so that widths are independent (``False``: ``PRNGKey(s)`` at every width, as
+        folders written before this option were).
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
@@ -117,6 +120,7 @@ class ConvergeConfig:
     tolerance: float = 0.01
     target_error: float | None = None
     max_seeds: int = 4096
+    width_keys: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))

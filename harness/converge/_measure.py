@@ -5,7 +5,7 @@ Two samplers fill the same kind of unit (one network's NNGP and NTK):
 * ``flax``: instantiated networks, unit ``w{n}_s{s}`` (below);
 * ``conditional``: the kernels of network ``s`` sampled exactly by Gaussian
   conditioning (:func:`harness.kernels.conditional_kernels`, key
-  ``fold_in(PRNGKey(0), s)``), unit ``c{n}_s{s}``, in fixed batches of
+  ``fold_in(PRNGKey(n), s)``), unit ``c{n}_s{s}``, in fixed batches of
   :data:`CONDITIONAL_BATCH` seeds, on the default device.
 
 For each width ``n`` the seeds ``0 … S-1`` are cut into *fixed* batches of
@@ -13,8 +13,11 @@ For each width ``n`` the seeds ``0 … S-1`` are cut into *fixed* batches of
 :func:`harness.kernels._monte_carlo.estimate_network_bytes` and the device memory).
 Each batch is one ``jax.jit`` call of :func:`harness.kernels._monte_carlo.per_seed_kernels`
 with the keys sharded along the ``"seeds"`` mesh axis (:mod:`harness.runs._sharding`);
-network ``s`` is ``models.draw_parameters(model, PRNGKey(s), d)`` whatever the
-batching.
+network ``s`` of width ``n`` is ``models.draw_parameters(model, fold_in(PRNGKey(s), n), d)``
+whatever the batching. Folding the width in makes networks of different widths
+independent, which the formula test assumes: with ``PRNGKey(s)`` alone a narrow
+network's weights are a prefix of the same random stream as a wide one's, and
+their kernels correlate. (Folders written before this keep ``PRNGKey(s)``.)
 
 After every batch, each seed's kernels are checked for NaN/Inf
 (:class:`NonFiniteKernelError` names the width and seed) and stored as one unit
@@ -133,8 +136,11 @@ class WidthMeasurement:
       kernels_fn: replaces ``per_seed_kernels`` (tests); same signature.
     """
 
-    def __init__(self, model, xs, mesh, *, ntk_method: str, precision, kernels_fn=None):
+    def __init__(
+        self, model, xs, mesh, *, ntk_method: str, precision, kernels_fn=None, width_keys=True
+    ):
         self.model = model
+        self.width_keys = width_keys
         self.mesh = mesh
         self.xs = replicate(np.asarray(xs, np.float32), mesh)
         if kernels_fn is None:
@@ -145,7 +151,10 @@ class WidthMeasurement:
         """Kernels of ``seeds`` as float64 NumPy ``(len(seeds), N, N)`` arrays each."""
         devices = self.mesh.size
         padded = list(seeds) + [seeds[-1]] * (-len(seeds) % devices)
-        keys = shard_keys(np.asarray(seed_keys(padded)), self.mesh)
+        keys = np.asarray(seed_keys(padded))
+        if self.width_keys:
+            keys = np.asarray(jax.vmap(jax.random.fold_in, (0, None))(keys, self.model.width))
+        keys = shard_keys(keys, self.mesh)
         nngp, ntk = self._compute(keys, self.xs)
         nngp, ntk = gather_to_host(nngp), gather_to_host(ntk)
         return (
@@ -182,7 +191,11 @@ def _check_finite(width: int, seed: int, nngp: np.ndarray, ntk: np.ndarray) -> N
 
 
 def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_unit=None) -> None:
-    """Sample, check and store the conditional units of ``seeds`` (one batch) at ``width``."""
+    """Sample, check and store the conditional units of ``seeds`` (one batch) at ``width``.
+
+    Network ``s`` at width ``n`` has the key ``fold_in(PRNGKey(n), s)``: every width
+    draws its own stream, so networks of different widths are independent.
+    """
     kernels = conditional_kernels(
         xs,
         list(seeds),
@@ -190,6 +203,7 @@ def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_u
         num_res_blocks=config.num_res_blocks,
         W_std=config.W_std,
         b_std=config.b_std,
+        base_seed=width,
     )
     for index, seed in enumerate(seeds):
         key = sampler_unit_key("conditional", width, seed)

@@ -330,6 +330,7 @@ class Measured:
                 ntk_method=config.ntk_method,
                 precision=config.jax_precision,
                 kernels_fn=self.kernels_fn,
+                width_keys=config.width_keys,
             )
             for batch in seed_batches(seeds, per_device * self.mesh.size):
                 if any(seed in missing for seed in batch):

@@ -65,8 +65,8 @@ def test_outputs_exist_and_have_the_documented_keys(tiny_run):
 
 @pytest.mark.slow
 def test_csv_errors_match_an_independent_recomputation(tiny_run):
-    # Independent truth: rebuild network (width 32, seed 1) from PRNGKey(1) with
-    # models.draw_parameters (the documented seed → network map of per_seed_kernels),
+    # Independent truth: rebuild network (width 32, seed 1) from fold_in(PRNGKey(1), 32)
+    # with models.draw_parameters (the documented seed → network map of the run),
     # take its literal Jacobian NTK (J Jᵀ, not the factored estimator the run used)
     # and the analytic kernels, and recompute the relative Frobenius errors.
     rows = list(csv.DictReader((tiny_run / "results.csv").open()))
@@ -74,7 +74,7 @@ def test_csv_errors_match_an_independent_recomputation(tiny_run):
     assert len(rows) == 2 * 2 * 2 * 3
     xs = gaussian_inputs(5, 3, seed=0)
     model = ResidualMLP(32, 2, 1.5, 0.5)
-    variables = draw_parameters(model, jax.random.PRNGKey(1), 3)
+    variables = draw_parameters(model, jax.random.fold_in(jax.random.PRNGKey(1), 32), 3)
     reference = analytic.rmlp_kernels(xs, num_res_blocks=2, W_std=1.5, b_std=0.5)
     ntk = np.asarray(empirical_ntk(model, variables, xs, method="jacobian"), np.float64)
     nngp = np.asarray(empirical_nngp(model, variables, xs), np.float64)

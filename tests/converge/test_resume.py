@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -115,9 +116,10 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_run(baseline, tmp_path
 
 
 def poisoned_kernels(model, keys, xs, *, ntk_method, precision):
-    """``per_seed_kernels`` with NaN in every kernel of seed 1 (key ``PRNGKey(1) = [0, 1]``)."""
+    """``per_seed_kernels`` with NaN in every kernel of seed 1 (key ``fold_in(PRNGKey(1), n)``)."""
     nngp, ntk = per_seed_kernels(model, keys, xs, ntk_method=ntk_method, precision=precision)
-    poison = jnp.where(keys[:, 1] == 1, jnp.nan, 1.0)[:, None, None]
+    seed_1 = jax.random.fold_in(jax.random.PRNGKey(1), model.width)
+    poison = jnp.where(jnp.all(keys == seed_1, axis=1), jnp.nan, 1.0)[:, None, None]
     return nngp * poison, ntk
 
 
