@@ -507,10 +507,19 @@ def _rerun_and_compare(job, argv, out: Path, before: set[str], timeout) -> tuple
     missing = before - _units(out)
     if missing:
         return "lost", f"finished units gone: {sorted(missing)[:3]}"
-    base = [a for a in argv if a not in ("--out", str(out))]
-    if _numbers(job, out) != _baseline(job, base, timeout):
+    if not _same_as_uninterrupted(job, argv, out, timeout):
         return "lost", "numbers differ from an uninterrupted run"
     return "clean", f"resumed ({len(before)} units kept)"
+
+
+def _same_as_uninterrupted(job, argv, out: Path, timeout) -> bool:
+    """Compare with the cached uninterrupted run, and with a fresh one if the code changed."""
+    base = [a for a in argv if a not in ("--out", str(out))]
+    if _numbers(job, out) == _baseline(job, base, timeout):
+        return True
+    with _BASELINE_LOCK:
+        _BASELINES.pop((job, tuple(base)), None)
+    return _numbers(job, out) == _baseline(job, base, timeout)
 
 
 def _signal_fault(sig: int, units_before_signal: int):
@@ -588,8 +597,7 @@ def _concurrent_fault(job, folder, argv, env, timeout):
         return "lost", "the second run was not refused"
     if second[0] != "clean":
         return second
-    base = [a for a in argv if a not in ("--out", str(out))]
-    if _numbers("converge", out) != _baseline("converge", base, timeout):
+    if not _same_as_uninterrupted("converge", argv, out, timeout):
         return "lost", "numbers differ from an uninterrupted run"
     return "clean", second[1]
 
@@ -601,6 +609,7 @@ def _damage_fault(damage: Callable[[Path], None]):
         if rc != 0:
             return "traceback", f"first run: {_last(err)}"
         before = _units(out)
+        uninterrupted = _numbers(job, out)  # this very run is the reference
         damage(out)
         damaged = _units(out)
         rc, _, err, timed_out = _run(job, argv, env, timeout)
@@ -611,8 +620,7 @@ def _damage_fault(damage: Callable[[Path], None]):
             return judged
         if not before <= _units(out):
             return "lost", "a unit is gone"
-        base = [a for a in argv if a not in ("--out", str(out))]
-        if _numbers(job, out) != _baseline(job, base, timeout):
+        if _numbers(job, out) != uninterrupted:
             return "silent-wrong", "numbers differ after the damage was repaired"
         warned = "warning: " in err
         return "clean", "recomputed the damaged unit" if warned else "resumed"
