@@ -69,15 +69,10 @@ SAMPLERS = ("auto", "flax", "conditional")
 
 
 #: Fields added after the first result folders were written, at the values those
-#: folders were made with (instantiated networks only, no target).
-_LEGACY = {
-    "sampler": "flax",
-    "flax_max_width": 2048,
-    "tolerance": 0.01,
-    "target_error": None,
-    "max_seeds": 4096,
-    "width_keys": False,
-}
+#: folders were made with (instantiated networks, one key per seed at every width).
+_LEGACY = {"sampler": "flax", "width_keys": False}
+#: Fields that change the summary or how many seeds are drawn, never a stored network.
+_NOT_IN_UNITS = ("tolerance", "target_error", "max_seeds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,14 +178,21 @@ class ConvergeConfig:
         return data
 
     def fingerprint(self) -> dict[str, Any]:
-        """What a result folder must match to be resumed: the config less the inputs' path.
+        """What a result folder must match to be resumed: what determines its networks.
 
         An inputs file is identified by its content (``inputs_sha256``), so the same
-        file named by another path resumes. Options that did not exist when older
-        folders were written are left out at the values those folders imply.
+        file named by another path resumes. The tolerance, the target error and the
+        seed cap change only the summary or the number of seeds, so they may change
+        between runs on one folder; ``flax_max_width`` matters only with
+        ``sampler="auto"``. Options that did not exist when older folders were
+        written are left out at the values those folders imply, so they still resume.
         """
         data = self.to_dict()
         data["inputs_file"] = None
+        for name in _NOT_IN_UNITS:
+            data.pop(name)
+        if self.sampler != "auto":
+            data.pop("flax_max_width")
         for name, legacy in _LEGACY.items():
             if data.get(name) == legacy:
                 data.pop(name)

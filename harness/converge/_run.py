@@ -30,7 +30,10 @@ is cheap, and written by process 0.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -217,6 +220,8 @@ def run_convergence(
     candidate_kernels = {
         c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), **arch)) for c in candidates
     }
+    if not force:
+        config = _as_legacy_folder(config, out, quiet=quiet)
     store = RunStore(out, config.fingerprint(), kind="converge", force=force, writer=writer)
     mesh = seed_mesh()
     environment = environment_stamp(precision=config.jax_precision, dtype="float32")
@@ -285,6 +290,30 @@ def run_convergence(
     return results
 
 
+def _as_legacy_folder(config, out, *, quiet: bool):
+    """``config`` as a folder written before ``sampler`` and ``width_keys`` existed expects.
+
+    Such a folder holds instantiated networks drawn from ``PRNGKey(s)`` at every width.
+    When the rest of its config is this one, it is resumed that way (and said so).
+    """
+    try:
+        manifest = json.loads((Path(out) / "run.json").read_text())
+        stored = manifest["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return config
+    if not isinstance(stored, dict) or "sampler" in stored or "width_keys" in stored:
+        return config
+    legacy = dataclasses.replace(config, sampler="flax", width_keys=False)
+    if legacy.fingerprint() != {**stored, "inputs_file": None}:
+        return config
+    if not quiet:
+        print(
+            f"converge: {out} was written before --sampler existed; resuming it with "
+            "instantiated networks drawn from PRNGKey(s) at every width"
+        )
+    return legacy
+
+
 def _read_only_copy(xs: np.ndarray) -> np.ndarray:
     copy = np.array(xs, dtype=np.float64, copy=True)
     copy.setflags(write=False)
@@ -345,8 +374,6 @@ class Measured:
 
 
 def _with_seeds(config, seeds: int):
-    import dataclasses
-
     return dataclasses.replace(config, seeds=seeds, target_error=None, max_seeds=max(seeds, 2))
 
 
