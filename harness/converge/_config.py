@@ -146,8 +146,8 @@ class ConvergeConfig:
         check_minimums((("--flax-max-width", self.flax_max_width, 1),))
         check_minimums((("--max-seeds", self.max_seeds, 2),))
         for name, value in (("--tolerance", self.tolerance), ("--target-error", self.target_error)):
-            if value is not None and not (0 < value < 1):
-                raise UsageError(f"{name}: {value} is not a fraction between 0 and 1")
+            if value is not None and not (1e-6 <= value < 1):
+                raise UsageError(f"{name}: {value} is not a relative error in [1e-6, 1)")
         if self.target_error is not None and self.seeds > self.max_seeds:
             raise UsageError(f"--seeds {self.seeds} exceeds --max-seeds {self.max_seeds}")
 

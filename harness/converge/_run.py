@@ -246,7 +246,13 @@ def run_convergence(
     rounds = []
     while True:
         total = sum(_unit_cost(w, kind) * seeds[(w, kind)] for w, kind in plan)
-        with Progress(total, label="converge", quiet=quiet, stream=progress_stream) as progress:
+        with Progress(
+            total,
+            label="converge",
+            quiet=quiet,
+            stream=progress_stream,
+            units=sum(seeds.values()),
+        ) as progress:
             for width, kind in plan:
                 loaded = measured.width(width, kind, seeds[(width, kind)], progress)
                 if kind == config.sampler_of(width):
@@ -333,7 +339,8 @@ class Measured:
         cost = _unit_cost(width, kind)
         missing = [s for s in range(seeds) if not store.has(sampler_unit_key(kind, width, s))]
         if progress is not None:
-            progress.skip(cost * (seeds - len(missing)))
+            done_before = seeds - len(missing)
+            progress.skip(cost * done_before, count=done_before)
         width_start = time.perf_counter()
 
         def done(seed):

@@ -510,8 +510,9 @@ def required_seeds(
     def detectable(S: int) -> float:
         return multiplier(S) * fluctuation * math.sqrt(g.sum() / S)
 
-    def seeds_for(k: float) -> int:
-        return max(2, math.ceil((k * fluctuation / target_error) ** 2 * g.sum()))
+    def seeds_for(k: float) -> int | float:
+        count = (k * fluctuation / target_error) ** 2 * g.sum()
+        return max(2, math.ceil(count)) if math.isfinite(count) else math.inf
 
     # The multiplier falls to k(∞) as S grows: the answer lies in [seeds_for(k(∞)), hi].
     lo = seeds_for(detectable_multiplier(math.inf, cut=cut, power=power))
