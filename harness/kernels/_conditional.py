@@ -4,9 +4,10 @@ The per-network kernels of :mod:`models._residual_mlp` (width ``n``, depth
 ``L``, ``N`` inputs) depend on each ``n × n`` weight matrix only through its
 products with ``N``-column matrices. Those products can be *sampled* exactly
 in distribution, without ever forming a weight matrix, in ``O(L n N²)`` time
-and ``O(L n N)`` memory (an instantiated network needs ``O(L n² N)`` time and
-``O(L n²)`` memory),
-which reaches widths of ``2^20`` and beyond on a CPU. The technique is the
+(matrix products of ``N × n`` by ``n × N`` or ``N × N`` by ``N × n``
+matrices, plus ``O(L N³)``) and ``O(L n N)`` memory (an instantiated network
+needs ``O(L n² N)`` time and ``O(L n²)`` memory), which reaches widths of
+``2^20`` and beyond on a CPU. The technique is the
 Gaussian conditioning of approximate message passing (Bolthausen 2014;
 Bayati & Montanari 2011) as used for wide networks by Tensor Programs
 (Yang 2019, arXiv:1902.04760; Yang 2020, arXiv:2006.14548): given the
@@ -39,27 +40,75 @@ empirical NTK factors over layers into (input Gram) ⊙ (cotangent Gram)::
 
 Sampling one matrix
 -------------------
-Let ``Hᵀ = Q R`` be a thin Householder QR (``Q ∈ R^{n_in × k}`` with
-orthonormal columns, ``R ∈ R^{k × N}``, ``k = min(n_in, N)``) and
-``P⊥ = I − QQᵀ``. With ``Z₁ = QᵀW`` and ``G`` a fresh iid ``N(0, 1)``
-matrix,
+Let ``Q ∈ R^{n_in × k}`` be a *partial isometry* (``QᵀQ = Π``, an
+orthogonal projector; ``Π = I`` means orthonormal columns) with ``Hᵀ = QR``,
+``R = QᵀHᵀ ∈ R^{k × N}`` (``k = min(n_in, N)``; construction below), and
+``P⊥ = I − QQᵀ``. Write ``W = Q Z₁ + P⊥ G`` with ``Z₁ ∈ R^{k × n_out}`` and
+``G`` iid ``N(0, 1)``, so that
 
-* forward: ``H W = Rᵀ QᵀW = Rᵀ Z₁``, and ``Z₁`` is iid ``N(0, 1)``
-  (``k × n_out``) because the columns of ``W`` are ``N(0, I)`` and
-  ``QᵀQ = I``;
-* ``W = Q Z₁ + P⊥ W`` with ``P⊥ W`` independent of ``Z₁`` (jointly Gaussian,
-  ``Cov(Qᵀw, P⊥w) = QᵀP⊥ = 0``) and distributed as ``P⊥ G``;
+* ``W`` is iid ``N(0, 1)``: its columns are Gaussian with covariance
+  ``QQᵀ + P⊥ = I`` (``QQᵀ`` is a projector because ``Q`` is a partial
+  isometry);
+* forward: ``H W = Rᵀ Z₁`` because ``H P⊥ = 0`` and ``HQ = RᵀΠ``,
+  ``ΠR = R``;
 * backward, for a cotangent ``D ∈ R^{N × n_out}``:
-  ``D Wᵀ = (D Z₁ᵀ) Qᵀ + (D Gᵀ) P⊥``, and with ``Dᵀ = Q_D R_D`` (thin QR),
-  ``D Gᵀ = R_Dᵀ (Q_Dᵀ Gᵀ) = R_Dᵀ Z₂`` with ``Z₂`` iid ``N(0, 1)``
-  (``k_D × n_in``) given ``D``.
+  ``D Wᵀ = (D Z₁ᵀ) Qᵀ + Y P⊥ = Y + (D Z₁ᵀ − Y Q) Qᵀ`` with ``Y = D Gᵀ``,
+  and given ``D``, ``Y = R_Dᵀ Z₂`` in law for any ``R_D`` with
+  ``R_DᵀR_D = D Dᵀ`` and ``Z₂`` iid ``N(0, 1)`` (row covariance
+  ``D Dᵀ ⊗ I``).
 
-So a hidden matrix costs two ``n × N`` QRs, a handful of ``N × n × N``
-matmuls and ``k × n`` normal draws (``Z₁`` is drawn in the forward pass and
-redrawn from the same key in the backward pass instead of being stored). The
-embedding ``W_e`` is used forward only: ``X W_e = R_Xᵀ Z`` with
-``Xᵀ = Q_X R_X``. Biases (length ``n``) and the readout ``w`` are drawn
-directly.
+When ``n_in <= N`` the matrix is instantiated instead: ``Q = I``, ``R = Hᵀ``,
+``Z₁ = W`` and ``P⊥ = 0``. The embedding ``W_e`` is used forward only:
+``X W_e = X Z`` (instantiated, ``d <= N``) or ``R_Xᵀ Z`` (``d > N``, with
+the basis below). Biases (length
+``n``) and the readout ``w`` are drawn directly. Each ``Z₁`` is drawn once
+and kept for the backward pass.
+
+Bases from Gram matrices
+------------------------
+For ``n_in > N`` the basis costs only matrix products and ``N × N`` work:
+
+1. ``H Hᵀ = U Λ Uᵀ`` (``eigh``; the Gram matrix is needed for the NTK anyway)
+   and ``M = Hᵀ U``, whose column norms ``ν_j = ‖Hᵀ u_j‖`` are accurate to
+   rounding of ``‖H‖`` even where ``λ_j`` is rounding noise. Directions
+   with ``ν_j <= 4 N ε max ν`` are numerically null (duplicate or zero
+   inputs, ``d + 1 < N`` for ``h_0``) and are dropped.
+2. ``Q₁ = M diag(1/ν)`` on the kept directions is orthonormal up to the
+   errors of the eigenvectors; its explicitly computed Gram matrix
+   ``Q₁ᵀQ₁ = L Lᵀ`` (Cholesky) gives ``Q = Q₁ L⁻ᵀ Uᵀ``. This is the second
+   pass of CholeskyQR2 (Yamamoto, Nakatsukasa, Yanagisawa & Fukaya 2015,
+   *ETNA* 44: 306-326), with an eigendecomposition instead of the first
+   Cholesky pass so that rank-deficient ``H`` is allowed, and the final
+   ``Uᵀ`` making ``Q`` (≈ ``Hᵀ (H Hᵀ)^{-1/2}``, the polar factor) independent
+   of the eigensolver's choice of eigenvectors. ``R = QᵀHᵀ`` is one more
+   product, so a zero input row gives an exactly zero column of ``R``.
+3. Both conditions the proof below needs are then *checked*:
+   ``max |QᵀQ − U diag(kept) Uᵀ| <= 4 max(N, 16) ε`` and, for every input,
+   ``‖h_i − Q r_i‖ <= 4 max(N, 16) ε ‖h_i‖``. If either fails, the basis
+   is recomputed by Householder QR (LAPACK), which is backward stable
+   whatever the conditioning (Higham 2002, *Accuracy and Stability of
+   Numerical Algorithms*, ch. 19). Under ``jax.vmap`` the QR runs only when
+   some network of the batch needs it.
+
+A single Gram-matrix pass (CholeskyQR) loses orthogonality like
+``ε κ(H)²``; here the rounding of the Gram matrix only perturbs the
+eigenvectors, and the second pass orthogonalises the computed ``M``
+against its own Gram matrix. Measured in float64: ``|QᵀQ − Π|`` ≈ 1e-15 and
+backward error ≈ 5e-16, as for Householder QR, for the hidden layers of the
+default inputs (32 Gaussian inputs in ``R^10``: ``κ`` ≈ 25-30, and ``h_0``
+of rank 11), for 32 inputs on a line (``κ`` ≈ 3e3 at n = 4096), for inputs that are
+near-duplicates down to 1e-14 apart, and for rank-deficient ``H``; with
+the same normal draws, kernels computed with these bases and with
+Householder bases brought to the same polar form agree to 1e-14 relative.
+The checks fail (Householder is used) when several singular values of
+``H`` lie between ~1e-9 and ~1e-14 of the largest (a graded spectrum with
+``κ`` ≳ 1e9 in float64, ≳ 1e5 in float32).
+
+The cotangent side needs no basis: ``R_D = U diag(‖Dᵀu_j‖) Uᵀ`` with
+``D Dᵀ = U Λ Uᵀ`` (the symmetric square root with accurate scales), so
+``R_DᵀR_D = D Dᵀ`` up to the rounding of ``eigh``, and duplicate or zero
+cotangent rows give equal or rounding-size columns (not the ``√ε ‖D‖`` of
+``√λ_j``).
 
 Why this is exact for the residual MLP
 --------------------------------------
@@ -86,7 +135,8 @@ of the forward pass, ``w`` and the backward products of matrices later in
 that order, never of its own backward product.
 
 *Joint law.* (1) Write every matrix as ``W = Q Z₁ + P⊥ G`` with ``(Z₁, G)``
-iid and independent of everything else, where ``Q`` comes from ``H``. By
+iid and independent of everything else, where ``Q`` is a function of ``H``
+(which basis, Gram or Householder, is also decided by ``H`` alone). By
 induction in the forward order, conditional on the earlier matrices and the
 biases (which fix ``H`` and so ``Q``), ``W`` is Gaussian with column
 covariance ``QQᵀ + P⊥ = I``, i.e. iid ``N(0, 1)``: the matrices so built are
@@ -103,45 +153,54 @@ unchanged, and the sampled kernels have exactly the law of the instantiated
 network's kernels (for each fixed input set, at every width).
 
 *Rank deficiency.* Nothing above needs ``span(Q)`` to equal the row space of
-``H``; it needs only ``QᵀQ = I`` and ``Hᵀ = QR``. Householder QR
-(``jnp.linalg.qr``: LAPACK on the CPU) returns an orthonormal ``Q`` also when
-``H`` has rank ``< N`` (duplicate inputs, a zero row with ``b_std = 0``,
-``d < N`` for the embedding, width ``n < N``): ``span(Q)`` may then be
-larger than the row space, which conditions on ``QᵀW`` rather than on
-``HW`` alone. That is still an exact representation, step (1) holding for
-any orthonormal ``Q`` that is a function of the past. When ``n_in ≤ N``,
-``P⊥ = 0`` and the matrix is fully determined by its forward product. Numerically, Householder QR is
-backward stable (Higham 2002, *Accuracy and Stability of Numerical
-Algorithms*, ch. 19): the computed factors satisfy ``Hᵀ + E = QR`` and
-``‖QᵀQ − I‖ = O(u)`` with ``‖E‖ = O(u ‖H‖)``, whatever the rank. Duplicate
-inputs give kernel rows equal to rounding, not bitwise (Householder QR meets
-the two equal columns at different steps); a zero input row with
-``b_std = 0`` gives exactly zero kernel rows, as the network does (the ReLU
-derivative at 0 is taken as 0, as JAX does).
+``H``; it needs only that ``Q`` is a partial isometry and ``Hᵀ = QR``: a
+larger span (Householder QR of a rank-deficient ``H``) conditions on
+``QᵀW`` rather than on ``HW`` alone, which is still an exact representation.
+When ``n_in <= N``, ``P⊥ = 0`` and the matrix is fully determined by its
+forward product. In floating point the two conditions hold to the checked
+``4 max(N, 16) ε``. Duplicate inputs give kernel rows equal to rounding; a
+zero input row with ``b_std = 0`` gives exactly zero kernel rows, as the
+network does (the ReLU derivative at 0 is taken as 0, as JAX does).
+
+Random numbers
+--------------
+Normals come from the Box–Muller transform of threefry bits (the
+non-partitionable stream, used whatever the ``jax_threefry_partitionable``
+flag; JAX's own float64 ``normal`` spends most of its time in ``erf⁻¹``).
+Each pair uses 53 bits for the radius ``√(−2 ln U)``, ``U`` uniform on the
+``2⁵³`` points ``(j + 1) 2⁻⁵³`` of ``(0, 1]``, and 32 bits for the angle:
+3 bits choose one of the 8 symmetries of the square and 29 bits the midpoint
+``x = (f + ½) π/2³¹`` of one of ``2²⁹`` equal cells of ``(0, π/4)``, whose
+sine and cosine are Taylor polynomials (1 ulp). So the angle is uniform on
+the ``2³²`` midpoints of a regular partition of the circle, and
+``(cos θ, sin θ)`` has every trigonometric moment of the uniform angle up to
+order ``2³² − 1``; with ``U`` on a grid of ``2⁻⁵³`` this is exact to float64
+rounding. (JAX's float32 normals, by contrast, have mean −3.3e-7 and
+variance 1 − 1.1e-7: a 23-bit uniform, one-sided grid.)
 
 Cost and precision
 ------------------
-Per network, per hidden matrix: one QR with ``Q`` and one ``R``-only QR of
-``n × N`` matrices, about six ``N × n × N`` matmuls, and three ``k × n``
-draws: ``O(L n N²)`` flops. Memory: the ``Q`` of every hidden matrix and the
-ReLU masks are kept for the backward pass, ``(2L + c) n N`` numbers.
-Input Grams come free from the QRs (``H Hᵀ = RᵀR``); cotangent Grams are
-``R_DᵀR_D`` from the backward QRs.
+Per network and hidden matrix: one ``eigh`` and one Cholesky of ``N × N``
+for the basis and one ``eigh`` for ``R_D``; eight ``N × n`` by ``n × N``
+or ``N × N`` by ``N × n`` products forward (Gram, ``M``, Gram of ``M``,
+``Q``, ``R``, the two checks, ``RᵀZ₁``) and six backward (Gram of ``D``,
+``Dᵀu_j``, ``Y``, ``D Z₁ᵀ``, ``Y Q``, ``(·) Qᵀ``), ``O(L n N²)`` flops in
+all; ``2 N n`` normals per hidden matrix (``4 N n + 2n`` per block) and
+``(min(d, N) + 2) n`` for the embedding, bias and readout. Memory: ``Qᵀ``
+and ``Z₁`` of every hidden matrix and the ReLU masks are kept for the
+backward pass, ``(4L + c) n N`` numbers.
 
 All matmuls run at ``Precision.HIGHEST``. :func:`conditional_kernels`
-computes in float64 by default, inside a local ``jax.enable_x64`` context (the
-global flag is never changed); ``dtype="float32"`` is available. Measured on
-one network (N = 32 inputs of full rank, L = 3) with the same normal draws
-run through both dtypes, the float32 kernels differ from the float64 ones by
-at most 3e-7 (n = 2^10 and 2^16) and 1.1e-6 (n = 2^20) of the largest entry,
-while one network's kernels deviate from the limit by O(1/√n) (~3e-3 at
-n = 2^20). So float32 rounding is ~1e-3 of one network's sampling deviation
-and would show only in seed means over millions of networks; float64
-removes the question at about twice the memory. Draws are made in
-the compute dtype, so the two dtypes give different (equally exact) networks
-for the same key. So do different backends when some ``H`` is rank
-deficient (e.g. ``d < N``): the extra columns of ``Q`` are then set by
-rounding, which changes the realised network but not its law.
+computes in float64 by default, inside a local ``jax.enable_x64`` context
+(the global flag is never changed); ``dtype="float32"`` is available. The
+float32 sampler makes the same draws (rounded) and the same polar-form bases
+as the float64 one, so both give the same network up to rounding when the
+bases are well conditioned: measured for one key, the float32 kernels differ
+from the float64 ones by at most 2e-6 of the largest entry (NNGP, and NTK
+for ``N <= 8``) and 5e-5 (NTK, N = 32, n = 2^16), while one network's
+kernels deviate from the limit by O(1/√n) (~1e-2 at n = 2^16). Where a
+check passes in one dtype and not the other the two draw different (equally
+exact) networks.
 """
 
 from __future__ import annotations
@@ -267,105 +326,275 @@ def _seed_list(seeds):
 # --------------------------------------------------------------------------- the sampler
 
 
+#: Taylor coefficients of sin x / x and cos x in x², enough for 1 ulp on [0, π/4] in float64.
+_SIN = tuple((-1) ** i / math.factorial(2 * i + 1) for i in range(8))
+_COS = tuple((-1) ** i / math.factorial(2 * i) for i in range(9))
+
+
+def _horner(coefficients, y):
+    acc = jnp.full_like(y, coefficients[-1])
+    for c in reversed(coefficients[:-1]):
+        acc = acc * y + c
+    return acc
+
+
+def _legacy_threefry():
+    """The non-partitionable threefry stream (faster on the CPU), whatever the global flag."""
+    flag = getattr(jax, "threefry_partitionable", None)
+    return flag(False) if flag is not None else contextlib.nullcontext()
+
+
+#: Normal pairs per threefry call: larger calls fall out of the CPU caches and
+#: run several times slower per number.
+_PAIRS_PER_CALL = 2**16
+
+
+def _box_muller(high, low, angle_bits, dtype):
+    """``(2, P)`` normals from three ``uint32[P]`` words per pair (see :func:`_normal`)."""
+    u = (high.astype(dtype) * 2.0**21 + ((low >> 11).astype(dtype) + 1.0)) * 2.0**-53
+    radius = jnp.sqrt(-2.0 * jnp.log(u))
+    x = ((angle_bits >> 3).astype(dtype) + 0.5) * (math.pi / 2.0**31)
+    y = x * x
+    sin, cos = x * _horner(_SIN, y), _horner(_COS, y)
+    swap = (angle_bits & 1) == 1
+    first = jnp.where(swap, sin, cos)
+    second = jnp.where(swap, cos, sin)
+    first = jnp.where((angle_bits & 2) == 2, -first, first)
+    second = jnp.where((angle_bits & 4) == 4, -second, second)
+    return jnp.stack([radius * first, radius * second])
+
+
+def _normal_pairs(key, pairs, dtype):
+    with _legacy_threefry():
+        words = jax.random.bits(key, (3, pairs), jnp.uint32)
+    return _box_muller(*words, dtype)
+
+
 def _normal(key, shape, dtype):
-    return jax.random.normal(key, shape, dtype)
+    """iid N(0, 1) of ``shape`` by the Box–Muller transform of threefry bits.
+
+    Each pair uses 53 bits for the radius ``√(−2 ln U)``, ``U = (j + 1) 2⁻⁵³``
+    (``j`` uniform on ``[0, 2⁵³)``), and 32 bits for the angle: 3 bits pick
+    one of the 8 symmetries of the square (swap, two signs) and 29 bits the
+    midpoint ``x = (f + ½) π/2³¹`` in ``(0, π/4)``, whose sine and cosine are
+    Taylor polynomials (1 ulp in float64). The pairs are made in calls of
+    :data:`_PAIRS_PER_CALL`, call ``i`` with key ``fold_in(key, i)``.
+    """
+    size = math.prod(shape)
+    pairs = -(-size // 2)
+    calls = -(-pairs // _PAIRS_PER_CALL)
+    if calls == 1:
+        out = _normal_pairs(jax.random.fold_in(key, 0), pairs, dtype)
+    else:
+        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(calls, dtype=jnp.uint32))
+        out = jax.lax.map(lambda k: _normal_pairs(k, _PAIRS_PER_CALL, dtype), keys)
+    return out.reshape(-1)[:size].reshape(shape)
 
 
 def _mm(a, b):
+    """``A B`` at the highest precision."""
     return jnp.matmul(a, b, precision=_HIGHEST)
 
 
-def _gram_of_r(r):
-    """``H Hᵀ`` from the ``R`` of ``Hᵀ = QR``: ``RᵀR`` (symmetric by construction)."""
-    gram = _mm(r.T, r)
+def _mm_t(a, b):
+    """``A Bᵀ`` (contracting the last axes, no transposed copy of a wide ``B``)."""
+    return jax.lax.dot_general(a, b, (((1,), (1,)), ((), ())), precision=_HIGHEST)
+
+
+def _gram(a):
+    """``A Aᵀ`` of an ``N × m`` matrix, made exactly symmetric."""
+    gram = _mm_t(a, a)
     return 0.5 * (gram + gram.T)
 
 
-def _backward_product(d, r_d, z1, q, z2):
-    """A draw of ``D Wᵀ`` given ``W``'s forward factor: ``(D Z₁ᵀ) Qᵀ + (R_Dᵀ Z₂) P⊥``.
+def _row_norms(a):
+    return jnp.sqrt(jnp.sum(a * a, axis=1))
 
-    ``d``: cotangent ``(N, n_out)``; ``r_d``: the ``R`` of ``dᵀ`` ``(k_D, N)``;
-    ``z1``: ``QᵀW`` ``(k, n_out)``; ``q``: ``(n_in, k)`` orthonormal columns;
-    ``z2``: fresh N(0, 1) ``(k_D, n_in)``.
+
+#: A direction ``u`` of the eigenbasis of ``H Hᵀ`` is dropped from the basis
+#: when ``‖Hᵀu‖ <= _DROP · N · eps · max_j ‖Hᵀu_j‖`` (numerically null).
+_DROP = 4.0
+#: The basis is accepted when ``|QᵀQ − I|`` (entrywise) and every relative row
+#: residual ``‖h_i − Q r_i‖ / ‖h_i‖`` are at most ``_ACCEPT · max(N, 16) · eps``.
+_ACCEPT = 4.0
+
+
+def _householder(h):
+    """Householder ``Hᵀ = QR`` (LAPACK on the CPU), returned as ``(Qᵀ (N, m), R (N, N))``."""
+    q, r = jnp.linalg.qr(h.T)
+    # Qᵀ through a matmul, so that it leaves in the row-major layout of the
+    # fast path (else XLA gives the lax.cond result Householder's layout and
+    # transposes the fast path's Qᵀ twice on every call).
+    return _mm(jnp.eye(r.shape[0], dtype=r.dtype), q.T), r
+
+
+def _gram_basis(h, gram):
+    """Basis of the row space of ``H`` from its Gram matrix, and whether it holds.
+
+    ``h``: ``(N, m)`` with ``m > N``; ``gram``: ``H Hᵀ``. Returns ``(Qᵀ, R, ok)``
+    with ``Qᵀ`` ``(N, m)``, a partial isometry (``QᵀQ = U diag(kept) Uᵀ``),
+    ``R = QᵀHᵀ`` ``(N, N)`` and ``ok``, a boolean scalar: both conditions of
+    the proof (``QᵀQ`` a projector, ``Hᵀ = QR`` row by row) hold to
+    ``_ACCEPT · max(N, 16) · eps``. See the module docstring.
     """
-    conditional = _mm(_mm(d, z1.T), q.T)
-    fresh = _mm(r_d.T, z2)
-    fresh = fresh - _mm(_mm(fresh, q), q.T)
-    return conditional + fresh
+    n_inputs = h.shape[0]
+    eps = jnp.finfo(h.dtype).eps
+    tol = _ACCEPT * max(n_inputs, 16) * eps
+    _, u = jnp.linalg.eigh(gram)
+    m_t = _mm(u.T, h)  # (H U)ᵀ = Uᵀ H, (N, m): row j has norm ‖Hᵀu_j‖ (accurate, unlike λ_j)
+    m_gram = _gram(m_t)
+    norms = jnp.sqrt(jnp.diagonal(m_gram))
+    keep = norms > _DROP * n_inputs * eps * jnp.max(norms)
+    inv = jnp.where(keep, 1.0 / jnp.where(keep, norms, 1.0), 0.0)
+    dropped = jnp.diag(jnp.where(keep, 0.0, 1.0).astype(h.dtype))
+    # Second pass: Q = Q₁ L⁻ᵀ with Q₁ = M diag(1/‖M_j‖) and Q₁ᵀQ₁ = L Lᵀ
+    # (identity on the dropped columns, which stay zero); then Q Uᵀ, which
+    # does not depend on the eigensolver's choice of eigenvectors.
+    chol = jnp.linalg.cholesky(m_gram * inv[:, None] * inv[None, :] + dropped)
+    eye = jnp.eye(n_inputs, dtype=h.dtype)
+    t_t = jax.scipy.linalg.solve_triangular(chol, eye, lower=True) * inv[None, :]
+    q_t = _mm(_mm(u, t_t), m_t)
+    r = _mm_t(q_t, h)
+    # A posteriori checks: QᵀQ is the projector U diag(kept) Uᵀ, and Hᵀ = QR row by row.
+    projector = _mm(u * jnp.where(keep, 1.0, 0.0).astype(h.dtype)[None, :], u.T)
+    orthogonality = jnp.max(jnp.abs(_gram(q_t) - projector))
+    residual = _row_norms(h - _mm(r.T, q_t))
+    ok = (orthogonality <= tol) & jnp.all(residual <= tol * jnp.sqrt(jnp.diagonal(gram)))
+    return q_t, r, ok
+
+
+@jax.custom_batching.custom_vmap
+def _fallback(ok, h, q_t, r):
+    """``(Qᵀ, R)`` if ``ok``, else Householder's; batched, the QR runs only if one needs it."""
+    return jax.lax.cond(ok, lambda: (q_t, r), lambda: _householder(h))
+
+
+@_fallback.def_vmap
+def _fallback_vmap(axis_size, in_batched, ok, h, q_t, r):
+    ok, h, q_t, r = (
+        x if batched else jnp.broadcast_to(x, (axis_size, *x.shape))
+        for x, batched in zip((ok, h, q_t, r), in_batched, strict=True)
+    )
+
+    def slow():
+        q_h, r_h = jax.vmap(_householder)(h)
+        keep = ok[:, None, None]
+        return jnp.where(keep, q_t, q_h), jnp.where(keep, r, r_h)
+
+    return jax.lax.cond(jnp.all(ok), lambda: (q_t, r), slow), (True, True)
+
+
+def _basis(h, gram):
+    """``(Qᵀ, R)``, ``Hᵀ = QR`` with ``Q`` a partial isometry (``m > N``): Gram or Householder."""
+    q_t, r, ok = _gram_basis(h, gram)
+    return _fallback(ok, h, q_t, r)
+
+
+def _square_root(d, gram):
+    """``R_D = U diag(‖Dᵀu_j‖) Uᵀ`` with ``D Dᵀ = U Λ Uᵀ``: ``R_DᵀR_D = D Dᵀ`` to rounding.
+
+    The scales are the norms of ``Dᵀu_j`` (accurate also for null directions),
+    not ``√λ_j`` (which is ``√eps ‖D‖`` for them); the symmetric form does not
+    depend on the eigensolver's choice of eigenvectors.
+    """
+    _, u = jnp.linalg.eigh(gram)
+    return _mm(u * _row_norms(_mm(u.T, d))[None, :], u.T)
+
+
+def _backward_product(d, r_d, z1, q_t, z2):
+    """A draw of ``D Wᵀ`` given ``W``'s forward factor: ``Y + (D Z₁ᵀ − Y Q) Qᵀ``, ``Y = R_Dᵀ Z₂``.
+
+    ``d``: cotangent ``(N, n_out)``; ``r_d``: any ``R_D`` with ``R_DᵀR_D = D Dᵀ``
+    ``(k_D, N)``; ``z1``: the forward draw ``(k, n_out)``; ``q_t``: ``Qᵀ``
+    ``(k, n_in)`` with ``Q`` a partial isometry; ``z2``: fresh N(0, 1)
+    ``(k_D, n_in)``.
+    """
+    y = _mm(r_d.T, z2)
+    return y + _mm(_mm_t(d, z1) - _mm_t(y, q_t), q_t)
 
 
 def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype):
     """``(nngp, ntk)`` of one sampled network; traced in ``key``, ``xs``, ``W_std``, ``b_std``.
 
-    Randomness: ``split(key, 2L + 1)`` gives one key for the embedding and
-    readout and one forward and one backward key per block. Each key feeds a
-    single ``normal`` call whose rows are cut into the draws (few threefry
-    instances keep the compiled program small); a block's forward draw is
-    made again from its key in the backward pass instead of being stored.
+    Randomness: ``fold_in(key, i)``, ``i = 0 … 2L``, gives one key for the
+    embedding and readout and one forward and one backward key per block;
+    each key feeds a single :func:`_normal` call whose rows are cut into the
+    draws. Every normal is drawn once; the forward draws ``Z₁`` are kept for
+    the backward pass.
     """
     xs = jnp.asarray(xs).astype(dtype)
     W_std = jnp.asarray(W_std, dtype)
     beta = jnp.asarray(b_std, dtype)
     n_inputs, input_dim = xs.shape
     n, L = width, num_res_blocks
-    k = min(n, n_inputs)  # rows of R for every hidden QR (h, v and cotangents are N × n)
+    k = min(n, n_inputs)  # rows of Z₁ for every hidden matrix
+    wide = n > n_inputs  # else hidden matrices are instantiated (Z₁ = W, P⊥ = 0)
     s = W_std / math.sqrt(n)
     s_embed = W_std / math.sqrt(input_dim)
-    keys = jax.random.split(key, 2 * L + 1)
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(2 * L + 1, dtype=jnp.uint32))
     forward_keys, backward_keys = keys[1 : L + 1], keys[L + 1 :]
 
-    def forward_draw(block_key):
-        """Rows: Z₁ of A_l (k), Z₁ of B_l (k), bias a_l, bias b_l."""
-        draw = _normal(block_key, (2 * k + 2, n), dtype)
-        return draw[:k], draw[k : 2 * k], draw[2 * k], draw[2 * k + 1]
+    def factor(h):
+        gram = _gram(h)
+        if not wide:
+            return jnp.eye(n, dtype=dtype), h.T, gram
+        q_t, r = _basis(h, gram)
+        return q_t, r, gram
 
-    # Embedding: X W_e = R_Xᵀ Z (W_e is never needed again); the same draw
-    # holds the embedding bias and the readout weights w.
-    r_x = jnp.linalg.qr(xs.T, mode="r")  # (min(d, N), N)
+    # Embedding: X W_e = R_Xᵀ Z (W_e is never needed again; instantiated,
+    # R_X = Xᵀ, when d <= N); the same draw holds the embedding bias and the
+    # readout weights w.
+    r_x = xs.T if input_dim <= n_inputs else _basis(xs, _gram(xs))[1]
     k_x = r_x.shape[0]
     draw = _normal(keys[0], (k_x + 2, n), dtype)
     h = s_embed * _mm(r_x.T, draw[:k_x]) + beta * draw[k_x]
     readout = draw[k_x + 1]
 
     def forward(h, block_key):
-        z_a, z_b, bias_a, bias_b = forward_draw(block_key)
-        q_h, r_h = jnp.linalg.qr(h.T)  # (n, k), (k, N)
+        draw = _normal(block_key, (2 * k + 2, n), dtype)
+        z_a, z_b, bias_a, bias_b = draw[:k], draw[k : 2 * k], draw[2 * k], draw[2 * k + 1]
+        q_h, r_h, gram_h = factor(h)
         u = s * _mm(r_h.T, z_a) + beta * bias_a
         v = jax.nn.relu(u)
-        q_v, r_v = jnp.linalg.qr(v.T)
+        q_v, r_v, gram_v = factor(v)
         h_next = h + s * _mm(r_v.T, z_b) + beta * bias_b
-        return h_next, (q_h, q_v, u > 0, _gram_of_r(r_h), _gram_of_r(r_v))
+        return h_next, (q_h, q_v, z_a, z_b, u > 0, gram_h, gram_v)
 
     h, saved = jax.lax.scan(forward, h, forward_keys, length=L)
 
-    phi = jax.nn.relu(h)
-    phi_gram = _mm(phi, phi.T)
-    nngp = s**2 * 0.5 * (phi_gram + phi_gram.T)
+    nngp = s**2 * _gram(jax.nn.relu(h))
     # Readout: ∂f/∂w = s φ(h_L) gives the s² φφᵀ term; its cotangent is G_L.
     grad_h = s * readout * (h > 0).astype(dtype)
 
+    def backward_product(d, gram_d, z1, q, z2):
+        if not wide:
+            return _mm_t(d, z1)
+        return _backward_product(d, _square_root(d, gram_d), z1, q, z2)
+
     def backward(carry, inputs):
         grad_h, ntk = carry
-        forward_key, backward_key, q_h, q_v, mask_u, gram_h, gram_v = inputs
-        z_a, z_b, _, _ = forward_draw(forward_key)
-        fresh = _normal(backward_key, (2 * k, n), dtype)  # Z₂ of B_l, then of A_l
+        backward_key, q_h, q_v, z_a, z_b, mask_u, gram_h, gram_v = inputs
+        if wide:  # Z₂ of B_l, then of A_l
+            fresh = _normal(backward_key, (2 * k, n), dtype)
+            z2_b, z2_a = fresh[:k], fresh[k:]
+        else:
+            z2_b = z2_a = None
         # Outer dense B_l: input v_l, cotangent G_{l+1}.
-        r_g = jnp.linalg.qr(grad_h.T, mode="r")
-        ntk = ntk + (s**2 * gram_v + beta**2) * _gram_of_r(r_g)
-        delta = s * _backward_product(grad_h, r_g, z_b, q_v, fresh[:k])
+        gram_g = _gram(grad_h)
+        ntk = ntk + (s**2 * gram_v + beta**2) * gram_g
+        delta = s * backward_product(grad_h, gram_g, z_b, q_v, z2_b)
         delta = delta * mask_u.astype(dtype)
         # Inner dense A_l: input h_l, cotangent Δ_l.
-        r_d = jnp.linalg.qr(delta.T, mode="r")
-        ntk = ntk + (s**2 * gram_h + beta**2) * _gram_of_r(r_d)
-        grad_h = grad_h + s * _backward_product(delta, r_d, z_a, q_h, fresh[k:])
+        gram_d = _gram(delta)
+        ntk = ntk + (s**2 * gram_h + beta**2) * gram_d
+        grad_h = grad_h + s * backward_product(delta, gram_d, z_a, q_h, z2_a)
         return (grad_h, ntk), None
 
     (grad_h, ntk), _ = jax.lax.scan(
-        backward, (grad_h, nngp), (forward_keys, backward_keys, *saved), length=L, reverse=True
+        backward, (grad_h, nngp), (backward_keys, *saved), length=L, reverse=True
     )
-    x_gram = _mm(xs, xs.T)
-    x_factor = s_embed**2 * 0.5 * (x_gram + x_gram.T) + beta**2
-    ntk = ntk + x_factor * _gram_of_r(jnp.linalg.qr(grad_h.T, mode="r"))
+    x_factor = s_embed**2 * _gram(xs) + beta**2
+    ntk = ntk + x_factor * _gram(grad_h)
     return nngp, ntk
 
 
@@ -442,16 +671,28 @@ def _keys(seeds, base_key):
     return jax.vmap(lambda s: jax.random.fold_in(base_key, s))(seeds)
 
 
-def _batched(seeds, base_key, xs, W_std, b_std, *, width, num_res_blocks, dtype):
+#: Networks of at most this many ``N × n`` entries are ``vmap``-ped in groups of
+#: up to this many entries; wider ones run one at a time (``lax.map``), which on
+#: a CPU is as fast and keeps the Householder fallback to the network that
+#: needs it.
+_GROUP_ELEMENTS = 2**12
+
+
+def _group_size(width, n_inputs, chunk):
+    """Networks computed together by ``vmap`` inside one ``lax.map`` step."""
+    return max(1, min(chunk, _GROUP_ELEMENTS // (width * n_inputs)))
+
+
+def _batched(seeds, base_key, xs, W_std, b_std, *, width, num_res_blocks, dtype, group):
     def one(key):
         return _network_kernels(
             key, xs, W_std, b_std, width=width, num_res_blocks=num_res_blocks, dtype=dtype
         )
 
-    return jax.vmap(one)(_keys(seeds, base_key))
+    return jax.lax.map(one, _keys(seeds, base_key), batch_size=group if group > 1 else None)
 
 
-_batched_jit = jax.jit(_batched, static_argnames=("width", "num_res_blocks", "dtype"))
+_batched_jit = jax.jit(_batched, static_argnames=("width", "num_res_blocks", "dtype", "group"))
 
 
 def conditional_network_bytes(
@@ -459,26 +700,26 @@ def conditional_network_bytes(
 ) -> int:
     """Peak bytes of one network in :func:`conditional_kernels` (an upper-side estimate).
 
-    Counts the ``Q`` factors kept for the backward pass (``2L`` arrays of
-    ``n × min(n, N)``), the boolean ReLU masks (``L N n`` bytes) and the live
-    temporaries, ``(24 · dtype_bytes + 48)`` bytes per ``N × n`` entry (the
-    normal draws and their threefry intermediates dominate; fitted to the
-    peak resident memory of the CPU backend with some margin). The input
-    dimension ``d`` enters through the ``min(d, N) × n`` embedding draw.
+    Counts what is kept for the backward pass, ``Qᵀ`` and ``Z₁`` of every
+    hidden matrix (``4L`` arrays of ``min(n, N) × n``) and the boolean ReLU
+    masks (``L N n`` bytes), and the live temporaries, ``(16 · dtype_bytes +
+    64)`` bytes per ``N × n`` entry (fitted to the peak resident memory of
+    the CPU backend with a margin of 15-60%). The input dimension ``d``
+    enters through the ``min(d, N) × n`` embedding draw.
     """
     n = _check_int("width", width, 1)
     L = _check_int("num_res_blocks", num_res_blocks, 0)
     N = _check_int("n_inputs", n_inputs, 1)
     d = _check_int("input_dim", input_dim, 1)
     item = _check_int("dtype_bytes", dtype_bytes, 1)
-    kept = item * 2 * L * n * min(n, N) + L * N * n
-    temporaries = (24 * item + 48) * N * n + item * (min(d, N) * n + (4 * L + 8) * N * N)
+    kept = item * 4 * L * n * min(n, N) + L * N * n
+    temporaries = (16 * item + 64) * N * n + item * (min(d, N) * n + (4 * L + 8) * N * N)
     return int(kept + temporaries)
 
 
 def _default_memory_budget_bytes() -> int:
     """Half the accelerator's memory limit when JAX reports one, else 2 GiB (a shared CPU)."""
-    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
+    stats = getattr(jax.local_devices()[0], "memory_stats", lambda: None)()
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"] // 2)
     return 2 * 1024**3
@@ -502,11 +743,13 @@ def conditional_kernels(
     (:func:`conditional_keys`) and is the network that
     :func:`conditional_network_kernels` draws from that key, up to rounding
     (batched and single matmuls may round differently). Networks are computed
-    ``jax.vmap``-ed in chunks of as many as :func:`conditional_network_bytes`
-    fits in ``memory_budget_bytes`` (at least one, even if one network
-    exceeds the budget); the last chunk is padded so that one compilation
-    serves all chunks. A network's kernels do not depend on the chunking
-    (bit-identical on the CPU, where this was checked).
+    in chunks of as many as :func:`conditional_network_bytes` fits in
+    ``memory_budget_bytes`` (at least one, even if one network exceeds the
+    budget), one compiled ``lax.map`` per chunk that takes the networks one at
+    a time, or ``jax.vmap``-ed in small groups when they are narrow; the last
+    chunk is padded so that one compilation serves all chunks. A network's
+    kernels do not depend on the chunking (bit-identical on the CPU, where
+    this was checked).
 
     Args:
       xs: inputs, shape ``(N, d)``, finite real numbers.
@@ -541,6 +784,8 @@ def conditional_kernels(
         width, num_res_blocks, *xs.shape, dtype_bytes=np.dtype(dtype).itemsize
     )
     chunk = max(1, min(len(seeds), budget // per_network))
+    group = _group_size(width, xs.shape[0], chunk)
+    chunk = -(-chunk // group) * group
     context = jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
     nngps, ntks = [], []
     with context:
@@ -559,6 +804,7 @@ def conditional_kernels(
                 width=width,
                 num_res_blocks=num_res_blocks,
                 dtype=dtype,
+                group=group,
             )
             nngps.append(np.asarray(nngp, np.float64)[:real])
             ntks.append(np.asarray(ntk, np.float64)[:real])

@@ -3,7 +3,13 @@
 Independent truths used here:
 
 * the exact law of one conditioned matrix product, from the covariance of the
-  instantiated products (deterministic, to rounding);
+  instantiated products (deterministic, to rounding), for both bases (Gram
+  and Householder) and the square root of the cotangent Gram matrix;
+* the two conditions that law needs of a basis (``QᵀQ`` a projector,
+  ``Hᵀ = QR``), measured directly, and Householder QR where they fail;
+* the normal generator: its angles against the regular grid of the circle
+  (exact integers), its radii at the ends of their range, and a
+  Kolmogorov-Smirnov test against ``scipy.stats.norm``;
 * instantiated Flax networks (:class:`models.ResidualMLP`,
   :func:`models.draw_parameters`), NNGP from their last hidden layer and NTK
   from the literal parameter Jacobian (``jax.jacrev`` of ``model.apply``);
@@ -33,6 +39,13 @@ from scipy import stats
 
 import analytic
 from harness.kernels._conditional import _backward_product
+from harness.kernels._conditional import _basis
+from harness.kernels._conditional import _box_muller
+from harness.kernels._conditional import _gram
+from harness.kernels._conditional import _gram_basis
+from harness.kernels._conditional import _householder
+from harness.kernels._conditional import _normal
+from harness.kernels._conditional import _square_root
 from harness.kernels._conditional import conditional_kernels
 from harness.kernels._conditional import conditional_keys
 from harness.kernels._conditional import conditional_network_bytes
@@ -205,17 +218,32 @@ def conditional_samples(name, *, W_scale=1.0, base_seed=20240601):
 # --------------------------------------------------------------------------- tests
 
 
+def _factors(h, basis):
+    """``(Qᵀ, R)`` of ``Hᵀ = QR`` as the sampler makes them (instantiated when ``n_in <= N``)."""
+    n_inputs, n_in = h.shape
+    if n_in <= n_inputs:
+        return jnp.eye(n_in, dtype=h.dtype), h.T
+    if basis == "gram":
+        q_t, r, ok = _gram_basis(h, _gram(h))
+        assert ok
+        return q_t, r
+    return _householder(h)
+
+
 @pytest.mark.parametrize(
-    ("n_in", "n_out", "h_rows", "d_rows"),
+    ("n_in", "n_out", "h_rows", "d_rows", "basis"),
     [
-        pytest.param(7, 6, None, None, id="full-rank"),
-        pytest.param(7, 6, "deficient", None, id="H-duplicate-and-zero-rows"),
-        pytest.param(3, 6, None, None, id="n_in<N"),
-        pytest.param(7, 3, None, "deficient", id="n_out<N-D-deficient"),
+        pytest.param(7, 6, None, None, "gram", id="full-rank-gram"),
+        pytest.param(7, 6, None, None, "householder", id="full-rank-householder"),
+        pytest.param(7, 6, "deficient", None, "gram", id="H-duplicate-and-zero-rows-gram"),
+        pytest.param(7, 6, "deficient", None, "householder", id="H-duplicate-and-zero-rows-qr"),
+        pytest.param(3, 6, None, None, None, id="n_in<N"),
+        pytest.param(7, 3, None, "deficient", "gram", id="n_out<N-D-deficient-gram"),
+        pytest.param(7, 3, None, "deficient", "householder", id="n_out<N-D-deficient-qr"),
     ],
 )
-def test_one_matrix_products_have_the_exact_joint_law(n_in, n_out, h_rows, d_rows):
-    """(R_Hᵀ Z₁, D Z₁ᵀ Qᵀ + R_Dᵀ Z₂ P⊥) has the covariance of (H W, D Wᵀ), W iid N(0, 1).
+def test_one_matrix_products_have_the_exact_joint_law(n_in, n_out, h_rows, d_rows, basis):
+    """(Rᵀ Z₁, Y + (D Z₁ᵀ − Y Q) Qᵀ), Y = R_Dᵀ Z₂, has the covariance of (H W, D Wᵀ).
 
     Both pairs are linear in Gaussians, so equal covariances mean equal laws;
     the covariances are computed exactly (Jacobians of the linear maps).
@@ -236,15 +264,17 @@ def test_one_matrix_products_have_the_exact_joint_law(n_in, n_out, h_rows, d_row
         if d_rows == "deficient":
             d[1], d[2] = d[3], 0.0
         h, d = jnp.asarray(h), jnp.asarray(d)
-        q, r = jnp.linalg.qr(h.T)
-        r_d = jnp.linalg.qr(d.T, mode="r")
+        q_t, r = _factors(h, basis)
+        r_d = _square_root(d, _gram(d))
         k, k_d = r.shape[0], r_d.shape[0]
+        if h_rows == "deficient":
+            assert np.all(np.asarray(r)[:, 3] == 0)  # a zero input row: an exactly zero column
 
         def conditioned(z):
             z1 = z[: k * n_out].reshape(k, n_out)
             z2 = z[k * n_out :].reshape(k_d, n_in)
             forward = r.T @ z1
-            backward = _backward_product(d, r_d, z1, q, z2)
+            backward = _backward_product(d, r_d, z1, q_t, z2)
             return jnp.concatenate([forward.ravel(), backward.ravel()])
 
         def instantiated(w):
@@ -257,6 +287,107 @@ def test_one_matrix_products_have_the_exact_joint_law(n_in, n_out, h_rows, d_row
     np.testing.assert_allclose(cov_conditioned, cov_true, rtol=0, atol=1e-12)
     cross = cov_true[: n_inputs * n_out, n_inputs * n_out :]
     assert np.abs(cross).max() > 0.1  # the forward-backward coupling is really there
+
+
+def _with_singular_values(singular_values, m, seed):
+    """``U diag(σ) Vᵀ`` with random orthonormal ``U`` (N × N) and ``V`` (m × N)."""
+    rng = np.random.default_rng(seed)
+    n_inputs = len(singular_values)
+    u = np.linalg.qr(rng.normal(size=(n_inputs, n_inputs)))[0]
+    v = np.linalg.qr(rng.normal(size=(m, n_inputs)))[0]
+    return (u * singular_values) @ v.T
+
+
+def _basis_cases():
+    rng = np.random.default_rng(3)
+    generic = rng.normal(size=(12, 300))
+    deficient = rng.normal(size=(12, 3)) @ rng.normal(size=(3, 300))  # rank 3
+    deficient[5], deficient[7], deficient[9] = deficient[2], 0.0, deficient[2]
+    near = generic.copy()
+    near[1] = near[0] + 1e-7 * rng.normal(size=300)
+    nearer = generic.copy()
+    nearer[1] = nearer[0] + 1e-13 * rng.normal(size=300)
+    scales = generic * np.logspace(0, -9, 12)[:, None]  # rows from 1 to 1e-9
+    return {
+        "generic": generic,
+        "rank-3-duplicates-zero-row": deficient,
+        "near-duplicates-1e-7": near,
+        "near-duplicates-1e-13": nearer,
+        "row-norms-1-to-1e-9": scales,
+        "kappa-1e6-graded": _with_singular_values(np.logspace(0, -6, 12), 300, 0),
+    }
+
+
+@pytest.mark.parametrize("name", list(_basis_cases()))
+def test_gram_basis_is_a_partial_isometry_with_h_in_its_span(name):
+    """The two conditions of the proof, measured: ``QᵀQ`` is an orthogonal projector and every
+    row of ``H`` equals ``Q r_i`` to rounding of that row (as Householder QR achieves)."""
+    h = _basis_cases()[name]
+    with jax.enable_x64(True):
+        h = jnp.asarray(h)
+        q_t, r, ok = (np.asarray(x) for x in _gram_basis(h, _gram(h)))
+        h = np.asarray(h)
+    assert ok
+    eps = np.finfo(np.float64).eps
+    projector = q_t @ q_t.T
+    np.testing.assert_allclose(projector @ projector, projector, rtol=0, atol=50 * eps)
+    np.testing.assert_allclose(projector, projector.T, rtol=0, atol=50 * eps)
+    residual = np.linalg.norm(h - r.T @ q_t, axis=1)
+    assert np.all(residual <= 50 * eps * np.linalg.norm(h, axis=1))
+    if name == "rank-3-duplicates-zero-row":
+        assert np.isclose(np.trace(projector), 3, atol=1e-12)  # the span is the row space
+        assert np.all(r[:, 7] == 0)
+    else:
+        assert np.isclose(np.trace(projector), 12, atol=1e-12)
+
+
+def test_ill_conditioned_h_falls_back_to_householder_also_under_vmap():
+    """A graded spectrum down to 1e-12 fails the checks and gets Householder's factors;
+    batched with a well-conditioned matrix, each gets its own (the fallback is per network)."""
+    bad = _with_singular_values(np.logspace(0, -12, 12), 300, 1)
+    good = _basis_cases()["generic"]
+    with jax.enable_x64(True):
+        bad, good = jnp.asarray(bad), jnp.asarray(good)
+        assert not _gram_basis(bad, _gram(bad))[2]
+        q_bad, r_bad = _householder(bad)
+        q_good, r_good, ok = _gram_basis(good, _gram(good))
+        assert ok
+        stacked = jnp.stack([good, bad])
+        q_t, r = jax.jit(jax.vmap(_basis))(stacked, jax.vmap(_gram)(stacked))
+        one_q, one_r = jax.jit(_basis)(bad, _gram(bad))
+    for got, want in ((q_t[0], q_good), (r[0], r_good), (q_t[1], q_bad), (r[1], r_bad)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(one_q), np.asarray(q_bad), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(one_r), np.asarray(r_bad), rtol=0, atol=1e-13)
+
+
+def test_box_muller_angles_are_the_midpoint_grid_of_the_circle():
+    """Angle codes map one-to-one onto the 2^32 cell midpoints ``(j + ½) 2π/2^32``, and
+    the radius spans ``√(−2 ln U)`` for ``U`` from ``2^-53`` (all-zero bits) to 1."""
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 2**32, size=20000, dtype=np.uint64)
+    codes = np.concatenate([codes, codes ^ 1, codes ^ 2, codes ^ 4, codes ^ 7])
+    codes = np.concatenate([codes, [0, 1, 2**29, 2**32 - 1]]).astype(np.uint32)
+    zeros = np.zeros_like(codes)
+    with jax.enable_x64(True):
+        first, second = (np.asarray(x) for x in _box_muller(zeros, zeros, codes, jnp.float64))
+        ones = np.full(3, 2**32 - 1, np.uint32)
+        top = np.asarray(_box_muller(ones, ones, ones, jnp.float64))
+    radius = np.hypot(first, second)
+    np.testing.assert_allclose(radius, np.sqrt(2 * 53 * np.log(2)), rtol=1e-15)
+    cells = np.mod(np.arctan2(second, first), 2 * np.pi) / (2 * np.pi / 2**32) - 0.5
+    index = np.round(cells)
+    assert np.abs(cells - index).max() < 1e-4
+    unique_codes = np.unique(codes)
+    assert len(np.unique(np.mod(index, 2**32))) == len(unique_codes)
+    assert np.all(top == 0)  # U = 1
+
+
+def test_normal_draws_are_standard_normal():
+    """Kolmogorov-Smirnov against N(0, 1) on 2^21 draws from several calls, at ``ALPHA``."""
+    with jax.enable_x64(True):
+        z = np.asarray(_normal(jax.random.PRNGKey(11), (32, 2**16), jnp.float64)).ravel()
+    assert stats.kstest(z, "norm").pvalue > ALPHA
 
 
 @pytest.mark.parametrize(
@@ -352,7 +483,8 @@ def test_rank_deficient_inputs_give_the_structure_of_the_network(width):
 
 
 def test_batching_and_keys_do_not_change_a_network():
-    """Chunk sizes, seed subsets and the one-network function agree; x64 does not leak."""
+    """Chunk sizes, seed subsets and the one-network function agree; x64 does not leak;
+    float32 draws the same networks as float64, to float32 rounding."""
     flag = jax.config.jax_enable_x64
     kwargs = dict(width=32, num_res_blocks=1, W_std=1.0, b_std=0.4, base_seed=3)
     per_network = conditional_network_bytes(32, 1, *XS.shape)
@@ -376,7 +508,9 @@ def test_batching_and_keys_do_not_change_a_network():
     np.testing.assert_allclose(np.asarray(nngp), whole.nngp[4], rtol=1e-12)
     single = conditional_kernels(XS, 2, dtype="float32", **kwargs)
     assert single.dtype == "float32"
-    assert np.all(np.isfinite(single.ntk))
+    for a, b in ((whole.nngp[:2], single.nngp), (whole.ntk[:2], single.ntk)):
+        scale = np.abs(a).max(axis=(1, 2), keepdims=True)
+        assert np.all(np.abs(a - b) <= 2e-5 * scale)
 
 
 @pytest.mark.parametrize(
