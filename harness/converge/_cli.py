@@ -17,6 +17,7 @@ import dataclasses
 
 from harness.converge._config import SAMPLERS
 from harness.converge._config import ConvergeConfig
+from harness.converge._report import judged_formulas
 from harness.runs import ArgumentParser
 from harness.runs import add_architecture_options
 from harness.runs import add_numerics_options
@@ -158,17 +159,7 @@ def config_from_args(args) -> ConvergeConfig:
 
 def headlines(results: dict) -> list[str]:
     """One line per judged formula: ours, neural-tangents' (if installed), each candidate."""
-    lines = []
-    for kernel in ("nngp", "ntk"):
-        entry = results["kernels"][kernel]
-        lines.append(entry["verdict"])
-        nt = entry["references"]["neural_tangents"]
-        if nt.get("outcome") is not None:
-            lines.append(nt["verdict"])
-    for candidate in results["candidates"].values():
-        for kernel in ("nngp", "ntk"):
-            if kernel in candidate:
-                lines.append(candidate[kernel]["verdict"])
+    lines = [entry["verdict"] for _, _, entry in judged_formulas(results)]
     target = results.get("target_error")
     if target:
         state = "met" if target["met"] else "not met (--max-seeds reached)"

@@ -10,7 +10,7 @@ the embedded figures, configuration and environment.
 
 from __future__ import annotations
 
-__all__ = ["render_report"]
+__all__ = ["judged_formulas", "render_report"]
 
 _TITLES = {"nngp": "NNGP", "ntk": "NTK"}
 
@@ -52,7 +52,7 @@ def _test_row(name: str, kernel: str, entry: dict) -> str:
     )
 
 
-def _judged(results: dict):
+def judged_formulas(results: dict):
     """``(name, kernel, entry)`` for every judged formula, ours first."""
     kernels, candidates = results["kernels"], results.get("candidates", {})
     for kernel in ("nngp", "ntk"):
@@ -101,7 +101,7 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
     if command:
         lines += ["```", command, "```", ""]
     lines += ["## Outcomes", ""]
-    lines += [f"- {entry['verdict']}" for _, _, entry in _judged(results)]
+    lines += [f"- {entry['verdict']}" for _, _, entry in judged_formulas(results)]
     nt_state = kernels["nngp"].get("references", {}).get("neural_tangents", {})
     if nt_state.get("installed") is False:
         lines.append(
@@ -136,7 +136,7 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
         "| df | lack of fit |",
         "|---|---|---|---|---:|---:|---:|---:|---|",
     ]
-    lines += [_test_row(name, kernel, entry) for name, kernel, entry in _judged(results)]
+    lines += [_test_row(name, kernel, entry) for name, kernel, entry in judged_formulas(results)]
     samplers = results.get("samplers", {})
     seeds_per_width = results.get("seeds_per_width", {})
     if samplers:
@@ -187,7 +187,7 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
         "| reference | kernel | per-seed slope [95% CI] | seed-mean slope [95% CI] |",
         "|---|---|---|---|",
     ]
-    lines += [_slope_row(name, kernel, entry) for name, kernel, entry in _judged(results)]
+    lines += [_slope_row(name, kernel, entry) for name, kernel, entry in judged_formulas(results)]
     lines += ["", "## Relative Frobenius error per width (against our analytic kernels)", ""]
     for kernel in ("nngp", "ntk"):
         lines += _width_table(kernel, kernels[kernel], candidates)
