@@ -1,6 +1,6 @@
 r"""Infinite-width NNGP and NTK of the seed's ReLU residual MLP, in float64.
 
-Architecture (the seed notebook, ``../shared/seed``): a Dense embedding of the
+Architecture (the seed notebook, 000_eb9df717aa1cff35): a Dense embedding of the
 ``d`` input features, ``L = num_res_blocks`` residual blocks
 ``h ↦ h + Dense(Relu(Dense(h)))``, a Relu, and a Dense readout with
 ``b_std = 0``. Every Dense layer is in NTK parameterization,

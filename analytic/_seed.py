@@ -1,6 +1,6 @@
 """The seed notebook's original recursions, kept verbatim as a known-wrong candidate.
 
-``../shared/seed/000_eb9df717aa1cff35.txt`` defines ``rmlp_nngp_ours`` and
+The seed notebook (notebook 000_eb9df717aa1cff35) defines ``rmlp_nngp_ours`` and
 ``rmlp_ntk_ours``. They are reproduced here in float64 NumPy, operation for
 operation, with three changes only:
 

@@ -1,6 +1,6 @@
 """The seed notebook's residual MLP in neural-tangents ``stax`` (test-only reference).
 
-Built exactly as in the seed (``../shared/seed``, cell "In [3]"): a Dense
+Built exactly as in the seed notebook (cell "In [3]"): a Dense
 embedding, ``num_res_blocks`` blocks ``FanOut(2) → parallel(Identity,
 serial(Dense, Relu, Dense)) → FanInSum``, then ``Relu`` and ``Dense(1,
 b_std=0)``, all in neural-tangents' default NTK parameterization. neural-tangents

@@ -1,6 +1,6 @@
 """Golden values: the kernels printed in the seed notebook.
 
-Source: ``../shared/seed/000_eb9df717aa1cff35.txt``, cells "In [4]", "In [6]"
+Source: the seed notebook (notebook 000_eb9df717aa1cff35), cells "In [4]", "In [6]"
 and "In [54]", printed by NumPy to 8 decimals. The inputs are stored here as
 literals; they were regenerated as the seed README describes
 (``jax.random.split(jax.random.PRNGKey(1))[0]`` then ``jax.random.normal``,
