@@ -211,8 +211,8 @@ def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_u
         _check_finite(width, seed, nngp, ntk)
         if not store.has(key):
             store.save(key, nngp=nngp, ntk=ntk)
-        if on_unit is not None:
-            on_unit(seed)
+            if on_unit is not None:
+                on_unit(seed)
 
 
 def measure_batch(measure, store, width: int, seeds: list[int], *, on_unit=None) -> int:
