@@ -74,14 +74,16 @@ For ``n_in > N`` the basis costs only matrix products and ``N × N`` work:
    with ``ν_j <= 4 N ε max ν`` are numerically null (duplicate or zero
    inputs, ``d + 1 < N`` for ``h_0``) and are dropped.
 2. ``Q₁ = M diag(1/ν)`` on the kept directions is orthonormal up to the
-   errors of the eigenvectors; its explicitly computed Gram matrix
-   ``Q₁ᵀQ₁ = L Lᵀ`` (Cholesky) gives ``Q = Q₁ L⁻ᵀ Uᵀ``. This is the second
-   pass of CholeskyQR2 (Yamamoto, Nakatsukasa, Yanagisawa & Fukaya 2015,
-   *ETNA* 44: 306-326), with an eigendecomposition instead of the first
-   Cholesky pass so that rank-deficient ``H`` is allowed, and the final
-   ``Uᵀ`` making ``Q`` (≈ ``Hᵀ (H Hᵀ)^{-1/2}``, the polar factor) independent
-   of the eigensolver's choice of eigenvectors. ``R = QᵀHᵀ`` is one more
-   product, so a zero input row gives an exactly zero column of ``R``.
+   errors of the eigenvectors; with its explicitly computed Gram matrix
+   ``C = Q₁ᵀQ₁``, ``Q = Q₁ C^{-1/2} Uᵀ`` (``C^{-1/2}`` by ``eigh``). This is
+   the second pass of CholeskyQR2 (Yamamoto, Nakatsukasa, Yanagisawa &
+   Fukaya 2015, *ETNA* 44: 306-326) with Löwdin's symmetric
+   orthogonalisation in place of the Cholesky factor, and with an
+   eigendecomposition instead of the first Cholesky pass so that
+   rank-deficient ``H`` is allowed; the final ``Uᵀ`` makes ``Q`` (≈
+   ``Hᵀ (H Hᵀ)^{-1/2}``, the polar factor) independent of the eigensolver's
+   choice of eigenvectors. ``R = QᵀHᵀ`` is one more product, so a zero
+   input row gives an exactly zero column of ``R``.
 3. Both conditions the proof below needs are then *checked*:
    ``max |QᵀQ − U diag(kept) Uᵀ| <= 4 max(N, 16) ε`` and, for every input,
    ``‖h_i − Q r_i‖ <= 4 max(N, 16) ε ‖h_i‖``. If either fails, the basis
@@ -93,16 +95,18 @@ For ``n_in > N`` the basis costs only matrix products and ``N × N`` work:
 A single Gram-matrix pass (CholeskyQR) loses orthogonality like
 ``ε κ(H)²``; here the rounding of the Gram matrix only perturbs the
 eigenvectors, and the second pass orthogonalises the computed ``M``
-against its own Gram matrix. Measured in float64: ``|QᵀQ − Π|`` ≈ 1e-15 and
-backward error ≈ 5e-16, as for Householder QR, for the hidden layers of the
-default inputs (32 Gaussian inputs in ``R^10``: ``κ`` ≈ 25-30, and ``h_0``
-of rank 11), for 32 inputs on a line (``κ`` ≈ 3e3 at n = 4096), for inputs that are
-near-duplicates down to 1e-14 apart, and for rank-deficient ``H``; with
-the same normal draws, kernels computed with these bases and with
-Householder bases brought to the same polar form agree to 1e-14 relative.
-The checks fail (Householder is used) when several singular values of
-``H`` lie between ~1e-9 and ~1e-14 of the largest (a graded spectrum with
-``κ`` ≳ 1e9 in float64, ≳ 1e5 in float32).
+against its own Gram matrix. Measured in float64 on the layers of networks
+of width 2^10-2^16: ``QᵀQ`` is a projector to 4e-15 and every row of ``H``
+is reproduced to 4e-15 of its norm (Householder QR: 3e-15 and 1.3e-15),
+with all checks passing, for the default inputs (32 Gaussian inputs in
+``R^10``: ``κ(H)`` ≈ 25-30 for the hidden layers, ``h_0`` of rank 11), for
+32 inputs on a line (``κ`` ≈ 3e3), for inputs in ``R^2`` and ``R^3``, and
+for near-duplicate inputs 1e-4 to 1e-14 apart; with the same normal draws,
+kernels computed with these bases and with Householder bases brought to the
+same polar form agree to 1e-14 relative. The checks fail (and Householder
+QR is used) for spectra spread over many orders of magnitude, e.g. singular
+values graded geometrically from 1 to 1e-12 (1e-6 in float32), but not for
+a cluster of small singular values apart from the rest.
 
 The cotangent side needs no basis: ``R_D = U diag(‖Dᵀu_j‖) Uᵀ`` with
 ``D Dᵀ = U Λ Uᵀ`` (the symmetric square root with accurate scales), so
@@ -180,9 +184,9 @@ variance 1 − 1.1e-7: a 23-bit uniform, one-sided grid.)
 
 Cost and precision
 ------------------
-Per network and hidden matrix: one ``eigh`` and one Cholesky of ``N × N``
-for the basis and one ``eigh`` for ``R_D``; eight ``N × n`` by ``n × N``
-or ``N × N`` by ``N × n`` products forward (Gram, ``M``, Gram of ``M``,
+Per network and hidden matrix: two ``eigh`` of ``N × N`` for the basis and
+one for ``R_D``; eight ``N × n`` by ``n × N`` or ``N × N`` by ``N × n``
+products forward (Gram, ``M``, Gram of ``M``,
 ``Q``, ``R``, the two checks, ``RᵀZ₁``) and six backward (Gram of ``D``,
 ``Dᵀu_j``, ``Y``, ``D Z₁ᵀ``, ``Y Q``, ``(·) Qᵀ``), ``O(L n N²)`` flops in
 all; ``2 N n`` normals per hidden matrix (``4 N n + 2n`` per block) and
@@ -195,9 +199,9 @@ computes in float64 by default, inside a local ``jax.enable_x64`` context
 (the global flag is never changed); ``dtype="float32"`` is available. The
 float32 sampler makes the same draws (rounded) and the same polar-form bases
 as the float64 one, so both give the same network up to rounding when the
-bases are well conditioned: measured for one key, the float32 kernels differ
-from the float64 ones by at most 2e-6 of the largest entry (NNGP, and NTK
-for ``N <= 8``) and 5e-5 (NTK, N = 32, n = 2^16), while one network's
+bases are well conditioned: measured on 4 networks at each of n = 2^9-2^16,
+N = 6-32, the float32 kernels differ from the float64 ones by at most 2e-6
+of the largest entry, except the NTK at N = 32, n = 2^16 (5e-5), while one network's
 kernels deviate from the limit by O(1/√n) (~1e-2 at n = 2^16). Where a
 check passes in one dtype and not the other the two draw different (equally
 exact) networks.
@@ -205,9 +209,11 @@ exact) networks.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
 import numbers
+import os
 from typing import NamedTuple
 
 import jax
@@ -447,12 +453,13 @@ def _gram_basis(h, gram):
     keep = norms > _DROP * n_inputs * eps * jnp.max(norms)
     inv = jnp.where(keep, 1.0 / jnp.where(keep, norms, 1.0), 0.0)
     dropped = jnp.diag(jnp.where(keep, 0.0, 1.0).astype(h.dtype))
-    # Second pass: Q = Q₁ L⁻ᵀ with Q₁ = M diag(1/‖M_j‖) and Q₁ᵀQ₁ = L Lᵀ
+    # Second pass: Q = Q₁ C^{-1/2} with Q₁ = M diag(1/‖M_j‖) and C = Q₁ᵀQ₁
     # (identity on the dropped columns, which stay zero); then Q Uᵀ, which
-    # does not depend on the eigensolver's choice of eigenvectors.
-    chol = jnp.linalg.cholesky(m_gram * inv[:, None] * inv[None, :] + dropped)
-    eye = jnp.eye(n_inputs, dtype=h.dtype)
-    t_t = jax.scipy.linalg.solve_triangular(chol, eye, lower=True) * inv[None, :]
+    # does not depend on the eigensolver's choice of eigenvectors. (C^{-1/2}
+    # by eigh: LAPACK's triangular solve is far slower at this size on a CPU.)
+    c_values, c_vectors = jnp.linalg.eigh(m_gram * inv[:, None] * inv[None, :] + dropped)
+    c_root = _mm(c_vectors / jnp.sqrt(c_values)[None, :], c_vectors.T)
+    t_t = c_root * inv[None, :]
     q_t = _mm(_mm(u, t_t), m_t)
     r = _mm_t(q_t, h)
     # A posteriori checks: QᵀQ is the projector U diag(kept) Uᵀ, and Hᵀ = QR row by row.
@@ -671,16 +678,19 @@ def _keys(seeds, base_key):
     return jax.vmap(lambda s: jax.random.fold_in(base_key, s))(seeds)
 
 
-#: Networks of at most this many ``N × n`` entries are ``vmap``-ped in groups of
-#: up to this many entries; wider ones run one at a time (``lax.map``), which on
-#: a CPU is as fast and keeps the Householder fallback to the network that
-#: needs it.
+#: Networks of fewer than this many ``N × n`` entries are ``vmap``-ped in groups
+#: of ``_GROUP_ELEMENTS // (N n)``; wider ones run one at a time (``lax.map``),
+#: which on a CPU is as fast and keeps the Householder fallback to the network
+#: that needs it. The group depends on ``N n`` alone (chunks are padded to a
+#: multiple of it), so that a network's kernels do not depend on the chunking.
 _GROUP_ELEMENTS = 2**12
 
 
-def _group_size(width, n_inputs, chunk):
-    """Networks computed together by ``vmap`` inside one ``lax.map`` step."""
-    return max(1, min(chunk, _GROUP_ELEMENTS // (width * n_inputs)))
+def _group_size(width, n_inputs):
+    """Networks ``vmap``-ped together in one ``lax.map`` step, or ``None`` for no ``vmap``."""
+    if width * n_inputs >= _GROUP_ELEMENTS:
+        return None
+    return _GROUP_ELEMENTS // (width * n_inputs)
 
 
 def _batched(seeds, base_key, xs, W_std, b_std, *, width, num_res_blocks, dtype, group):
@@ -689,7 +699,7 @@ def _batched(seeds, base_key, xs, W_std, b_std, *, width, num_res_blocks, dtype,
             key, xs, W_std, b_std, width=width, num_res_blocks=num_res_blocks, dtype=dtype
         )
 
-    return jax.lax.map(one, _keys(seeds, base_key), batch_size=group if group > 1 else None)
+    return jax.lax.map(one, _keys(seeds, base_key), batch_size=group)
 
 
 _batched_jit = jax.jit(_batched, static_argnames=("width", "num_res_blocks", "dtype", "group"))
@@ -715,6 +725,17 @@ def conditional_network_bytes(
     kept = item * 4 * L * n * min(n, N) + L * N * n
     temporaries = (16 * item + 64) * N * n + item * (min(d, N) * n + (4 * L + 8) * N * N)
     return int(kept + temporaries)
+
+
+def _workers() -> int:
+    """Chunks run at once: 2 on a CPU with two or more cores (XLA keeps about one busy), else 1."""
+    if jax.default_backend() != "cpu":
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
 
 
 def _default_memory_budget_bytes() -> int:
@@ -746,8 +767,10 @@ def conditional_kernels(
     in chunks of as many as :func:`conditional_network_bytes` fits in
     ``memory_budget_bytes`` (at least one, even if one network exceeds the
     budget), one compiled ``lax.map`` per chunk that takes the networks one at
-    a time, or ``jax.vmap``-ed in small groups when they are narrow; the last
-    chunk is padded so that one compilation serves all chunks. A network's
+    a time, or ``jax.vmap``-ed in small groups when they are narrow; chunks
+    are padded so that one compilation serves all of them. On a CPU with two
+    or more cores two chunks run at once, in two threads, each with half the
+    budget (one XLA computation keeps about one core busy). A network's
     kernels do not depend on the chunking (bit-identical on the CPU, where
     this was checked).
 
@@ -783,22 +806,23 @@ def conditional_kernels(
     per_network = conditional_network_bytes(
         width, num_res_blocks, *xs.shape, dtype_bytes=np.dtype(dtype).itemsize
     )
-    chunk = max(1, min(len(seeds), budget // per_network))
-    group = _group_size(width, xs.shape[0], chunk)
-    chunk = -(-chunk // group) * group
-    context = jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
-    nngps, ntks = [], []
-    with context:
-        xs_device = jnp.asarray(xs, dtype)
-        base_key = jax.random.PRNGKey(base)
-        for start in range(0, len(seeds), chunk):
-            batch = list(seeds[start : start + chunk])
-            real = len(batch)
-            batch += [batch[-1]] * (chunk - real)
+    workers = _workers()
+    chunk = max(1, min(-(-len(seeds) // workers), budget // (workers * per_network)))
+    group = _group_size(width, xs.shape[0])
+    if group is not None:
+        chunk = -(-chunk // group) * group
+    base_key = np.asarray(jax.random.PRNGKey(base))
+
+    def run(start):
+        batch = list(seeds[start : start + chunk])
+        real = len(batch)
+        batch += [batch[-1]] * (chunk - real)
+        # The x64 context is per thread, so it is entered here.
+        with jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext():
             nngp, ntk = _batched_jit(
                 jnp.asarray(batch, jnp.uint32),
-                base_key,
-                xs_device,
+                jnp.asarray(base_key),
+                jnp.asarray(xs, dtype),
                 W_std,
                 b_std,
                 width=width,
@@ -806,6 +830,18 @@ def conditional_kernels(
                 dtype=dtype,
                 group=group,
             )
-            nngps.append(np.asarray(nngp, np.float64)[:real])
-            ntks.append(np.asarray(ntk, np.float64)[:real])
+            return np.asarray(nngp, np.float64)[:real], np.asarray(ntk, np.float64)[:real]
+
+    starts = range(0, len(seeds), chunk)
+    if workers > 1 and len(starts) > 1:
+        pool = concurrent.futures.ThreadPoolExecutor(workers)
+        try:
+            results = list(pool.map(run, starts))
+        except BaseException:  # e.g. Ctrl-C: drop the queued chunks, do not wait for the rest
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+    else:
+        results = [run(start) for start in starts]
+    nngps, ntks = zip(*results, strict=True)
     return ConditionalKernels(np.concatenate(nngps), np.concatenate(ntks), seeds, dtype)
