@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from harness.bench import main
@@ -18,7 +19,8 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     argv += ["--repeats", "1", "--analytic-n", "8", "--json", str(path)]
     assert main(argv) == 0
     result = json.loads(path.read_text())
-    assert result["device"].startswith("cpu")
+    device = jax.devices()[0]
+    assert result["device"].startswith("cpu" if device.platform == "cpu" else device.device_kind)
     assert result["precision"] == "default"
     assert [row["width"] for row in result["rows"]] == [32]
     for row in result["rows"]:

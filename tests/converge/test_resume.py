@@ -32,6 +32,9 @@ CONFIG = ConvergeConfig(
     input_dim=3,
     seeds=3,
     candidates=(),
+    # Full float32 matmuls on every backend: a batch of one network is another XLA
+    # program, equal only to float32 rounding, which TF32 (the GPU default) would exceed.
+    precision="highest",
 )
 ARGS = [
     "--widths",
@@ -50,6 +53,8 @@ ARGS = [
     "3",
     "--candidate",
     "none",
+    "--precision",
+    "highest",
     "--quiet",
 ]
 NUMBERS = ("kernels", "candidates", "analytic_vs_neural_tangents", "config")

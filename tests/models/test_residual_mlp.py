@@ -77,12 +77,13 @@ def test_parameter_shapes_and_standard_normal_draws(net):
 
 def test_forward_and_trace_match_definition(net, xs):
     model, params = net
-    out = model.apply(params, xs)
+    # Full float32 matmuls: JAX's default is TF32 on NVIDIA GPUs (eps 4.9e-4).
+    out = model.clone(precision="highest").apply(params, xs)
     assert out.dtype == jnp.float32
     assert out.shape == (6, OUT)
     # float32 against float64 NumPy: rounding of ~4 layers, eps 1.2e-7.
     assert rel(out, numpy_forward(params, xs, W_STD, B_STD)) < 2e-6
-    trace = residual_mlp_trace(params, xs, W_std=W_STD, b_std=B_STD)
+    trace = residual_mlp_trace(params, xs, W_std=W_STD, b_std=B_STD, precision="highest")
     np.testing.assert_array_equal(trace.outputs, out)
     assert len(trace.block_inputs) == BLOCKS
     np.testing.assert_array_equal(trace.readout_input, jnp.maximum(trace.last_hidden, 0.0))
