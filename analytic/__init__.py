@@ -11,7 +11,9 @@ Public API:
   (Cho & Saul 2009) for plain covariance entries;
 * :func:`rmlp_diagonal_log10`: how large the kernels get (``log10`` of the
   diagonal, exact beyond the float64 range), which every kernel function uses
-  to refuse what would overflow (``ValueError`` naming the block).
+  to refuse what would overflow (``ValueError`` naming the block);
+* :func:`validate_architecture`: the checks every kernel function applies to
+  ``(num_res_blocks, W_std, b_std)``, for code that takes the same arguments.
 
 The architecture, the parameterization and the recursion are documented in
 :mod:`analytic._rmlp`; the numerics that keep near-duplicate and antipodal
@@ -29,6 +31,7 @@ from analytic._seed import SeedKernels
 from analytic._seed import seed_rmlp_kernels
 from analytic._seed import seed_rmlp_nngp
 from analytic._seed import seed_rmlp_ntk
+from analytic._validation import validate_architecture
 
 __all__ = [
     "RMLPDiagonal",
@@ -42,4 +45,5 @@ __all__ = [
     "seed_rmlp_kernels",
     "seed_rmlp_nngp",
     "seed_rmlp_ntk",
+    "validate_architecture",
 ]

@@ -31,8 +31,10 @@ from harness.runs import announce
 from harness.runs import bounded_int
 from harness.runs import check_out_folder
 from harness.runs import check_run_memory
+from harness.runs import config_of
 from harness.runs import jax_precision_of
 from harness.runs import parse_widths
+from models import NeuralTangentsUnavailableError
 
 __all__ = ["BenchConfig", "main", "parse_args", "run_bench"]
 
@@ -61,16 +63,12 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     parser.add_argument("--note", default="", help="free text stored with the results")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON")
     args = parser.parse_args(argv)
-    config = BenchConfig(
+    config = config_of(
+        BenchConfig,
+        args,
         widths=parse_widths(args.widths),
-        n_inputs=args.n_inputs,
-        seeds=args.seeds,
-        blocks=args.blocks,
-        repeats=args.repeats,
-        analytic_n=args.analytic_n,
         jacobian=not args.no_jacobian,
         precision=jax_precision_of(args.precision),
-        note=args.note,
     )
     return config, args.json
 
@@ -106,7 +104,6 @@ def check_before_measuring(config: BenchConfig, json_path: Path | None) -> None:
 
 def main(argv=None) -> int:
     """Parse, check the outputs, measure, print the table and write the JSON and Markdown."""
-    from models import NeuralTangentsUnavailableError
 
     config, json_path = parse_args(argv)
     check_before_measuring(config, json_path)

@@ -21,11 +21,13 @@ Every timing is in seconds and carries the matmul precision it ran at.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analytic import rmlp_kernels
 from harness.bench._timing import time_cold
 from harness.bench._timing import time_warm
 from harness.kernels import empirical_ntk
@@ -135,7 +137,6 @@ def _monte_carlo(config, model, xs, log):
 
 
 def _analytic(config, log):
-    from analytic import rmlp_kernels
 
     xs = np.asarray(
         jax.random.normal(jax.random.PRNGKey(1), (config.analytic_n, config.input_dim)), np.float64
@@ -178,7 +179,6 @@ def run_bench(config: BenchConfig, *, log=print) -> dict:
     ``rows`` (one per width) and ``analytic`` (``None`` when
     ``config.analytic_n == 0``).
     """
-    import warnings
 
     label = precision_label(config.precision)
     rows = []

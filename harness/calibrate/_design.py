@@ -18,7 +18,8 @@ whereas :func:`harness.stats.formula_test` treats widths as independent.
 
 The inputs of a config are ``gaussian_inputs(n_inputs, input_dim, seed=input_seed)``.
 
-The default grid (:func:`default_grid`) spans depth 1–10, ``W_std`` 0.5–2,
+The default grid (:func:`default_grid`, one row per config in ``grid.txt`` beside
+this module) spans depth 1–10, ``W_std`` 0.5–2,
 ``b_std`` 0–1, 4 to 8192 seeds per width, widths 8 to 4096 and 4 to 16 inputs,
 and includes the deep small-width case of issue 10 (10 blocks, ``W_std = 2``,
 ``b_std = 0.5``, widths 16..128, 8192 seeds, 8 inputs). It uses conditional
@@ -32,6 +33,7 @@ the tests hold out other seeds (``tests/calibrate/test_calibration.py``). Few di
 from __future__ import annotations
 
 import dataclasses
+from importlib import resources
 from typing import Literal
 
 __all__ = [
@@ -107,96 +109,42 @@ DEEP_SMALL_WIDTH = dict(
 )
 """Issue 10's deep small-width case, which the old rule judged "does not converge"."""
 
-# (depth, W_std, b_std, inputs, widths, seeds per width, replicates). Six shape groups,
-# (depth, inputs, widths): (1, 8, 16..128), (1, 4, 1024..4096), (2, 4, 8..32),
-# (3, 8, 64..1024), (5, 16, 16..64) and (10, 8, 16..128); every config draws
-# R·S >= CONDITIONAL_CHUNK networks per width, so each (depth, width, inputs) compiles once.
-# The (1, 4, 1024..4096) configs reach detectable errors below 1%: "consistent" outcomes.
-_CONDITIONAL_GRID = (
-    (1, 0.5, 0.0, 8, (16, 32, 64), 4, 64),
-    (1, 1.0, 0.0, 8, (32, 64, 128), 16, 16),
-    (1, 1.5, 0.5, 8, (16, 32, 64), 256, 8),
-    (1, 2.0, 1.0, 8, (64, 128), 512, 4),
-    (1, 0.8, 0.8, 8, (16, 32, 64, 128), 64, 8),
-    (1, 1.2, 0.3, 8, (16, 128), 128, 4),
-    (1, 1.0, 0.5, 4, (1024, 2048, 4096), 1024, 2),
-    (1, 0.7, 0.0, 4, (1024, 4096), 512, 2),
-    (2, 0.7, 0.2, 4, (8, 16, 32), 1024, 4),
-    (2, 1.0, 1.0, 4, (8, 16), 4096, 2),
-    (2, 1.8, 0.1, 4, (8, 16, 32), 32, 8),
-    (2, 2.0, 0.5, 4, (16, 32), 256, 4),
-    (2, 0.5, 0.0, 4, (8, 16, 32), 4, 64),
-    (3, 1.5, 0.5, 8, (64, 128, 256), 64, 8),
-    (3, 1.0, 0.5, 8, (256, 512, 1024), 16, 16),
-    (3, 2.0, 0.0, 8, (64, 128, 256, 512), 128, 2),
-    (3, 0.6, 0.4, 8, (64, 128), 8, 32),
-    (3, 1.2, 0.0, 8, (128, 256, 512), 64, 4),
-    (3, 0.5, 1.0, 8, (512, 1024), 32, 8),
-    (3, 1.5, 0.5, 8, (64, 256, 1024), 256, 2),
-    (5, 1.0, 0.3, 16, (16, 32, 64), 512, 2),
-    (5, 1.6, 0.6, 16, (16, 32, 64), 64, 8),
-    (5, 0.8, 0.0, 16, (32, 64), 16, 16),
-    (5, 2.0, 1.0, 16, (16, 32, 64), 32, 8),
-    (5, 0.5, 0.9, 16, (16, 32), 1024, 2),
-    (5, 1.4, 0.2, 16, (16, 32, 64), 4, 64),
-    (10, 2.0, 0.5, 8, (16, 32, 64, 128), 8192, 2),
-    (10, 1.0, 0.0, 8, (16, 32, 64, 128), 64, 8),
-    (10, 0.5, 0.5, 8, (16, 32, 64), 256, 8),
-    (10, 1.5, 1.0, 8, (32, 64, 128), 32, 8),
-    (10, 2.0, 0.5, 8, (64, 128), 4, 64),
-    (10, 1.2, 0.2, 8, (16, 32, 64, 128), 16, 16),
-    (10, 1.8, 0.8, 8, (16, 32, 64), 1024, 2),
-    (10, 1.0, 1.0, 8, (32, 64, 128), 256, 2),
-)
 
-# Flax rows end with their conditional twin: same architecture and inputs.
-_FLAX_GRID = (
-    (1, 1.5, 0.5, 8, (16, 32, 64), 256, 8, 2),
-    (3, 1.5, 0.5, 8, (64, 128, 256), 64, 8, 13),
-    (10, 2.0, 0.5, 8, (16, 32, 64, 128), 1024, 2, 26),
-)
-
-_QUICK_CONDITIONAL = (
-    (1, 1.5, 0.5, 8, (16, 32, 64), 64, 4),
-    (1, 0.5, 0.0, 8, (16, 32, 64), 4, 64),
-    (1, 2.0, 1.0, 8, (32, 64), 256, 4),
-    (10, 2.0, 0.5, 8, (16, 32, 64), 512, 2),
-    (10, 1.0, 0.0, 8, (16, 32, 64), 16, 16),
-)
-
-_QUICK_FLAX = ((1, 1.5, 0.5, 8, (16, 32, 64), 64, 4, 0),)
+def _grid_rows(grid: str, sampler: Sampler) -> list[tuple]:
+    """The rows of ``grid.txt`` (this folder) for ``grid`` and ``sampler``: ``(depth,
+    W_std, b_std, inputs, widths, seeds, replicates)``, with ``twin`` for Flax rows."""
+    text = resources.files(__package__).joinpath("grid.txt").read_text(encoding="utf-8")
+    header, *lines = (line.split() for line in text.splitlines() if line and line[0] != "#")
+    rows = []
+    for line in lines:
+        row = dict(zip(header, line, strict=True))
+        if (row["grid"], row["sampler"]) != (grid, sampler):
+            continue
+        cells = (
+            int(row["depth"]),
+            float(row["W_std"]),
+            float(row["b_std"]),
+            int(row["inputs"]),
+            tuple(int(w) for w in row["widths"].split(",")),
+            int(row["seeds"]),
+            int(row["replicates"]),
+        )
+        rows.append((*cells, int(row["twin"])) if sampler == "flax" else cells)
+    return rows
 
 
 def _configs(conditional, flax) -> tuple[StudyConfig, ...]:
     """Conditional rows, then Flax rows ``(..., twin)`` on the inputs of row ``twin``."""
     configs = []
-    for index, (L, W, b, N, widths, S, R) in enumerate(conditional):
-        configs.append(
-            StudyConfig(
-                f"c{index:02d}",
-                L,
-                W,
-                b,
-                N,
-                widths,
-                S,
-                R,
-                base_seed=DESIGN_SEED + index,
-                input_seed=DESIGN_SEED + index,
-            )
-        )
-    for L, W, b, N, widths, S, R, twin in flax:
+    for index, row in enumerate(conditional):
+        seed = DESIGN_SEED + index
+        configs.append(StudyConfig(f"c{index:02d}", *row, base_seed=seed, input_seed=seed))
+    for *row, twin in flax:
         index = len(configs)
         configs.append(
             StudyConfig(
                 f"f{index:02d}",
-                L,
-                W,
-                b,
-                N,
-                widths,
-                S,
-                R,
+                *row,
                 sampler="flax",
                 base_seed=DESIGN_FLAX_SEED + DESIGN_FLAX_STRIDE * index,
                 input_seed=DESIGN_SEED + twin,
@@ -207,10 +155,10 @@ def _configs(conditional, flax) -> tuple[StudyConfig, ...]:
 
 
 def default_grid() -> tuple[StudyConfig, ...]:
-    """34 conditional-sampler configs and 3 with Flax networks (module docstring)."""
-    return _configs(_CONDITIONAL_GRID, _FLAX_GRID)
+    """34 conditional-sampler configs and 3 with Flax networks (``grid.txt``)."""
+    return _configs(_grid_rows("default", "conditional"), _grid_rows("default", "flax"))
 
 
 def quick_grid() -> tuple[StudyConfig, ...]:
     """A smaller grid for a smoke run: 5 conditional configs and 1 with Flax networks."""
-    return _configs(_QUICK_CONDITIONAL, _QUICK_FLAX)
+    return _configs(_grid_rows("quick", "conditional"), _grid_rows("quick", "flax"))

@@ -70,6 +70,12 @@ class WrongFormula:
     true_error: float
     parameter: float | None
 
+    @classmethod
+    def against(cls, family, label, kernel, reference, truth, parameter) -> WrongFormula:
+        """The wrong formula ``reference``, its true error measured against ``truth``."""
+        error = relative_error(reference, truth)
+        return cls(family, label, kernel, reference, error, parameter)
+
 
 def relative_error(reference: np.ndarray, truth: np.ndarray) -> float:
     r""":math:`\lVert K - K_{\rm ref}\rVert_F / \lVert K_{\rm ref}\rVert_F` (the test's measure)."""
@@ -86,15 +92,9 @@ def scaled_formulas(truth: dict[str, np.ndarray], epsilons: dict[str, float]) ->
     formulas = []
     for kernel, epsilon in epsilons.items():
         reference = (1.0 + epsilon) * truth[kernel]
+        label = f"×(1+{epsilon:.3g})"
         formulas.append(
-            WrongFormula(
-                "scaled",
-                f"×(1+{epsilon:.3g})",
-                kernel,
-                reference,
-                relative_error(reference, truth[kernel]),
-                float(epsilon),
-            )
+            WrongFormula.against("scaled", label, kernel, reference, truth[kernel], float(epsilon))
         )
     return formulas
 
@@ -105,16 +105,9 @@ def perturbed_w_std_formulas(
     """Our analytic ``kernels`` evaluated at ``W_std·(1+delta)`` instead of ``W_std``."""
     truth = _truth(xs, num_res_blocks, W_std, b_std)
     wrong = _truth(xs, num_res_blocks, W_std * (1.0 + delta), b_std)
+    label = f"W_std·(1+{delta:.3g})"
     return [
-        WrongFormula(
-            "w_std",
-            f"W_std·(1+{delta:.3g})",
-            kernel,
-            wrong[kernel],
-            relative_error(wrong[kernel], truth[kernel]),
-            float(delta),
-        )
-        for kernel in kernels
+        WrongFormula.against("w_std", label, k, wrong[k], truth[k], float(delta)) for k in kernels
     ]
 
 
@@ -174,16 +167,10 @@ def dropped_bias_formulas(
         drop_bias=(block, layer),
     )
     wrong = {"nngp": nngp, "ntk": ntk}
+    label = f"no bias in block {block + 1}, layer {layer}"
     return [
-        WrongFormula(
-            "dropped_bias",
-            f"no bias in block {block + 1}, layer {layer}",
-            kernel,
-            wrong[kernel],
-            relative_error(wrong[kernel], truth[kernel]),
-            float(block),
-        )
-        for kernel in kernels
+        WrongFormula.against("dropped_bias", label, k, wrong[k], truth[k], float(block))
+        for k in kernels
     ]
 
 
@@ -191,5 +178,4 @@ def seed_ntk_formula(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> 
     """The seed notebook's NTK (:func:`analytic.seed_rmlp_ntk`); right only at W_std=1, b_std=0."""
     truth = _truth(xs, num_res_blocks, W_std, b_std)["ntk"]
     reference = analytic.seed_rmlp_ntk(xs, num_res_blocks, W_std, b_std)
-    error = relative_error(reference, truth)
-    return WrongFormula("seed_ntk", "seed notebook NTK", "ntk", reference, error, None)
+    return WrongFormula.against("seed_ntk", "seed notebook NTK", "ntk", reference, truth, None)

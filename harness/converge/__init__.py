@@ -6,7 +6,6 @@ from harness.converge._candidates import load_candidate
 from harness.converge._candidates import parse_candidates
 from harness.converge._cli import build_parser
 from harness.converge._cli import config_from_args
-from harness.converge._cli import headlines
 from harness.converge._cli import main
 from harness.converge._config import DEFAULT_WIDTHS
 from harness.converge._config import SAMPLERS
@@ -24,6 +23,7 @@ from harness.converge._measure import seed_batches
 from harness.converge._references import NonFiniteReferenceError
 from harness.converge._references import analytic_references
 from harness.converge._references import neural_tangents_references
+from harness.converge._report import headlines
 from harness.converge._report import render_report
 from harness.converge._run import DEFAULT_OUT
 from harness.converge._run import run_convergence

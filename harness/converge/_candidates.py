@@ -44,6 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+import analytic
 from harness.runs import UsageError
 
 __all__ = ["Candidate", "evaluate_candidate", "load_candidate", "parse_candidates"]
@@ -60,7 +61,6 @@ class Candidate(NamedTuple):
 
 
 def _seed_candidate(xs, num_res_blocks, W_std, b_std):
-    import analytic
 
     return {
         "nngp": analytic.seed_rmlp_nngp(xs, num_res_blocks, W_std, b_std),

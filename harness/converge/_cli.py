@@ -17,15 +17,24 @@ import dataclasses
 
 from harness.converge._config import SAMPLERS
 from harness.converge._config import ConvergeConfig
-from harness.converge._report import judged_formulas
+from harness.converge._measure import NonFiniteKernelError
+from harness.converge._references import NonFiniteReferenceError
+from harness.converge._report import headlines
+from harness.converge._run import DEFAULT_OUT
+from harness.converge._run import run_convergence
 from harness.runs import ArgumentParser
 from harness.runs import add_architecture_options
+from harness.runs import add_inputs_options
 from harness.runs import add_numerics_options
+from harness.runs import add_option
+from harness.runs import add_run_options
+from harness.runs import add_seeds_option
+from harness.runs import config_of
 from harness.runs import load_inputs_option
 from harness.runs import parse_widths
 from harness.runs import run_job
 
-__all__ = ["build_parser", "config_from_args", "headlines", "main"]
+__all__ = ["build_parser", "config_from_args", "main"]
 
 _DEFAULTS = ConvergeConfig()
 
@@ -38,83 +47,37 @@ def build_parser() -> ArgumentParser:
         "to the analytic infinite-width kernels, with statistics, plots and a report.",
     )
     add_architecture_options(parser, _DEFAULTS, widths="256..65536")
-    add = parser.add_argument
-    add(
-        "--n-inputs",
-        type=int,
-        default=None,
-        help=f"number of Gaussian inputs (default: {_DEFAULTS.n_inputs})",
-    )
-    add(
-        "--input-dim",
-        type=int,
-        default=None,
-        help=f"dimension of Gaussian inputs (default: {_DEFAULTS.input_dim})",
-    )
-    add(
-        "--inputs",
-        metavar="FILE.npy",
-        default=None,
-        help="your own inputs: a finite (N, d) .npy array, rows are inputs",
-    )
-    add(
-        "--seeds",
-        type=int,
-        default=_DEFAULTS.seeds,
-        help="networks per width; network s of width n uses fold_in(PRNGKey(s), n) "
-        "(default: %(default)s)",
-    )
-    add(
-        "--sampler",
-        choices=SAMPLERS,
-        default=_DEFAULTS.sampler,
-        help="flax: instantiated networks; conditional: their kernels sampled exactly by "
+    n_help = f"number of Gaussian inputs (default: {_DEFAULTS.n_inputs})"
+    parser.add_argument("--n-inputs", type=int, default=None, help=n_help)
+    add_inputs_options(parser, _DEFAULTS, rows="")
+    add_seeds_option(parser, _DEFAULTS)
+    sampler_help = (
+        "flax: instantiated networks; conditional: their kernels sampled exactly by "
         "Gaussian conditioning (cost ~ width, so widths up to 2^20); auto: flax up to "
-        "--flax-max-width, conditional beyond it and at it as a check (default: %(default)s)",
+        "--flax-max-width, conditional beyond it and at it as a check"
     )
-    add(
-        "--flax-max-width",
-        type=int,
-        default=_DEFAULTS.flax_max_width,
-        help="with --sampler auto, the widest instantiated network (default: %(default)s)",
+    add_option(parser, "--sampler", _DEFAULTS.sampler, sampler_help, choices=SAMPLERS)
+    widest = "with --sampler auto, the widest instantiated network"
+    add_option(parser, "--flax-max-width", _DEFAULTS.flax_max_width, widest, type=int)
+    tolerance_help = (
+        "a formula is 'consistent' only if the run could detect a relative error this "
+        "large (80%% power); else 'inconclusive'"
     )
-    add(
-        "--tolerance",
-        type=float,
-        default=_DEFAULTS.tolerance,
-        help="a formula is 'consistent' only if the run could detect a relative error this "
-        "large (80%% power); else 'inconclusive' (default: %(default)s)",
+    add_option(parser, "--tolerance", _DEFAULTS.tolerance, tolerance_help, type=float)
+    target_help = (
+        "add seeds until the detectable relative error of our kernels is at most E "
+        "(also the tolerance, unless --tolerance is given)"
     )
-    add(
-        "--target-error",
-        type=float,
-        default=None,
-        metavar="E",
-        help="add seeds until the detectable relative error of our kernels is at most E "
-        "(also the tolerance, unless --tolerance is given)",
-    )
-    add(
-        "--max-seeds",
-        type=int,
-        default=_DEFAULTS.max_seeds,
-        help="the most seeds per width that --target-error may use (default: %(default)s)",
-    )
+    parser.add_argument("--target-error", type=float, metavar="E", help=target_help)
+    cap = "the most seeds per width that --target-error may use"
+    add_option(parser, "--max-seeds", _DEFAULTS.max_seeds, cap, type=int)
     add_numerics_options(parser, _DEFAULTS)
-    add(
-        "--out",
-        default=None,
-        help="output folder; rerunning into it resumes (default: reports/converge-latest)",
+    candidate_help = (
+        "candidate formula to judge: 'seed' (built in), 'pkg.module:function', or 'none'; "
+        "repeatable (default: seed)"
     )
-    add(
-        "--candidate",
-        action="append",
-        default=None,
-        metavar="SPEC",
-        help="candidate formula to judge: 'seed' (built in), 'pkg.module:function', or 'none'; "
-        "repeatable (default: seed)",
-    )
-    add("--quiet", action="store_true", help="no progress bar")
-    add("--force", action="store_true", help="replace a run of another config in --out")
+    parser.add_argument("--candidate", action="append", metavar="SPEC", help=candidate_help)
+    add_run_options(parser, default_out=DEFAULT_OUT)
     return parser
 
 
@@ -128,22 +91,12 @@ def _tolerance(args) -> float:
 
 def config_from_args(args) -> ConvergeConfig:
     """The :class:`ConvergeConfig` of parsed arguments (raises :class:`UsageError`)."""
-    config = ConvergeConfig(
+    config = config_of(
+        ConvergeConfig,
+        args,
         widths=parse_widths(args.widths),
-        num_res_blocks=args.blocks,
-        W_std=args.w_std,
-        b_std=args.b_std,
-        n_inputs=_DEFAULTS.n_inputs if args.n_inputs is None else args.n_inputs,
-        input_dim=_DEFAULTS.input_dim if args.input_dim is None else args.input_dim,
-        seeds=args.seeds,
-        ntk_method=args.ntk_method,
-        precision=args.precision,
         candidates=tuple(args.candidate) if args.candidate else _DEFAULTS.candidates,
-        sampler=args.sampler,
-        flax_max_width=args.flax_max_width,
         tolerance=_tolerance(args),
-        target_error=args.target_error,
-        max_seeds=args.max_seeds,
     )
     if args.inputs is not None:
         data = load_inputs_option(
@@ -157,27 +110,14 @@ def config_from_args(args) -> ConvergeConfig:
     return config
 
 
-def headlines(results: dict) -> list[str]:
-    """One line per judged formula: ours, neural-tangents' (if installed), each candidate."""
-    lines = [entry["verdict"] for _, _, entry in judged_formulas(results)]
-    target = results.get("target_error")
-    if target:
-        state = "met" if target["met"] else "not met (--max-seeds reached)"
-        lines.append(
-            f"target error {target['target']:.3g}: {state}; detectable error "
-            f"{target['achieved']:.3g} with seeds per width {results['seeds_per_width']}"
-        )
-    return lines
+def _summary(results: dict, out: str) -> list[str]:
+    """The headlines, then where the report is."""
+    return [*headlines(results), f"results: {out}/report.md"]
 
 
 def main(argv=None) -> int:
-    """Parse ``argv``, run the measurement, print where the results are; return the exit status."""
-    from harness.converge._measure import NonFiniteKernelError
-    from harness.converge._references import NonFiniteReferenceError
-    from harness.converge._run import DEFAULT_OUT
-    from harness.converge._run import run_convergence
-
-    job = run_job(
+    """Parse ``argv``, run the measurement, print the headlines; return the exit status."""
+    return run_job(
         argv,
         prog="python -m harness.converge",
         parser=build_parser(),
@@ -185,12 +125,5 @@ def main(argv=None) -> int:
         run=run_convergence,
         default_out=DEFAULT_OUT,
         failures=(NonFiniteKernelError, NonFiniteReferenceError, MemoryError),
+        summary=_summary,
     )
-    if job is None:
-        return 1
-    args, out, results = job.args, job.out, job.results
-    if not args.quiet:
-        for line in headlines(results):
-            print(line)
-        print(f"results: {out}/report.md")
-    return 0

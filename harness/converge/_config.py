@@ -45,13 +45,10 @@ from typing import Any
 
 from harness.kernels import NTK_METHODS
 from harness.runs import PRECISIONS
+from harness.runs import JobConfig
 from harness.runs import UsageError
 from harness.runs import check_choice
-from harness.runs import check_minimums
-from harness.runs import check_scales
-from harness.runs import check_widths
 from harness.runs import file_sha256
-from harness.runs import jax_precision_of
 
 __all__ = [
     "DEFAULT_WIDTHS",
@@ -76,7 +73,7 @@ _NOT_IN_UNITS = ("tolerance", "target_error", "max_seeds")
 
 
 @dataclasses.dataclass(frozen=True)
-class ConvergeConfig:
+class ConvergeConfig(JobConfig):
     """Everything that determines a convergence run's numbers.
 
     Attributes:
@@ -129,22 +126,15 @@ class ConvergeConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`~harness.runs._cli.UsageError` for impossible values."""
-        check_widths(self.widths)
-        check_minimums(
+        """Raise :class:`~harness.runs.UsageError` for impossible values."""
+        self.check_shared(
             (
-                ("--blocks", self.num_res_blocks, 0),
                 ("--n-inputs", self.n_inputs, 2),
-                ("--input-dim", self.input_dim, 1),
-                ("--seeds", self.seeds, 1),
+                ("--flax-max-width", self.flax_max_width, 1),
+                ("--max-seeds", self.max_seeds, 2),
             )
         )
-        check_scales(self.W_std, self.b_std)
-        check_choice("--ntk-method", self.ntk_method, NTK_METHODS)
-        check_choice("--precision", self.precision, PRECISIONS)
         check_choice("--sampler", self.sampler, SAMPLERS)
-        check_minimums((("--flax-max-width", self.flax_max_width, 1),))
-        check_minimums((("--max-seeds", self.max_seeds, 2),))
         for name, value in (("--tolerance", self.tolerance), ("--target-error", self.target_error)):
             if value is not None and not (1e-6 <= value < 1):
                 raise UsageError(f"{name}: {value} is not a relative error in [1e-6, 1)")
@@ -164,18 +154,6 @@ class ConvergeConfig:
         if self.sampler != "auto" or kinds != {"flax", "conditional"}:
             return None
         return max(w for w in self.widths if self.sampler_of(w) == "flax")
-
-    @property
-    def jax_precision(self) -> str | None:
-        """The ``precision=`` argument for JAX matmuls (``None`` for the default)."""
-        return jax_precision_of(self.precision)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        data = dataclasses.asdict(self)
-        data["widths"] = list(self.widths)
-        data["candidates"] = list(self.candidates)
-        return data
 
     def fingerprint(self) -> dict[str, Any]:
         """What a result folder must match to be resumed: what determines its networks.

@@ -22,6 +22,9 @@ import warnings
 import jax
 import numpy as np
 
+import analytic
+from models import stax_residual_mlp
+
 __all__ = [
     "NonFiniteReferenceError",
     "analytic_references",
@@ -42,7 +45,6 @@ def _checked(name: str, kernels: dict) -> dict:
 
 def analytic_references(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> dict:
     """``{"nngp": K, "ntk": Θ}`` from :func:`analytic.rmlp_kernels`, float64 NumPy."""
-    import analytic
 
     kernels = analytic.rmlp_kernels(
         np.asarray(xs, np.float64), num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std
@@ -58,7 +60,6 @@ def analytic_references(xs, *, num_res_blocks: int, W_std: float, b_std: float) 
 
 def neural_tangents_references(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> dict:
     """``{"nngp": K, "ntk": Θ}`` from neural-tangents' analytic ``kernel_fn`` in float64."""
-    from models import stax_residual_mlp
 
     with jax.enable_x64(True), warnings.catch_warnings():
         # FanInSum's reminder that branches must be independent: they are (Dense in each).

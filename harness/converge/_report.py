@@ -65,6 +65,20 @@ def judged_formulas(results: dict):
                 yield f"candidate `{name}`", kernel, candidate[kernel]
 
 
+def headlines(results: dict) -> list[str]:
+    """One line per judged formula (ours, neural-tangents' if installed, each candidate),
+    then whether ``--target-error`` was met."""
+    lines = [entry["verdict"] for _, _, entry in judged_formulas(results)]
+    target = results.get("target_error")
+    if target:
+        state = "met" if target["met"] else "not met: --max-seeds was reached"
+        lines.append(
+            f"target detectable error {_pct(target['target'])}: {state} (achieved "
+            f"{_pct(target['achieved'])} with seeds per width {results['seeds_per_width']})"
+        )
+    return lines
+
+
 def _width_table(kernel: str, entry: dict, candidates: dict) -> list[str]:
     names = [name for name, c in candidates.items() if kernel in c]
     header = (
@@ -101,19 +115,12 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
     if command:
         lines += ["```", command, "```", ""]
     lines += ["## Outcomes", ""]
-    lines += [f"- {entry['verdict']}" for _, _, entry in judged_formulas(results)]
+    lines += [f"- {line}" for line in headlines(results)]
     nt_state = kernels["nngp"].get("references", {}).get("neural_tangents", {})
     if nt_state.get("installed") is False:
         lines.append(
             "- neural-tangents reference: not installed (add it with `pip install --no-deps "
             "neural-tangents==0.6.5 frozendict==2.5.1`)"
-        )
-    target = results.get("target_error")
-    if target:
-        state = "met" if target["met"] else "not met: --max-seeds was reached"
-        lines.append(
-            f"- target detectable error {_pct(target['target'])}: {state} "
-            f"(achieved {_pct(target['achieved'])})"
         )
     lines += [
         "",

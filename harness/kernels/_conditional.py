@@ -220,6 +220,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analytic import validate_architecture
+
 __all__ = [
     "ConditionalKernels",
     "conditional_kernels",
@@ -260,29 +262,9 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
-def _check_real(name, value, *, positive):
-    if isinstance(value, bool | np.bool_ | complex | str | bytes) or np.ndim(value) != 0:
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a real number, got {value!r}") from error
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if positive and not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    if not positive and not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 def _check_architecture(width, num_res_blocks, W_std, b_std):
-    return (
-        _check_int("width", width, 1),
-        _check_int("num_res_blocks", num_res_blocks, 0),
-        _check_real("W_std", W_std, positive=True),
-        _check_real("b_std", b_std, positive=False),
-    )
+    """``width >= 1``, and the analytic kernels' own checks of the rest."""
+    return (_check_int("width", width, 1), *validate_architecture(num_res_blocks, W_std, b_std))
 
 
 def _check_xs(xs):

@@ -18,12 +18,16 @@ instead of returning a kernel of the wrong shape or of NaN:
 
 from __future__ import annotations
 
+import decimal
 import functools
 import math
 import numbers
 
 import jax
 import numpy as np
+
+from analytic import rmlp_diagonal_log10
+from models import parameter_shapes
 
 __all__ = ["check_inputs", "check_model", "check_params"]
 
@@ -99,9 +103,6 @@ def _check_range(values: np.ndarray, model, name: str) -> None:
 @functools.lru_cache(maxsize=256)
 def _range_problem(model, unit: float, scale: float, dim: int) -> str | None:
     """Why kernels at the largest input (norm² ``unit · scale²``) leave the dtype's range."""
-    import decimal
-
-    from analytic import rmlp_diagonal_log10
 
     low, high = _KERNEL_RANGE.get(np.dtype(model.dtype).name, _KERNEL_RANGE["float32"])
     with decimal.localcontext(decimal.Context(prec=40, Emax=10**9, Emin=-(10**9))):
@@ -126,7 +127,6 @@ def _range_problem(model, unit: float, scale: float, dim: int) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _expected_shapes(model, input_dim: int) -> dict:
-    from models import parameter_shapes
 
     expected = parameter_shapes(model, input_dim)
     expected = expected.get("params", expected)

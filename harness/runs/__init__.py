@@ -9,6 +9,7 @@ from harness.runs._cli import RunError
 from harness.runs._cli import UsageError
 from harness.runs._cli import parse_widths
 from harness.runs._cli import run_cli
+from harness.runs._config import JobConfig
 from harness.runs._environment import device_banner
 from harness.runs._environment import device_description
 from harness.runs._environment import environment_stamp
@@ -21,15 +22,19 @@ from harness.runs._inputs import run_inputs
 from harness.runs._memory import check_run_memory
 from harness.runs._options import MAX_BLOCKS
 from harness.runs._options import PRECISIONS
-from harness.runs._options import Job
 from harness.runs._options import add_architecture_options
+from harness.runs._options import add_inputs_options
 from harness.runs._options import add_numerics_options
+from harness.runs._options import add_option
+from harness.runs._options import add_run_options
+from harness.runs._options import add_seeds_option
 from harness.runs._options import announce
 from harness.runs._options import bounded_int
 from harness.runs._options import check_choice
 from harness.runs._options import check_minimums
 from harness.runs._options import check_scales
 from harness.runs._options import check_widths
+from harness.runs._options import config_of
 from harness.runs._options import jax_precision_of
 from harness.runs._options import load_inputs_option
 from harness.runs._options import run_job
@@ -64,13 +69,17 @@ __all__ = [
     "ArgumentParser",
     "ConfigMismatchError",
     "FolderBusyError",
-    "Job",
+    "JobConfig",
     "Progress",
     "RunError",
     "RunStore",
     "UsageError",
     "add_architecture_options",
+    "add_inputs_options",
     "add_numerics_options",
+    "add_option",
+    "add_run_options",
+    "add_seeds_option",
     "announce",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -85,6 +94,7 @@ __all__ = [
     "check_scales",
     "check_widths",
     "config_fingerprint",
+    "config_of",
     "csv_text",
     "device_banner",
     "device_description",

@@ -16,13 +16,16 @@ formula rather than as the arithmetic failure it is.
 
 from __future__ import annotations
 
+import decimal
 import math
 import os
 import stat
 
 import numpy as np
 
+from analytic import rmlp_diagonal_log10
 from harness.runs._cli import UsageError
+from harness.runs._memory import check_run_memory
 
 __all__ = [
     "FLOAT32_INPUT_LIMIT",
@@ -113,7 +116,6 @@ def load_inputs_file(path) -> np.ndarray:
 
 
 def _norm_text(squared) -> str:
-    import decimal
 
     with decimal.localcontext(decimal.Context(prec=10, Emax=10**9, Emin=-(10**9))):
         return f"{decimal.Decimal(squared).sqrt():.3g}"
@@ -130,9 +132,6 @@ def check_float32_range(xs, *, num_res_blocks: int, W_std: float, b_std: float) 
     Raises:
       UsageError: naming the kernel, its magnitude and the options to change.
     """
-    import decimal
-
-    from analytic import rmlp_diagonal_log10
 
     xs = np.asarray(xs, np.float64)
     scale = float(np.max(np.abs(xs))) if xs.size else 0.0
@@ -186,7 +185,6 @@ def run_inputs(config) -> np.ndarray:
       UsageError: a bad inputs file, kernels outside the float32 range, or a run
         that needs more memory than the machine allows.
     """
-    from harness.runs._memory import check_run_memory
 
     if config.inputs_file is not None:
         xs = load_inputs_file(config.inputs_file)

@@ -29,6 +29,8 @@ import os
 import resource
 from pathlib import Path
 
+from harness.kernels import conditional_network_bytes
+from harness.kernels import estimate_network_bytes
 from harness.runs._cli import UsageError
 
 __all__ = ["check_run_memory", "estimate_run_bytes", "format_bytes", "memory_limit_bytes"]
@@ -78,8 +80,6 @@ def _seeds(config) -> int:
 
 
 def _network_bytes(config, width: int, n_inputs: int, input_dim: int) -> float:
-    from harness.kernels import conditional_network_bytes
-    from harness.kernels import estimate_network_bytes
 
     blocks = int(getattr(config, "num_res_blocks", 0))
     sampler_of = getattr(config, "sampler_of", None)

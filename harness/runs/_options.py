@@ -5,15 +5,17 @@ parameterization ``z = W_std/√fan_in · W x + b_std · b`` (weights and biases
 Jacot et al. 2018, Lee et al. 2019), so they take the same architecture and numerics
 options and check them the same way. What is shared lives here, once:
 
-* argparse additions: :func:`add_architecture_options` (``--widths``, ``--blocks``,
-  ``--w-std``, ``--b-std``) and :func:`add_numerics_options` (``--ntk-method``,
-  ``--precision``, choices :data:`NTK_METHODS` and :data:`PRECISIONS`), with the same
-  help texts in both;
+* argparse additions, with the same help texts in both: :func:`add_architecture_options`
+  (``--widths``, ``--blocks``, ``--w-std``, ``--b-std``), :func:`add_inputs_options`
+  (``--input-dim``, ``--inputs``), :func:`add_seeds_option`, :func:`add_numerics_options`
+  (``--ntk-method``, ``--precision``, choices :data:`NTK_METHODS` and :data:`PRECISIONS`)
+  and :func:`add_run_options` (``--out``, ``--quiet``, ``--force``);
 * config validation, in small pieces that each config calls in its own order:
   :func:`check_widths`, :func:`check_minimums`, :func:`check_scales`, :func:`check_choice`;
 * ``--inputs``: :func:`load_inputs_option` refuses options that also set the inputs;
-* ``main()``: :func:`run_job` parses, builds the config, runs it into ``--out`` and turns
-  a non-finite (or out-of-memory) failure into a one-line ``error: ...`` (exit status 1).
+* ``main()``: :func:`run_job` parses, builds the config, runs it into ``--out``, prints
+  the summary lines and turns a non-finite (or out-of-memory) failure into a one-line
+  ``error: ...`` (exit status 1).
 
 Every check raises :class:`~harness.runs._cli.UsageError`, one line, exit status 2.
 """
@@ -29,29 +31,17 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
 
+import jax
+
 from harness.kernels import NTK_METHODS
 from harness.runs._cli import MAX_WIDTH
 from harness.runs._cli import ArgumentParser
 from harness.runs._cli import UsageError
 from harness.runs._environment import device_banner
 from harness.runs._environment import gpu_fallback_warning
-
-__all__ = [
-    "MAX_BLOCKS",
-    "PRECISIONS",
-    "Job",
-    "add_architecture_options",
-    "add_numerics_options",
-    "announce",
-    "bounded_int",
-    "check_choice",
-    "check_minimums",
-    "check_scales",
-    "check_widths",
-    "jax_precision_of",
-    "load_inputs_option",
-    "run_job",
-]
+from harness.runs._inputs import load_inputs_file
+from harness.runs._sharding import initialize_distributed
+from harness.runs._store import check_out_folder
 
 #: Empirical NTK estimators of :func:`harness.kernels._ntk.empirical_ntk` (``--ntk-method``).
 #: Matmul precisions: ``default`` is JAX's default (TF32 on H100/H200 in float32).
@@ -91,26 +81,61 @@ def jax_precision_of(choice: str) -> str | None:
     return None if choice == "default" else choice
 
 
+def add_option(parser: ArgumentParser, name: str, default: Any, help: str, **kwargs) -> None:
+    """Add ``name`` with ``default``; its help ends with ``(default: ...)``."""
+    parser.add_argument(name, default=default, help=f"{help} (default: %(default)s)", **kwargs)
+
+
+def config_of(cls: type, args: Any, **overrides: Any) -> Any:
+    """The dataclass ``cls`` of parsed ``args``: each argument whose name is a field
+    (``None`` keeps the field's default), then ``overrides``."""
+    fields = {field.name for field in dataclasses.fields(cls)}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    return cls(**(given | overrides))
+
+
 def add_architecture_options(parser: ArgumentParser, defaults: Any, *, widths: str) -> None:
     """Add ``--widths`` (default ``widths``), ``--blocks``, ``--w-std`` and ``--b-std``.
 
     ``defaults`` is the config whose ``num_res_blocks``, ``W_std`` and ``b_std`` are the defaults.
     """
-    add = parser.add_argument
-    add(
-        "--widths",
-        default=widths,
-        help="128..8192 (powers of two, inclusive) or a list such as 100,300,1000 "
-        "(default: %(default)s)",
-    )
-    add(
+    example = "128..8192 (powers of two, inclusive) or a list such as 100,300,1000"
+    add_option(parser, "--widths", widths, example)
+    blocks = bounded_int("--blocks", 0, MAX_BLOCKS)
+    add_option(
+        parser,
         "--blocks",
-        type=bounded_int("--blocks", 0, MAX_BLOCKS),
-        default=defaults.num_res_blocks,
-        help=f"residual blocks, 0..{MAX_BLOCKS} (default: %(default)s)",
+        defaults.num_res_blocks,
+        f"residual blocks, 0..{MAX_BLOCKS}",
+        type=blocks,
+        dest="num_res_blocks",
     )
-    add("--w-std", type=float, default=defaults.W_std, help="weight scale (default: %(default)s)")
-    add("--b-std", type=float, default=defaults.b_std, help="bias scale (default: %(default)s)")
+    add_option(parser, "--w-std", defaults.W_std, "weight scale", type=float, dest="W_std")
+    add_option(parser, "--b-std", defaults.b_std, "bias scale", type=float, dest="b_std")
+
+
+def add_inputs_options(parser: ArgumentParser, defaults: Any, *, rows: str) -> None:
+    """Add ``--input-dim`` (Gaussian inputs) and ``--inputs FILE.npy`` (``rows``: their use)."""
+    dim_help = f"dimension of Gaussian inputs (default: {defaults.input_dim})"
+    parser.add_argument("--input-dim", type=int, default=None, help=dim_help)
+    file_help = f"your own inputs: a finite (N, d) .npy array, rows are inputs{rows}"
+    parser.add_argument("--inputs", metavar="FILE.npy", default=None, help=file_help)
+
+
+def add_seeds_option(parser: ArgumentParser, defaults: Any) -> None:
+    """Add ``--seeds``: networks per width, network ``s`` of width ``n`` from ``fold_in``."""
+    about = "networks per width; network s of width n uses fold_in(PRNGKey(s), n)"
+    add_option(parser, "--seeds", defaults.seeds, about, type=int)
+
+
+def add_run_options(parser: ArgumentParser, *, default_out: str) -> None:
+    """Add ``--out`` (resumable output folder), ``--quiet`` and ``--force``."""
+    out_help = f"output folder; rerunning into it resumes (default: {default_out})"
+    parser.add_argument("--out", default=None, help=out_help)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary lines")
+    parser.add_argument(
+        "--force", action="store_true", help="replace a run of another config in --out"
+    )
 
 
 def add_numerics_options(parser: ArgumentParser, defaults: Any) -> None:
@@ -118,18 +143,10 @@ def add_numerics_options(parser: ArgumentParser, defaults: Any) -> None:
 
     ``defaults`` is the config whose ``ntk_method`` and ``precision`` are the defaults.
     """
-    add = parser.add_argument
-    add(
-        "--ntk-method",
-        choices=NTK_METHODS,
-        default=defaults.ntk_method,
-        help="empirical NTK estimator (default: %(default)s)",
-    )
-    add(
-        "--precision",
-        choices=PRECISIONS,
-        default=defaults.precision,
-        help="float32 matmul precision (default: %(default)s)",
+    estimator = "empirical NTK estimator"
+    add_option(parser, "--ntk-method", defaults.ntk_method, estimator, choices=NTK_METHODS)
+    add_option(
+        parser, "--precision", defaults.precision, "float32 matmul precision", choices=PRECISIONS
     )
 
 
@@ -167,8 +184,6 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 def load_inputs_option(path: str, *, conflicting: str, conflict_given: bool):
     """The ``(N, d)`` array of ``--inputs path``; refuses ``conflicting`` options if given."""
-    from harness.runs._inputs import load_inputs_file
-
     if conflict_given:
         raise UsageError(f"--inputs sets the inputs; do not combine it with {conflicting}")
     return load_inputs_file(path)
@@ -184,10 +199,6 @@ def start_backend() -> None:
       UsageError: a bad distributed environment, or a backend JAX cannot start (for
         example ``JAX_PLATFORMS=gpu`` on a machine without one).
     """
-    import jax
-
-    from harness.runs._sharding import initialize_distributed
-
     initialize_distributed()
     try:
         jax.devices()
@@ -211,15 +222,6 @@ def announce(job: str, *, precision: str | None, quiet: bool = False) -> None:
         print(device_banner(job, precision=precision), flush=True)
 
 
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """A finished run: the parsed arguments, the output folder and the run's results."""
-
-    args: Any
-    out: str
-    results: dict
-
-
 def run_job(
     argv,
     *,
@@ -229,17 +231,18 @@ def run_job(
     run: Callable[..., dict],
     default_out: str,
     failures: tuple[type[BaseException], ...],
-) -> Job | None:
-    """Parse ``argv`` (``None``: ``sys.argv[1:]``), build the config and ``run`` it into ``--out``.
+    summary: Callable[[dict, str], list[str]],
+) -> int:
+    """``main()`` of a job: parse ``argv``, build the config, ``run`` it into ``--out``.
 
-    ``run(config, out, force=, quiet=, command=)`` gets the command line as typed.
-    ``--out`` is checked first (:func:`harness.runs._store.check_out_folder`): a file,
-    an unwritable folder or a full disk is a usage error before any work. A
-    ``failures`` exception is printed as ``error: ...`` on stderr and gives ``None``
-    (the caller exits 1; finished networks stay in ``--out`` and a rerun resumes).
+    ``argv=None`` reads ``sys.argv[1:]``. ``run(config, out, force=, quiet=, command=)``
+    gets the command line as typed. ``--out`` is checked first
+    (:func:`harness.runs._store.check_out_folder`): a file, an unwritable folder or a
+    full disk is a usage error before any work. Unless ``--quiet``, the lines of
+    ``summary(results, out)`` are printed. Returns the exit status: 0, or 1 after a
+    ``failures`` exception, printed as ``error: ...`` on stderr (finished networks stay
+    in ``--out`` and a rerun resumes).
     """
-    from harness.runs._store import check_out_folder
-
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     config = config_from_args(args)
@@ -253,5 +256,8 @@ def run_job(
         results = run(config, out, force=args.force, quiet=args.quiet, command=command)
     except failures as error:
         print(f"error: {error}", file=sys.stderr)
-        return None
-    return Job(args=args, out=out, results=results)
+        return 1
+    if not args.quiet:
+        for line in summary(results, out):
+            print(line)
+    return 0

@@ -37,6 +37,12 @@ import sys
 import threading
 import time
 
+from rich.console import Console
+from rich.progress import BarColumn
+from rich.progress import Progress as RichProgress
+from rich.progress import ProgressColumn
+from rich.text import Text
+
 __all__ = ["Progress", "format_duration"]
 
 
@@ -199,11 +205,6 @@ class Progress:
     # -- drawing ----------------------------------------------------------------------
 
     def _start_bar(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn
-        from rich.progress import Progress as RichProgress
-        from rich.progress import ProgressColumn
-        from rich.text import Text
 
         owner = self
 

@@ -30,6 +30,7 @@ import time
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
@@ -216,7 +217,5 @@ def replicate(value, mesh: Mesh) -> jax.Array:
 def gather_to_host(array) -> np.ndarray:
     """The full value of a (possibly multi-process) sharded array as a NumPy array."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         return np.asarray(multihost_utils.process_allgather(array, tiled=True))
     return np.asarray(array)

@@ -178,21 +178,6 @@ import scipy.stats
 
 from harness.stats._errors import seed_variance
 
-__all__ = [
-    "DEFAULT_CUT",
-    "DEFAULT_POWER",
-    "DEFAULT_TOLERANCE",
-    "INTERVAL_CONSTRUCTION_LEVEL",
-    "LACK_OF_FIT_LEVEL",
-    "FormulaTest",
-    "WidthExtrapolation",
-    "critical_value",
-    "detectable_multiplier",
-    "extrapolate_to_infinite_width",
-    "formula_test",
-    "required_seeds",
-]
-
 DEFAULT_CUT = 3.0
 r"""Normal-equivalent cut: nominal size :math:`2\Phi(-3) = 0.27\%`."""
 

@@ -34,16 +34,12 @@ Default run (``python -m harness.train``), chosen to finish in a few minutes on 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from harness.kernels import NTK_METHODS
 from harness.runs import PRECISIONS
+from harness.runs import JobConfig
 from harness.runs import UsageError
 from harness.runs import check_choice
-from harness.runs import check_minimums
-from harness.runs import check_scales
-from harness.runs import check_widths
-from harness.runs import jax_precision_of
 from harness.train._task import TARGETS
 
 __all__ = ["DEFAULT_TRAIN_WIDTHS", "TRAIN_NTK_METHODS", "TRAIN_PRECISIONS", "TrainConfig"]
@@ -56,7 +52,7 @@ TRAIN_TARGETS = TARGETS
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JobConfig):
     """Everything that determines a training-dynamics run's numbers.
 
     Attributes:
@@ -103,37 +99,19 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`~harness.runs._cli.UsageError` for impossible values."""
-        check_widths(self.widths)
-        check_minimums(
+        """Raise :class:`~harness.runs.UsageError` for impossible values."""
+        self.check_shared(
             (
-                ("--blocks", self.num_res_blocks, 0),
                 ("--n-train", self.n_train, 2),
                 ("--n-test", self.n_test, 1),
-                ("--input-dim", self.input_dim, 1),
-                ("--seeds", self.seeds, 1),
                 ("--max-steps", self.max_steps, 1),
                 ("--records", self.records, 2),
             )
         )
         if self.steps is not None and self.steps < 1:
             raise UsageError(f"--steps: {self.steps} is not >= 1")
-        check_scales(self.W_std, self.b_std)
         if not 0.0 < self.lr_fraction < 1.0:
             raise UsageError(f"--lr-fraction: {self.lr_fraction} is not in (0, 1)")
         if not 0.0 < self.loss_ratio < 1.0:
             raise UsageError(f"--loss-ratio: {self.loss_ratio} is not in (0, 1)")
         check_choice("--target", self.target, TRAIN_TARGETS)
-        check_choice("--ntk-method", self.ntk_method, TRAIN_NTK_METHODS)
-        check_choice("--precision", self.precision, TRAIN_PRECISIONS)
-
-    @property
-    def jax_precision(self) -> str | None:
-        """The ``precision=`` argument for JAX matmuls (``None`` for the default)."""
-        return jax_precision_of(self.precision)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        data = dataclasses.asdict(self)
-        data["widths"] = list(self.widths)
-        return data

@@ -32,9 +32,11 @@ import time
 import jax
 import numpy as np
 
+from harness.kernels import empirical_ntk
 from harness.train._gradient_descent import FullBatchGD
 from harness.train._kernel_dynamics import kernel_gd_prediction
 from harness.train._linearized import linearized_apply_fn
+from models import ResidualMLP
 
 __all__ = ["network_key", "relative_gap", "train_one_network"]
 
@@ -62,7 +64,6 @@ def _gaps(prefix: str, train, test, ref_train, ref_test) -> dict[str, float]:
 @functools.lru_cache(maxsize=4)
 def _trainers(width, num_res_blocks, W_std, b_std, precision, learning_rate):
     """The model, its compiled ``init`` and trainers (finite, linearised), shared by all seeds."""
-    from models import ResidualMLP
 
     model = ResidualMLP(
         width=width, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std, precision=precision
@@ -86,7 +87,6 @@ def train_one_network(config, problem, width: int, seed: int) -> dict[str, np.nd
     Raises:
       FloatingPointError: NaN or Inf anywhere, naming the width and seed.
     """
-    from harness.kernels import empirical_ntk
 
     start = time.perf_counter()
     task = problem.task

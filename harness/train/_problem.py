@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from analytic import rmlp_kernels
 from harness.runs import UsageError
 from harness.runs import check_float32_range
 from harness.runs import check_run_memory
@@ -72,7 +73,6 @@ def build_problem(config) -> TrainingProblem:
         too large or too small a scale), a run that does not fit in memory, or a
         training NTK that is not finite and positive.
     """
-    from analytic import rmlp_kernels
 
     x = problem_inputs(config)
     x_train, x_test = x[: config.n_train], x[config.n_train :]

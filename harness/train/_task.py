@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from analytic import rmlp_kernels
+
 __all__ = [
     "TARGET_SEED",
     "RegressionTask",
@@ -65,7 +67,6 @@ def nngp_target(x, *, num_res_blocks: int, W_std: float, b_std: float, seed: int
     The eigendecomposition (negative rounding eigenvalues clipped to 0) works even when the
     kernel is singular, e.g. for repeated inputs.
     """
-    from analytic import rmlp_kernels
 
     x = np.asarray(x, dtype=np.float64)
     K = np.asarray(rmlp_kernels(x, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std).nngp)
