@@ -40,6 +40,11 @@ import importlib.util
 import sys
 import types
 
+import jax
+import jax.core
+import jax.extend.core
+import jax.interpreters.ad
+
 __all__ = [
     "NOT_INSTALLED_HINT",
     "NeuralTangentsUnavailableError",
@@ -74,10 +79,8 @@ def _set_if_missing(module: types.ModuleType, name: str, sources) -> None:
 
 
 def _restore_jax_names() -> None:
-    import jax
-    import jax.core
-    import jax.extend.core
-    import jax.interpreters.ad
+    # Private, so imported only when neural-tangents is loaded: a JAX that moves it
+    # breaks the optional reference, not ``import models``.
     from jax._src import ad_util  # no public home: see the module docstring
 
     for name in _CORE_NAMES:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from models._neural_tangents import load_neural_tangents
+
 __all__ = ["flax_to_stax_params", "stax_residual_mlp", "stax_to_flax_params"]
 
 
@@ -41,8 +43,6 @@ def stax_residual_mlp(
     ``width`` only matters for ``init_fn``/``apply_fn`` (the analytic
     ``kernel_fn`` is the infinite-width limit and ignores it).
     """
-    from models._neural_tangents import load_neural_tangents
-
     stax = load_neural_tangents().stax
     W_std, b_std = float(W_std), float(b_std)
 

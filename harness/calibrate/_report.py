@@ -291,6 +291,7 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
 
 
 def _plot(result: CalibrationResult, data: dict, folder: Path) -> list[str]:
+    # Matplotlib is imported only when the plot is drawn, not with ``import harness``.
     from harness.runs.plots import new_figure
     from harness.runs.plots import save_figure
 

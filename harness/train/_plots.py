@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from harness.runs.plots import new_figure
+from harness.runs.plots import plt
 from harness.runs.plots import save_figure
 
 __all__ = ["plot_loss_curves", "plot_scaling", "plot_test_predictions"]
 
 
 def _colors(count: int):
-    from harness.runs.plots import plt
 
     cmap = plt.get_cmap("viridis")
     return [cmap(x) for x in np.linspace(0.05, 0.85, max(count, 1))]
