@@ -57,6 +57,7 @@ def environment_stamp(*, precision: str | None = None, dtype: str | None = None)
         "device_count": jax.device_count(),
         "process_count": jax.process_count(),
         "matmul_precision": precision or f"default ({default_precision or 'backend default'})",
+        "matmuls": matmul_description(precision, dtype or "float32"),
         "dtype": dtype,
         "x64_enabled": bool(jax.config.jax_enable_x64),
     }
@@ -65,11 +66,13 @@ def environment_stamp(*, precision: str | None = None, dtype: str | None = None)
 def matmul_description(precision: str | None, dtype: str = "float32") -> str:
     """What a float32 matmul at ``precision`` computes on the default backend.
 
-    ``None`` is JAX's default: TF32 on NVIDIA GPUs, full float32 on the CPU.
+    ``None`` is JAX's default (``jax_default_matmul_precision``, unset: TF32 on NVIDIA
+    GPUs, full float32 on the CPU).
     ``"high"`` is three bfloat16 passes (about float32 accuracy) on GPUs.
     """
     if dtype != "float32":
         return f"{dtype} matmuls"
+    precision = precision or jax.config.jax_default_matmul_precision
     if jax.default_backend() != "gpu":
         return "float32 matmuls"
     return {None: "TF32 matmuls", "default": "TF32 matmuls", "high": "bf16×3 matmuls"}.get(
