@@ -90,7 +90,7 @@ def is_out_of_memory(error: BaseException) -> bool:
 def networks_per_device(config, width: int, n_devices: int, *, budget_bytes=None) -> int:
     """Networks one device computes per batch: memory budget over one network's peak bytes.
 
-    The budget is :func:`harness.kernels._monte_carlo.default_memory_budget_bytes` (half
+    The budget is :func:`harness.kernels.default_memory_budget_bytes` (half
     an accelerator's memory, or 4 GiB on the CPU, shared by all CPU devices).
     It depends only on the config and the machine, so batch boundaries, and
     hence the numbers, are the same on a rerun.

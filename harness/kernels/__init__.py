@@ -1,5 +1,6 @@
 """Empirical NNGP and NTK of finite residual MLPs: one network, and many initialisations."""
 
+from harness.kernels._budget import default_memory_budget_bytes
 from harness.kernels._conditional import ConditionalKernels
 from harness.kernels._conditional import conditional_kernels
 from harness.kernels._conditional import conditional_keys
@@ -13,7 +14,6 @@ from harness.kernels._jacobian import jacobian_ntk
 from harness.kernels._jacobian import per_input_jacobian
 from harness.kernels._monte_carlo import NTK_METHODS_PER_SEED
 from harness.kernels._monte_carlo import PerSeedKernels
-from harness.kernels._monte_carlo import default_memory_budget_bytes
 from harness.kernels._monte_carlo import default_seed_loop
 from harness.kernels._monte_carlo import estimate_network_bytes
 from harness.kernels._monte_carlo import init_network

@@ -221,6 +221,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from analytic import validate_architecture
+from harness.kernels._budget import default_memory_budget_bytes
 
 __all__ = [
     "ConditionalKernels",
@@ -720,14 +721,6 @@ def _workers() -> int:
     return 2 if cores >= 2 else 1
 
 
-def _default_memory_budget_bytes() -> int:
-    """Half the accelerator's memory limit when JAX reports one, else 2 GiB (a shared CPU)."""
-    stats = getattr(jax.local_devices()[0], "memory_stats", lambda: None)()
-    if stats and stats.get("bytes_limit"):
-        return int(stats["bytes_limit"] // 2)
-    return 2 * 1024**3
-
-
 def conditional_kernels(
     xs,
     seeds,
@@ -782,7 +775,7 @@ def conditional_kernels(
         raise ValueError(f"base_seed must be < 2**31, got {base}")
     dtype = _check_dtype(dtype)
     if memory_budget_bytes is None:
-        budget = _default_memory_budget_bytes()
+        budget = default_memory_budget_bytes(cpu_bytes=2 * 1024**3)  # a shared CPU
     else:
         budget = _check_int("memory_budget_bytes", memory_budget_bytes, 1)
     per_network = conditional_network_bytes(

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from harness.kernels._budget import default_memory_budget_bytes
 from harness.kernels._factored import factored_ntk_from_trace
 from harness.kernels._jacobian import dense_jacobian_ntk
 from harness.kernels._nngp import readout_marginal_nngp
@@ -44,7 +45,6 @@ from models import residual_mlp_trace
 __all__ = [
     "NTK_METHODS_PER_SEED",
     "PerSeedKernels",
-    "default_memory_budget_bytes",
     "default_seed_loop",
     "estimate_network_bytes",
     "init_network",
@@ -195,18 +195,6 @@ def estimate_network_bytes(
     activations = N * n * (3 * L + 4) * (K + 1)
     grams = N * N * (2 * L + 4) * 2
     return int(dtype_bytes * (params + draw_temporaries + activations + grams))
-
-
-def default_memory_budget_bytes() -> int:
-    """Half the accelerator's memory limit when JAX reports one, else 4 GiB (CPU).
-
-    Asks this process's first device: in a multi-process run the others' devices
-    report nothing.
-    """
-    stats = getattr(jax.local_devices()[0], "memory_stats", lambda: None)()
-    if stats and stats.get("bytes_limit"):
-        return int(stats["bytes_limit"] // 2)
-    return 4 * 1024**3
 
 
 def monte_carlo_kernels(

@@ -1,4 +1,5 @@
-"""What every job shares: command-line conventions and checks, inputs, the resumable run store,
+"""What every job shares: command-line conventions and checks, the configs' shared fields
+(:class:`JobConfig`) and ``main()`` (:func:`run_job`), inputs, the resumable run store,
 progress, the environment stamp and seed sharding. Plot conventions live in
 :mod:`harness.runs.plots` (imported on demand: Matplotlib is slow to import).
 """

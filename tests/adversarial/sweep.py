@@ -28,6 +28,7 @@ import concurrent.futures
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -87,8 +88,19 @@ def _env(extra: dict) -> dict:
     return env
 
 
-def _run(job: str, argv: list[str], env: dict, timeout: float, cwd: Path = ROOT):
-    command = [PYTHON, "-m", f"harness.{job}", *argv]
+def _command(job: str, argv: list[str]) -> list[str]:
+    return [PYTHON, "-m", f"harness.{job}", *argv]
+
+
+def _run(job: str, argv: list[str], env: dict, timeout: float, cwd: Path = ROOT, shell=("", "")):
+    """``(rc, stdout, stderr, timed_out)`` of ``python -m harness.<job> argv``.
+
+    ``shell = (before, after)`` runs it inside a bash command line between the two,
+    e.g. ``("ulimit -f 64;", "")`` or ``("", "| head -1")``.
+    """
+    command = _command(job, argv)
+    if any(shell):
+        command = ["bash", "-c", " ".join([shell[0], shlex.join(command), shell[1]])]
     try:
         done = subprocess.run(
             command, cwd=cwd, env=_env(env), capture_output=True, text=True, timeout=timeout
@@ -135,13 +147,21 @@ def _finite(values) -> bool:
     return all(v is not None and np.isfinite(float(v)) for v in array)
 
 
-def _judge_converge(folder: Path) -> tuple[str, str]:
+def _complete_results(folder: Path) -> tuple[dict | None, str]:
+    """``(results.json, "")`` of a completed run, or ``(None, why its exit 0 is wrong)``."""
     try:
         results = json.loads((folder / "results.json").read_text())
     except (OSError, ValueError) as error:
-        return "silent-wrong", f"exit 0 without results.json ({error})"
+        return None, f"exit 0 without results.json ({error})"
     if results.get("status") != "complete" or not (folder / "report.md").exists():
-        return "silent-wrong", "exit 0 with an incomplete run"
+        return None, "exit 0 with an incomplete run"
+    return results, ""
+
+
+def _judge_converge(folder: Path) -> tuple[str, str]:
+    results, wrong = _complete_results(folder)
+    if results is None:
+        return "silent-wrong", wrong
     for kernel in ("nngp", "ntk"):
         entry = results["kernels"][kernel]
         if entry.get("outcome") == "inconsistent":
@@ -162,12 +182,9 @@ def _judge_converge(folder: Path) -> tuple[str, str]:
 
 
 def _judge_train(folder: Path) -> tuple[str, str]:
-    try:
-        results = json.loads((folder / "results.json").read_text())
-    except (OSError, ValueError) as error:
-        return "silent-wrong", f"exit 0 without results.json ({error})"
-    if results.get("status") != "complete" or not (folder / "report.md").exists():
-        return "silent-wrong", "exit 0 with an incomplete run"
+    results, wrong = _complete_results(folder)
+    if results is None:
+        return "silent-wrong", wrong
     if not _finite(results["kernel_drift"]["mean"]):
         return "silent-wrong", "kernel drift holds NaN/null"
     return "clean", "complete"
@@ -522,17 +539,22 @@ def _same_as_uninterrupted(job, argv, out: Path, timeout) -> bool:
     return _numbers(job, out) == _baseline(job, base, timeout)
 
 
+def _start(job: str, argv: list[str], env: dict) -> subprocess.Popen:
+    """``python -m harness.<job> argv`` started, its stdout discarded and stderr piped."""
+    return subprocess.Popen(
+        _command(job, argv),
+        cwd=ROOT,
+        env=_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _signal_fault(sig: int, units_before_signal: int):
     def fault(job, folder, argv, env, timeout):
         out = folder / "out"
-        process = subprocess.Popen(
-            [PYTHON, "-m", f"harness.{job}", *argv],
-            cwd=ROOT,
-            env=_env(env),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = _start(job, argv, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
             if len(_units(out)) >= units_before_signal:
@@ -553,37 +575,16 @@ def _signal_fault(sig: int, units_before_signal: int):
 
 def _ulimit_fault(job, folder, argv, env, timeout):
     out = folder / "out"
-    command = " ".join(["ulimit -f 64;", PYTHON, "-m", f"harness.{job}", *map(_quote, argv)])
-    done = subprocess.run(
-        ["bash", "-c", command],
-        cwd=ROOT,
-        env=_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    judged = _judge_exit(done.returncode, done.stderr, False)
+    rc, _, err, timed_out = _run(job, argv, env, timeout, shell=("ulimit -f 64;", ""))
+    judged = _judge_exit(rc, err, timed_out)
     if judged is not None and judged[0] != "clean":
         return judged
     return _rerun_and_compare(job, argv, out, _units(out), timeout)
 
 
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
-
-
 def _concurrent_fault(job, folder, argv, env, timeout):
     out = folder / "out"
-    first = subprocess.Popen(
-        [PYTHON, "-m", "harness.converge", *argv],
-        cwd=ROOT,
-        env=_env(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = _start("converge", argv, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not (out / "run.json").exists():
         time.sleep(0.02)
@@ -674,22 +675,20 @@ def fault_cases() -> list[Case]:
 
 
 def _pipe_fault(job, folder, argv, env, timeout):
-    command = " ".join([PYTHON, "-m", "harness.converge", *map(_quote, argv), "| head -1"])
-    done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=_env(env), capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
-    if "Traceback" in done.stderr or "BrokenPipe" in done.stderr:
-        return "traceback", _last(done.stderr)
+    _, _, err, timed_out = _run("converge", argv, env, timeout, shell=("", "| head -1"))
+    if timed_out:
+        return "hang", "timeout"
+    if "Traceback" in err or "BrokenPipe" in err:
+        return "traceback", _last(err)
     return _judge_converge(folder / "out")
 
 
 def _two_paths_fault(job, folder, argv, env, timeout):
     np.save(folder / "x.npy", ROWS)
     out = folder / "out"
-    first = [*argv, "--inputs", "x.npy"]
-    done = subprocess.run([PYTHON, "-m", "harness.converge", *first], cwd=folder, env=_env(env),
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
-    if done.returncode != 0:
-        return "traceback", _last(done.stderr)
+    rc, _, err, timed_out = _run("converge", [*argv, "--inputs", "x.npy"], env, timeout, cwd=folder)
+    if rc != 0:
+        return ("hang", "timeout") if timed_out else ("traceback", _last(err))
     rc, _, err, timed_out = _run("converge", [*argv, "--inputs", str(folder / "x.npy")], env,
                                  timeout)  # fmt: skip
     judged = _judge_exit(rc, err, timed_out)

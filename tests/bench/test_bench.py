@@ -1,15 +1,12 @@
 """``python -m harness.bench``: a tiny end-to-end run, and bad input exiting with status 2."""
 
 import json
-import subprocess
-import sys
 
 import jax
 import pytest
 
 from harness.bench import main
 from harness.bench import parse_args
-from harness.runs import run_cli
 
 
 @pytest.mark.slow
@@ -50,75 +47,37 @@ def test_parse_args_defaults_and_widths():
     assert path is None
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--widths", "4096..512"], "reversed"),
-        (["--widths", "abc"], "not a whole number"),
-        (["--n-inputs", "0"], "argument --n-inputs: 0 is not >= 1"),
-        (["--seeds", "-3"], "argument --seeds: -3 is not >= 1"),
-        (["--blocks", "x"], "argument --blocks: 'x' is not a whole number"),
-        (["--precision", "fp8"], "invalid choice"),
-        (["--frobnicate"], "unrecognized arguments"),
-    ],
-)
-def test_bad_input_exits_2_with_one_line(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(main, argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ")
-    assert message in err
-    assert len(err.strip().splitlines()) == 1
+@pytest.fixture
+def no_measuring(monkeypatch):
+    """Measuring fails the test: bad input must be refused before any measurement."""
+    import harness.bench._cli as bench_cli
+
+    monkeypatch.setattr(bench_cli, "run_bench", lambda *a, **k: pytest.fail("measured"))
 
 
-def test_bad_input_from_the_shell_exits_2_without_traceback():
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness.bench", "--seeds", "0"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+@pytest.mark.bad_arguments("bench")
+def test_bad_input_and_impossible_sizes_exit_2_before_measuring(
+    argv, message, cli_exit, no_measuring
+):
+    code, line = cli_exit(main, argv)
+    assert code == 2
+    assert message in line
+
+
+def test_bad_input_from_the_shell_exits_2_without_traceback(run_python):
+    proc = run_python("-m", "harness.bench", "--seeds", "0", timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == "error: argument --seeds: 0 is not >= 1\n"
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--blocks", "5000"], "argument --blocks: 5000 is more than 1000"),
-        (["--repeats", "0"], "argument --repeats: 0 is not >= 1"),
-        (["--seeds", "99999999"], "argument --seeds: 99999999 is more than 4096"),
-        (["--analytic-n", "10000000"], "of memory, more than the"),
-        (["--n-inputs", "2000000000"], "of memory, more than the"),
-        (["--widths", "4194304"], "of memory, more than the"),
-    ],
-)
-def test_impossible_sizes_exit_2_before_measuring(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(main, argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert len(err.strip().splitlines()) == 1
-
-
-def test_unwritable_json_path_exits_2_before_measuring(tmp_path, capsys, monkeypatch):
-    import harness.bench._cli as bench_cli
-
-    monkeypatch.setattr(bench_cli, "run_bench", lambda *a, **k: pytest.fail("measured"))
+def test_unwritable_json_path_exits_2_before_measuring(tmp_path, cli_exit, no_measuring):
     (tmp_path / "file").write_text("mine")
     (tmp_path / "folder").mkdir()
     for json_path, message in (
         (tmp_path / "file" / "out.json", "--json: " + str(tmp_path / "file") + " is a file"),
         (tmp_path / "folder", "is a folder, not a file"),
     ):
-        with pytest.raises(SystemExit) as exit_info:
-            run_cli(main, ["--widths", "8", "--json", str(json_path)])
-        assert exit_info.value.code == 2
-        err = capsys.readouterr().err
-        assert err.startswith("error: ")
-        assert message in err
-        assert len(err.strip().splitlines()) == 1
+        code, line = cli_exit(main, ["--widths", "8", "--json", str(json_path)])
+        assert code == 2
+        assert message in line
     assert (tmp_path / "file").read_text() == "mine"

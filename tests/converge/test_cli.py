@@ -2,11 +2,7 @@
 
 import csv
 import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -18,11 +14,9 @@ from harness.kernels import empirical_nngp
 from harness.kernels import empirical_ntk
 from harness.runs import UsageError
 from harness.runs import gaussian_inputs
-from harness.runs import run_cli
 from models import ResidualMLP
 from models import draw_parameters
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--widths", "16,32", "--seeds", "2", "--n-inputs", "5", "--input-dim", "3", "--quiet"]
 # The tiny run's architecture, at full float32 matmuls on every backend ("highest": the
 # default is TF32 on NVIDIA GPUs, whose ~5e-4 rounding would swamp the 1e-4
@@ -102,44 +96,15 @@ def test_rerun_of_same_config_resumes_with_identical_numbers(tiny_run):
         assert after[key] == before[key]
 
 
-def _exit(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        run_cli(main, argv)
-    err = capsys.readouterr().err
-    return info.value.code, err
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--widths", "1024..128"], "reversed"),
-        (["--widths", "abc"], "not a whole number"),
-        (["--widths", "0,16"], "not >= 1"),
-        (["--seeds", "0"], "--seeds"),
-        (["--seeds", "two"], "invalid int"),
-        (["--blocks", "-1"], "--blocks"),
-        (["--w-std", "nan"], "--w-std"),
-        (["--b-std", "-1"], "--b-std"),
-        (["--ntk-method", "magic"], "invalid choice"),
-        (["--precision", "low"], "invalid choice"),
-        (["--candidate", "nocolon"], "'seed' or 'pkg.module:function'"),
-        (["--candidate", "no_such_module_xyz:f"], "cannot import"),
-        (["--candidate", "math:no_such_function"], "has no attribute"),
-        (["--candidate", "math:pi"], "not callable"),
-        (["--candidate", "math:sqrt"], "raised TypeError"),
-        (["--unknown-flag"], "unrecognized"),
-    ],
-)
-def test_bad_input_exits_2_with_one_line(extra, message, capsys, tmp_path):
-    code, err = _exit([*TINY, "--out", str(tmp_path / "o"), *extra], capsys)
+@pytest.mark.bad_arguments("converge")
+def test_bad_input_exits_2_with_one_line(argv, message, cli_exit, tmp_path):
+    code, line = cli_exit(main, [*TINY, "--out", str(tmp_path / "o"), *argv])
     assert code == 2
-    assert err.startswith("error: ")
-    assert message in err
-    assert err.count("\n") == 1
+    assert message in line
     assert not (tmp_path / "o" / "units").exists()  # nothing computed
 
 
-def test_bad_inputs_file(tmp_path, capsys):
+def test_bad_inputs_file(tmp_path, cli_exit):
     good = tmp_path / "good.npy"
     np.save(good, np.ones((4, 3)))
     for name, array, message in (
@@ -149,26 +114,26 @@ def test_bad_inputs_file(tmp_path, capsys):
         ("text.npy", np.array([["a", "b"], ["c", "d"]]), "numeric"),
     ):
         np.save(tmp_path / name, array)
-        code, err = _exit([*TINY[:-5], "--inputs", str(tmp_path / name)], capsys)
-        assert (code, message in err) == (2, True), err
-    code, err = _exit(["--inputs", str(tmp_path / "missing.npy")], capsys)
+        code, line = cli_exit(main, [*TINY[:-5], "--inputs", str(tmp_path / name)])
+        assert (code, message in line) == (2, True), line
+    code, line = cli_exit(main, ["--inputs", str(tmp_path / "missing.npy")])
     assert code == 2
-    assert "no such file" in err
+    assert "no such file" in line
     (tmp_path / "junk.npy").write_text("not numpy")
-    code, err = _exit(["--inputs", str(tmp_path / "junk.npy")], capsys)
+    code, line = cli_exit(main, ["--inputs", str(tmp_path / "junk.npy")])
     assert code == 2
-    assert "cannot read" in err
-    code, err = _exit(["--inputs", str(good), "--n-inputs", "4"], capsys)
+    assert "cannot read" in line
+    code, line = cli_exit(main, ["--inputs", str(good), "--n-inputs", "4"])
     assert code == 2
-    assert "do not combine" in err
+    assert "do not combine" in line
 
 
 @pytest.mark.slow
-def test_different_config_in_existing_out_is_refused_then_forced(tiny_run, capsys, tmp_path):
-    code, err = _exit([*TINY, "--blocks", "1", "--out", str(tiny_run)], capsys)
+def test_different_config_in_existing_out_is_refused_then_forced(tiny_run, cli_exit, tmp_path):
+    code, line = cli_exit(main, [*TINY, "--blocks", "1", "--out", str(tiny_run)])
     assert code == 2
-    assert "different config" in err
-    assert "--force" in err
+    assert "different config" in line
+    assert "--force" in line
 
 
 def test_candidate_contract(tmp_path, monkeypatch):
@@ -211,12 +176,9 @@ def test_candidate_contract(tmp_path, monkeypatch):
         evaluate_candidate(load_candidate("my_formulas:wrong_shape"), xs, **arch)
 
 
-def test_real_command_line_exit_status_and_no_traceback(tmp_path):
-    process = subprocess.run(
-        [sys.executable, "-m", "harness.converge", "--widths", "512..64", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_real_command_line_exit_status_and_no_traceback(tmp_path, run_python):
+    process = run_python(
+        "-m", "harness.converge", "--widths", "512..64", "--out", tmp_path, timeout=120
     )
     assert process.returncode == 2
     assert process.stderr.strip().splitlines() == [
@@ -291,17 +253,10 @@ run_cli(main, sys.argv[1:])
 """
 
 
-def test_runs_without_neural_tangents_and_says_so(tmp_path):
+def test_runs_without_neural_tangents_and_says_so(tmp_path, run_python):
     # Truth: neural-tangents is optional at run time (its metadata requires TensorFlow).
     out = tmp_path / "run"
-    done = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_NT, *TINY[:-1], "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    done = run_python("-c", _WITHOUT_NT, *TINY[:-1], "--out", out, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "neural-tangents reference skipped" in done.stdout
@@ -313,13 +268,8 @@ def test_runs_without_neural_tangents_and_says_so(tmp_path):
     assert "neural-tangents reference: not installed" in (out / "report.md").read_text()
 
 
-def test_first_line_names_the_device(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.converge", *TINY[:-1], "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def test_first_line_names_the_device(tmp_path, run_python):
+    done = run_python("-m", "harness.converge", *TINY[:-1], "--out", tmp_path / "r")
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]
     device = jax.devices()[0]

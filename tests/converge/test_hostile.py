@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -22,27 +21,9 @@ import pytest
 import harness.runs._sharding as sharding
 import harness.runs._store as store_module
 from harness.converge import main
-from harness.runs import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 OWN_INPUTS = ["--widths", "8,16", "--seeds", "2", "--blocks", "1", "--candidate", "none", "--quiet"]
 TINY = [*OWN_INPUTS[:-1], "--n-inputs", "4", "--input-dim", "2", "--quiet"]
-
-
-def _exit(argv, capsys):
-    """``(status, stderr)`` of ``run_cli(main, argv)`` in this process."""
-    with pytest.raises(SystemExit) as info:
-        run_cli(main, argv)
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return info.value.code, err
-
-
-def _one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if not line.startswith("warning: ")]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    return lines[0]
 
 
 @pytest.fixture
@@ -112,37 +93,20 @@ def formulas(tmp_path, monkeypatch):
         ("raising_property", "reading its result raised RuntimeError: no NNGP today"),
     ],
 )
-def test_hostile_candidates_are_refused_before_any_network(formulas, capsys, name, message):
+def test_hostile_candidates_are_refused_before_any_network(formulas, cli_exit, name, message):
     out = formulas / "out"
     argv = [*TINY[:-3], "--candidate", f"hostile_formulas:{name}", "--quiet", "--out", str(out)]
-    code, err = _exit(argv, capsys)
+    code, line = cli_exit(main, argv, warnings=True)
     assert code == 2
-    assert message in _one_error_line(err)
+    assert message in line
     assert not out.exists()
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--w-std", "1e-30"], "analytic NNGP reaches 1e-61"),
-        (["--w-std", "1e20"], "outside the 1e-30..1e+30 that float32"),
-        (["--blocks", "200", "--w-std", "2"], "would overflow to Inf"),
-        (["--widths", "2147483648"], "wider than 4194304 (2**22)"),
-        (["--widths", "8..99999999999"], "wider than 4194304"),
-        (["--blocks", "1000000"], "--blocks: 1000000 is more than 1000"),
-        (["--n-inputs", "60000"], "of memory, more than the"),
-        (["--input-dim", "2000000000"], "of memory, more than the"),
-        (["--seeds", "1000000000000"], "of memory, more than the"),
-        (["--w-std", "inf"], "--w-std: inf is not a finite number"),
-        (["--b-std", "nan"], "--b-std: nan is not a finite number"),
-        (["--widths", ""], "is not a list such as"),
-        (["--widths", "8,,16"], "is not a list such as"),
-    ],
-)
-def test_extreme_options_are_usage_errors(tmp_path, capsys, extra, message):
-    code, err = _exit([*TINY, "--out", str(tmp_path / "out"), *extra], capsys)
+@pytest.mark.bad_arguments("converge-extreme")
+def test_extreme_options_are_usage_errors(tmp_path, cli_exit, argv, message):
+    code, line = cli_exit(main, [*TINY, "--out", str(tmp_path / "out"), *argv], warnings=True)
     assert code == 2
-    assert message in _one_error_line(err)
+    assert message in line
     assert not (tmp_path / "out").exists()
 
 
@@ -151,7 +115,7 @@ def _save_inputs(path: Path, scale: float = 1.0) -> Path:
     return path
 
 
-def test_bad_input_files(tmp_path, capsys):
+def test_bad_input_files(tmp_path, cli_exit):
     (tmp_path / "empty.npy").write_bytes(b"")
     (tmp_path / "text.npy").write_text("1 2\n3 4\n")
     with open(tmp_path / "archive.npy", "wb") as handle:
@@ -175,37 +139,37 @@ def test_bad_input_files(tmp_path, capsys):
     ]
     for name, extra, message in cases:
         argv = [*OWN_INPUTS, "--inputs", str(tmp_path / name), "--out", str(tmp_path / "o"), *extra]
-        code, err = _exit(argv, capsys)
-        assert (code, message in _one_error_line(err)) == (2, True), (name, err)
+        code, line = cli_exit(main, argv, warnings=True)
+        assert (code, message in line) == (2, True), (name, line)
         assert not (tmp_path / "o").exists()
 
 
-def test_unusable_out(tmp_path, capsys, monkeypatch):
+def test_unusable_out(tmp_path, cli_exit, monkeypatch):
     (tmp_path / "file").write_text("mine")
     for out, message in (
         (tmp_path / "file", "is a file, not a folder"),
         (tmp_path / "file" / "sub", "is a file, so"),
     ):
-        code, err = _exit([*TINY, "--out", str(out)], capsys)
-        assert (code, message in _one_error_line(err)) == (2, True), err
+        code, line = cli_exit(main, [*TINY, "--out", str(out)], warnings=True)
+        assert (code, message in line) == (2, True), line
     assert (tmp_path / "file").read_text() == "mine"
     locked = tmp_path / "read-only"
     locked.mkdir()
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked)
-    code, err = _exit([*TINY, "--out", str(locked / "out")], capsys)
+    code, line = cli_exit(main, [*TINY, "--out", str(locked / "out")], warnings=True)
     assert code == 2
-    assert "cannot write in" in _one_error_line(err)
+    assert "cannot write in" in line
 
 
 @pytest.mark.parametrize("content", ["[]", '"hello"', '{"kind": "conv'])
-def test_damaged_manifest_beside_units_is_one_line(tmp_path, capsys, content):
+def test_damaged_manifest_beside_units_is_one_line(tmp_path, cli_exit, content):
     out = tmp_path / "out"
     (out / "units").mkdir(parents=True)
     np.savez(out / "units" / "w8_s0.npz", nngp=np.eye(4), ntk=np.eye(4))
     (out / "run.json").write_text(content)
-    code, err = _exit([*TINY, "--out", str(out)], capsys)
+    code, line = cli_exit(main, [*TINY, "--out", str(out)], warnings=True)
     assert code == 2
-    assert "run.json is damaged, so the 1 finished units" in _one_error_line(err)
+    assert "run.json is damaged, so the 1 finished units" in line
     assert (out / "units" / "w8_s0.npz").exists()
 
 
@@ -219,46 +183,27 @@ def test_damaged_manifest_beside_units_is_one_line(tmp_path, capsys, content):
         ),
     ],
 )
-def test_bad_distributed_environment(tmp_path, capsys, monkeypatch, environ, message):
+def test_bad_distributed_environment(tmp_path, cli_exit, monkeypatch, environ, message):
     monkeypatch.setattr(sharding, "_initialized", False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    code, err = _exit([*TINY, "--out", str(tmp_path / "out")], capsys)
+    code, line = cli_exit(main, [*TINY, "--out", str(tmp_path / "out")], warnings=True)
     assert code == 2
-    assert message in _one_error_line(err)
+    assert message in line
 
 
-def _holder(folder: Path) -> subprocess.Popen:
-    code = (
-        "import sys; from harness.runs import RunStore; "
-        f"s = RunStore({str(folder)!r}, {{'other': 1}}, kind='converge'); "
-        "print('held', flush=True); sys.stdin.read()"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert process.stdout.readline().strip() == "held"
-    return process
-
-
-def test_second_run_into_a_busy_folder_is_refused_even_with_force(tmp_path, capsys):
-    holder = _holder(tmp_path / "out")
-    try:
-        code, err = _exit([*TINY, "--out", str(tmp_path / "out"), "--force"], capsys)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+def test_second_run_into_a_busy_folder_is_refused_even_with_force(tmp_path, cli_exit, held_store):
+    with held_store(tmp_path / "out", {"other": 1}) as holder:
+        code, line = cli_exit(
+            main, [*TINY, "--out", str(tmp_path / "out"), "--force"], warnings=True
+        )
     assert code == 2
-    assert f"is in use by pid {holder.pid} on" in _one_error_line(err)
+    assert f"is in use by pid {holder.pid} on" in line
     assert json.loads((tmp_path / "out" / "run.json").read_text())["config"] == {"other": 1}
 
 
 @pytest.mark.slow
-def test_disk_full_keeps_finished_networks_and_exits_1(tmp_path, capsys, monkeypatch):
+def test_disk_full_keeps_finished_networks_and_exits_1(tmp_path, cli_exit, monkeypatch):
     real = store_module.atomic_write_bytes
     writes = []
 
@@ -271,9 +216,8 @@ def test_disk_full_keeps_finished_networks_and_exits_1(tmp_path, capsys, monkeyp
 
     monkeypatch.setattr(store_module, "atomic_write_bytes", filling)
     out = tmp_path / "out"
-    code, err = _exit([*TINY, "--out", str(out)], capsys)
+    code, line = cli_exit(main, [*TINY, "--out", str(out)], warnings=True)
     assert code == 1
-    line = _one_error_line(err)
     assert "No space left on device" in line
     assert "completed results are kept" in line
     assert sorted(p.name for p in (out / "units").glob("*.npz")) == ["w8_s0.npz", "w8_s1.npz"]
@@ -302,21 +246,22 @@ def test_resume_after_damage_and_by_another_path(tmp_path, capsys, monkeypatch):
     assert len(list((out / "units" / "bad").glob("w16_s1.*.npz"))) == 1
 
 
-def _converge_process(out: Path, *extra, stdout=subprocess.PIPE) -> subprocess.Popen:
-    argv = [a for a in TINY if a != "--quiet"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness.converge", *argv, "--out", str(out), *extra],
-        cwd=ROOT,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+@pytest.fixture
+def converge_process(start_python):
+    """``converge_process(out, *extra)``: the tiny run, not quiet, started in a new process."""
+
+    def start(out: Path, *extra) -> subprocess.Popen:
+        argv = [a for a in TINY if a != "--quiet"]
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        return start_python("-m", "harness.converge", *argv, "--out", out, *extra, **pipes)
+
+    return start
 
 
 @pytest.mark.slow
-def test_ctrl_c_exits_130_cleanly_and_keeps_finished_networks(tmp_path):
+def test_ctrl_c_exits_130_cleanly_and_keeps_finished_networks(tmp_path, converge_process):
     out = tmp_path / "out"
-    process = _converge_process(out, "--widths", "8,16,32,64,128", "--seeds", "4")
+    process = converge_process(out, "--widths", "8,16,32,64,128", "--seeds", "4")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
         if len(list(out.glob("units/*.npz"))) >= 2:
@@ -332,8 +277,8 @@ def test_ctrl_c_exits_130_cleanly_and_keeps_finished_networks(tmp_path):
 
 
 @pytest.mark.slow
-def test_closed_stdout_ends_quietly(tmp_path):
-    process = _converge_process(tmp_path / "out")
+def test_closed_stdout_ends_quietly(tmp_path, converge_process):
+    process = converge_process(tmp_path / "out")
     process.stdout.readline()  # the banner
     process.stdout.close()  # the reader is gone, as after `| head -1`
     err = process.stderr.read()

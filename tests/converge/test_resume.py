@@ -7,6 +7,7 @@ with exactly the numbers (and stored kernels) of one uninterrupted run.
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,45 +19,20 @@ import numpy as np
 import pytest
 
 import harness.converge._run as converge_run
-from harness.converge import ConvergeConfig
 from harness.converge import NonFiniteKernelError
+from harness.converge import build_parser
+from harness.converge import config_from_args
 from harness.converge import run_convergence
 from harness.kernels import per_seed_kernels
 
-CONFIG = ConvergeConfig(
-    widths=(16, 32, 64),
-    num_res_blocks=1,
-    W_std=1.3,
-    b_std=0.4,
-    n_inputs=5,
-    input_dim=3,
-    seeds=3,
-    candidates=(),
-    # Full float32 matmuls on every backend: a batch of one network is another XLA
-    # program, equal only to float32 rounding, which TF32 (the GPU default) would exceed.
-    precision="highest",
+ARGS = shlex.split(
+    "--widths 16..64 --blocks 1 --w-std 1.3 --b-std 0.4 --n-inputs 5 "
+    "--input-dim 3 --seeds 3 --candidate none --precision highest --quiet"
 )
-ARGS = [
-    "--widths",
-    "16..64",
-    "--blocks",
-    "1",
-    "--w-std",
-    "1.3",
-    "--b-std",
-    "0.4",
-    "--n-inputs",
-    "5",
-    "--input-dim",
-    "3",
-    "--seeds",
-    "3",
-    "--candidate",
-    "none",
-    "--precision",
-    "highest",
-    "--quiet",
-]
+# The same run in Python; "highest": full float32 matmuls on every backend (a batch of
+# one network is another XLA program, equal only to float32 rounding, which TF32, the GPU
+# default, would exceed).
+CONFIG = config_from_args(build_parser().parse_args(ARGS))
 NUMBERS = ("kernels", "candidates", "analytic_vs_neural_tangents", "config")
 
 

@@ -17,11 +17,6 @@ from harness.kernels import seed_keys
 from models import ResidualMLP
 
 
-def rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
 @pytest.fixture(scope="module")
 def xs():
     return jax.random.normal(jax.random.PRNGKey(21), (6, 10))
@@ -32,7 +27,7 @@ def alone_size(seed_loop):
 
 
 @pytest.mark.parametrize("seed_loop", ["vmap", "map"])
-def test_seed_gives_same_kernels_whatever_the_batching(xs, seed_loop):
+def test_seed_gives_same_kernels_whatever_the_batching(xs, seed_loop, rel):
     model = ResidualMLP(64, 2, W_std=1.1, b_std=0.6, out_dim=2)
     # Full float32 matmuls (JAX's default is TF32 on NVIDIA GPUs): the comparison
     # with the single-network API below is at float32 rounding.
@@ -60,7 +55,7 @@ def test_seed_gives_same_kernels_whatever_the_batching(xs, seed_loop):
     assert rel(empirical_nngp(model, variables, xs, precision="highest"), alone.nngp[0]) < 1e-6
 
 
-def test_per_seed_kernels_is_pure_and_jittable(xs):
+def test_per_seed_kernels_is_pure_and_jittable(xs, rel):
     model = ResidualMLP(64, 1, W_std=1.0, b_std=0.5)
     keys = seed_keys([3, 4])
     fn = jax.jit(per_seed_kernels, static_argnames=("model", "ntk_method", "precision"))
@@ -91,7 +86,7 @@ def test_memory_estimate_and_batch_sizing(xs):
 
 
 @pytest.mark.slow
-def test_monte_carlo_means_match_analytic_kernels_at_width_1024(xs):
+def test_monte_carlo_means_match_analytic_kernels_at_width_1024(xs, rel):
     # Width 1024, 2 blocks, W_std = b_std = 1, 6 inputs, S = 48 fixed seeds.
     #
     # Tolerance: the mean over S seeds differs from the infinite-width kernel

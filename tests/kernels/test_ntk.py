@@ -33,11 +33,6 @@ def written_out_ntk(model, params, xs):
     return jnp.einsum("nkp,mkp->nm", jac, jac, precision="highest") / jac.shape[1]
 
 
-def rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
 @pytest.fixture(scope="module")
 def xs():
     return jax.random.normal(jax.random.PRNGKey(2), (7, 6))
@@ -45,7 +40,7 @@ def xs():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("width", "blocks", "out_dim", "W_std", "b_std"), CONFIGS)
-def test_all_methods_equal_written_out_jjt(xs, width, blocks, out_dim, W_std, b_std):
+def test_all_methods_equal_written_out_jjt(xs, width, blocks, out_dim, W_std, b_std, rel):
     model = ResidualMLP(width, blocks, W_std=W_std, b_std=b_std, out_dim=out_dim)
     params = model.init(jax.random.PRNGKey(width), xs)
     truth = written_out_ntk(model.clone(precision="highest"), params, xs)
@@ -64,7 +59,7 @@ def test_all_methods_equal_written_out_jjt(xs, width, blocks, out_dim, W_std, b_
         assert rel(ntk, truth) < RTOL, (name, rel(ntk, truth))
 
 
-def test_jacobian_chunked_equals_unchunked(xs):
+def test_jacobian_chunked_equals_unchunked(xs, rel):
     # No blocks keeps the number of per-layer compilations small (3 layers).
     model = ResidualMLP(300, 0, W_std=1.1, b_std=0.7, out_dim=2, precision="highest")
     params = model.init(jax.random.PRNGKey(4), xs)
@@ -90,7 +85,7 @@ def test_bad_method_and_nt_implementation_3(xs):
         empirical_ntk(model, params, xs, method="fast")
 
 
-def test_nngp_estimators(xs):
+def test_nngp_estimators(xs, rel):
     # Readout marginalisation: with K = n outputs and readout W_out = √n · I,
     # the raw estimator (1/K) f fᵀ = (W_std²/n)(1/n) φ (n I) φᵀ is exactly the
     # readout-marginalised (W_std²/n) φ φᵀ: an independent path through

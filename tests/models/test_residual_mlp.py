@@ -38,11 +38,6 @@ def numpy_forward(params, xs, W_std, b_std):
     return dense(p["readout"], np.maximum(h, 0.0), 0.0)
 
 
-def rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
 @pytest.fixture(scope="module")
 def xs():
     return jax.random.normal(jax.random.PRNGKey(11), (6, 5))
@@ -75,7 +70,7 @@ def test_parameter_shapes_and_standard_normal_draws(net):
     assert abs(kernels.var() - 1.0) < 0.03
 
 
-def test_forward_and_trace_match_definition(net, xs):
+def test_forward_and_trace_match_definition(net, xs, rel):
     model, params = net
     # Full float32 matmuls: JAX's default is TF32 on NVIDIA GPUs (eps 4.9e-4).
     out = model.clone(precision="highest").apply(params, xs)
@@ -89,7 +84,7 @@ def test_forward_and_trace_match_definition(net, xs):
     np.testing.assert_array_equal(trace.readout_input, jnp.maximum(trace.last_hidden, 0.0))
 
 
-def test_flax_to_stax_gives_same_outputs_float32(net, xs):
+def test_flax_to_stax_gives_same_outputs_float32(net, xs, rel):
     model, params = net
     _, apply_fn, _ = stax_residual_mlp(BLOCKS, W_STD, B_STD, width=WIDTH, out_dim=OUT)
     theirs = apply_fn(flax_to_stax_params(params), xs)
@@ -101,7 +96,7 @@ def test_flax_to_stax_gives_same_outputs_float32(net, xs):
 
 
 @pytest.mark.parametrize(("blocks", "W_std", "b_std"), [(0, 1.0, 0.0), (2, 0.8, 1.2)])
-def test_float64_forward_and_stax_twin(xs, blocks, W_std, b_std):
+def test_float64_forward_and_stax_twin(xs, blocks, W_std, b_std, rel):
     with jax.enable_x64(True):
         model = ResidualMLP(32, blocks, W_std=W_std, b_std=b_std, dtype=jnp.float64)
         params = model.init(jax.random.PRNGKey(blocks), xs)
@@ -115,7 +110,7 @@ def test_float64_forward_and_stax_twin(xs, blocks, W_std, b_std):
         assert rel(out, theirs) < 1e-13
 
 
-def test_stax_to_flax_gives_same_outputs_and_round_trips(xs):
+def test_stax_to_flax_gives_same_outputs_and_round_trips(xs, rel):
     init_fn, apply_fn, _ = stax_residual_mlp(2, 0.9, 0.3, width=48, out_dim=1)
     _, stax_params = init_fn(jax.random.PRNGKey(8), xs.shape)
     flax_params = stax_to_flax_params(stax_params)

@@ -7,7 +7,6 @@ running, 130 for Ctrl-C; never a traceback.
 import errno
 import re
 import subprocess
-import sys
 import textwrap
 import types
 from pathlib import Path
@@ -22,9 +21,6 @@ from harness.runs import check_float32_range
 from harness.runs import check_run_memory
 from harness.runs import load_inputs_file
 from harness.runs import parse_widths
-from harness.runs import run_cli
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_widths_are_bounded():
@@ -40,15 +36,6 @@ def test_widths_are_bounded():
     ):
         with pytest.raises(UsageError, match=message):
             parse_widths(text)
-
-
-def _status(main, capsys):
-    with pytest.raises(SystemExit) as info:
-        run_cli(main, [])
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1, err
-    return info.value.code, err.strip()
 
 
 def _raising(error):
@@ -83,59 +70,55 @@ def _raising(error):
         ),
     ],
 )
-def test_every_outcome_is_one_line_and_a_status(error, status, line, capsys):
-    assert _status(_raising(error), capsys) == (status, line)
+def test_every_outcome_is_one_line_and_a_status(error, status, line, cli_exit):
+    assert cli_exit(_raising(error), []) == (status, line)
 
 
-def _script(tmp_path, body: str) -> list[str]:
+def _script(tmp_path, body: str) -> Path:
+    """A script that runs ``main`` (defined in ``body``) through ``run_cli``."""
     path = tmp_path / "job.py"
     path.write_text(
         "from harness.runs import run_cli\n\n" + textwrap.dedent(body) + "\nrun_cli(main)\n"
     )
-    return [sys.executable, str(path)]
+    return path
 
 
-def _env():
-    import os
+_CTRL_C = """
+import jax.numpy as jnp
 
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
+def main(argv):
+    jnp.ones(3).block_until_ready()  # XLA's threads are running
+    raise KeyboardInterrupt
+"""
+_SIGTERM = """
+import os
+import signal
 
-
-def test_ctrl_c_is_status_130_without_traceback(tmp_path):
-    command = _script(
-        tmp_path,
-        """
-        import jax.numpy as jnp
-
-        def main(argv):
-            jnp.ones(3).block_until_ready()  # XLA's threads are running
-            raise KeyboardInterrupt
-        """,
-    )
-    process = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=120)
-    assert process.returncode == 130
-    assert process.stderr.strip() == "interrupted; completed results are kept"
+def main(argv):
+    os.kill(os.getpid(), signal.SIGTERM)  # as a batch scheduler does
+    raise AssertionError("not reached")
+"""
 
 
-def test_sigterm_is_status_143_without_traceback(tmp_path):
-    command = _script(
-        tmp_path,
-        """
-        import os
-        import signal
+@pytest.mark.parametrize(
+    ("body", "status", "line"),
+    [
+        pytest.param(_CTRL_C, 130, "interrupted; completed results are kept", id="ctrl-c-130"),
+        pytest.param(
+            _SIGTERM, 143, "terminated (SIGTERM); completed results are kept", id="sigterm-143"
+        ),
+    ],
+)
+def test_ctrl_c_and_sigterm_end_with_their_status_and_no_traceback(
+    tmp_path, run_python, body, status, line
+):
+    process = run_python(_script(tmp_path, body), timeout=120)
+    assert process.returncode == status
+    assert process.stderr.strip() == line
 
-        def main(argv):
-            os.kill(os.getpid(), signal.SIGTERM)  # as a batch scheduler does
-            raise AssertionError("not reached")
-        """,
-    )
-    process = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=120)
-    assert process.returncode == 143
-    assert process.stderr.strip() == "terminated (SIGTERM); completed results are kept"
 
-
-def test_closed_stdout_ends_quietly(tmp_path):
-    command = _script(
+def test_closed_stdout_ends_quietly(tmp_path, start_python):
+    script = _script(
         tmp_path,
         """
         def main(argv):
@@ -143,9 +126,7 @@ def test_closed_stdout_ends_quietly(tmp_path):
                 print("line", line)
         """,
     )
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
-    )
+    process = start_python(script, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdout.readline()
     process.stdout.close()  # like `| head -1`
     err = process.stderr.read()

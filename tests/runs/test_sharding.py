@@ -6,10 +6,9 @@ kernels must equal a one-process computation of the same seeds.
 """
 
 import json
-import os
+import shlex
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -17,58 +16,30 @@ import numpy as np
 import pytest
 
 import harness.runs._sharding as sharding
-from harness.converge import ConvergeConfig
+from harness.converge import build_parser
+from harness.converge import config_from_args
 from harness.converge import run_convergence
 
-ARGS = [
-    "--widths",
-    "24",
-    "--blocks",
-    "2",
-    "--w-std",
-    "1.4",
-    "--b-std",
-    "0.3",
-    "--n-inputs",
-    "6",
-    "--input-dim",
-    "4",
-    "--seeds",
-    "4",
-    "--candidate",
-    "none",
-    "--quiet",
-]
+ARGS = shlex.split(
+    "--widths 24 --blocks 2 --w-std 1.4 --b-std 0.3 "
+    "--n-inputs 6 --input-dim 4 --seeds 4 --candidate none --quiet"
+)
 # The comparisons run one process on the default backend against host-CPU devices
 # (forced host devices, gloo processes): on a GPU the two sides are different hardware.
 CPU_ONLY = pytest.mark.skipif(
     jax.default_backend() != "cpu", reason="compares against CPU devices; run on a CPU backend"
 )
-CONFIG = ConvergeConfig(
-    widths=(24,),
-    num_res_blocks=2,
-    W_std=1.4,
-    b_std=0.3,
-    n_inputs=6,
-    input_dim=4,
-    seeds=4,
-    candidates=(),
-)
+# The same run in Python (the command line is what the worker processes get).
+CONFIG = config_from_args(build_parser().parse_args(ARGS))
 
 
 @pytest.mark.slow
 @CPU_ONLY
-def test_two_devices_agree_with_one(tmp_path):
+def test_two_devices_agree_with_one(tmp_path, run_python):
     assert jax.device_count() == 1
     one = run_convergence(CONFIG, tmp_path / "one", quiet=True)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    process = subprocess.run(
-        [sys.executable, "-m", "harness.converge", *ARGS, "--out", str(tmp_path / "two")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    process = run_python("-m", "harness.converge", *ARGS, "--out", tmp_path / "two", env=env)
     assert process.returncode == 0, process.stderr
     two = json.loads((tmp_path / "two" / "results.json").read_text())
     assert two["environment"]["device_count"] == 2
@@ -180,70 +151,67 @@ def _free_port() -> int:
 
 
 def _worker_env(port: int, index: int, **extra) -> dict:
-    root = Path(__file__).resolve().parents[2]
-    return dict(
-        os.environ,
-        JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
-        JAX_NUM_PROCESSES="2",
-        JAX_PROCESS_ID=str(index),
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=str(root),
+    """The environment of process ``index`` of a 2-process CPU run coordinated at ``port``."""
+    return {
+        "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+        "JAX_NUM_PROCESSES": "2",
+        "JAX_PROCESS_ID": str(index),
+        "JAX_PLATFORMS": "cpu",
         **extra,
-    )
+    }
 
 
 @pytest.mark.slow
-def test_unreachable_coordinator_ends_with_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("index", "seconds", "last_line", "also"),
+    [
+        pytest.param(
+            1,
+            2,
+            "error: the coordinator at 127.0.0.1:",
+            "did not answer within 2 s (process 1 of 2)",
+            id="unreachable-coordinator",
+        ),
+        pytest.param(
+            0,
+            3,
+            "error: the 2 processes of the distributed run did not all join within 3 s",
+            "",
+            id="missing-process-at-the-deadline",
+        ),
+    ],
+)
+def test_lone_process_ends_with_one_line(tmp_path, run_python, index, seconds, last_line, also):
+    # Process `index` of 2 runs alone with a `seconds` deadline to join: no other
+    # process (and, for process 1, no coordinator) ever comes.
     worker = Path(__file__).with_name("_distributed_worker.py")
-    process = subprocess.run(
-        [sys.executable, str(worker), str(tmp_path / "out.npz")],
-        env=_worker_env(_free_port(), 1, HARNESS_DISTRIBUTED_TIMEOUT="2"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = _worker_env(_free_port(), index, HARNESS_DISTRIBUTED_TIMEOUT=str(seconds))
+    process = run_python(worker, tmp_path / "out.npz", env=env, timeout=30 * seconds)
     assert process.returncode == 1
     assert "Traceback" not in process.stderr
-    assert (
-        process.stderr.strip().splitlines()[-1].startswith("error: the coordinator at 127.0.0.1:")
-    )
-    assert "did not answer within 2 s (process 1 of 2)" in process.stderr
-
-
-@pytest.mark.slow
-def test_missing_process_ends_with_one_line_at_the_deadline(tmp_path):
-    worker = Path(__file__).with_name("_distributed_worker.py")
-    process = subprocess.run(
-        [sys.executable, str(worker), str(tmp_path / "out.npz")],
-        env=_worker_env(_free_port(), 0, HARNESS_DISTRIBUTED_TIMEOUT="3"),
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert process.returncode == 1
     assert "Check failure" not in process.stderr
-    assert (
-        process.stderr.strip()
-        .splitlines()[-1]
-        .startswith("error: the 2 processes of the distributed run did not all join within 3 s")
-    )
+    assert process.stderr.strip().splitlines()[-1].startswith(last_line)
+    assert also in process.stderr
 
 
 @pytest.mark.slow
 @CPU_ONLY
-def test_two_processes_on_localhost_equal_one_process(tmp_path):
+def test_two_processes_on_localhost_equal_one_process(tmp_path, start_python):
     # Two CPU processes, one device each, join through jax.distributed (gloo collectives)
     # and split every batch of seeds; process 0 writes. The result must be a
     # one-process run's, and the process that does not write must end cleanly too.
     one = run_convergence(CONFIG, tmp_path / "one", quiet=True)
     port = _free_port()
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "harness.converge", *ARGS, "--out", str(tmp_path / "two")],
+        start_python(
+            "-m",
+            "harness.converge",
+            *ARGS,
+            "--out",
+            tmp_path / "two",
             env=_worker_env(port, index),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
         )
         for index in (0, 1)
     ]

@@ -80,39 +80,14 @@ def test_seed_batches_fit_the_memory_budget_and_are_even():
     assert seed_batches(5, 2) == [[0, 1], [2, 3], [4]]
 
 
-def _hold_in_another_process(folder):
-    """Start a process that opens ``folder`` as a store and holds it until stdin closes."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from harness.runs import RunStore; "
-        f"s = RunStore({str(folder)!r}, {{'seeds': 2}}, kind='converge'); "
-        "print('held', flush=True); sys.stdin.read()"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
-    assert process.stdout.readline().strip() == "held"
-    return process
-
-
-def test_second_process_is_refused_naming_the_holder(tmp_path):
+def test_second_process_is_refused_naming_the_holder(tmp_path, held_store):
     import os
 
-    holder = _hold_in_another_process(tmp_path / "out")
-    try:
+    with held_store(tmp_path / "out", {"seeds": 2}) as holder:
         with pytest.raises(FolderBusyError, match=rf"in use by pid {holder.pid} on ") as info:
             RunStore(tmp_path / "out", {"seeds": 2}, kind="converge", force=True)
         assert "started 20" in str(info.value)
         assert issubclass(FolderBusyError, UsageError)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
     # Released when the holder ends: the folder opens (and the same process may reopen it).
     first = RunStore(tmp_path / "out", {"seeds": 2}, kind="converge")
     again = RunStore(tmp_path / "out", {"seeds": 2}, kind="converge")

@@ -1,9 +1,6 @@
 """``python -m harness.train`` end to end on a tiny config, resume, and bad inputs (exit 2)."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +18,6 @@ BASE = [
     "--quiet",
 ]  # fmt: skip
 TINY = [*BASE, "--input-dim", "3"]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -93,23 +89,10 @@ def test_other_config_in_same_out_is_refused(tiny_run):
         main([*TINY, "--seeds", "3", "--out", str(tiny_run)])
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--widths", "64..16"], "reversed"),
-        (["--widths", "abc"], "not a whole number"),
-        (["--widths", "0,16"], ">= 1"),
-        (["--lr-fraction", "1.5"], "--lr-fraction"),
-        (["--steps", "0"], "--steps"),
-        (["--n-train", "1"], "--n-train"),
-        (["--target", "cubic"], "invalid choice"),
-        (["--seeds", "0"], "--seeds"),
-        (["--loss-ratio", "2"], "--loss-ratio"),
-    ],
-)
-def test_bad_arguments_raise_usage_errors(args, message, tmp_path):
+@pytest.mark.bad_arguments("train")
+def test_bad_arguments_raise_usage_errors(argv, message, tmp_path):
     with pytest.raises(UsageError, match=message):
-        main([*TINY, "--out", str(tmp_path / "o"), *args])
+        main([*TINY, "--out", str(tmp_path / "o"), *argv])
 
 
 def test_bad_inputs_files(tmp_path):
@@ -128,14 +111,8 @@ def test_bad_inputs_files(tmp_path):
             main([*BASE, "--inputs", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "o")])
 
 
-def test_bad_input_exits_2_without_traceback(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "harness.train", "--widths", "1024..128", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def test_bad_input_exits_2_without_traceback(tmp_path, run_python):
+    result = run_python("-m", "harness.train", "--widths", "1024..128", "--out", tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: --widths")
     assert "Traceback" not in result.stderr

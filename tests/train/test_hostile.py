@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import harness.train._run as train_run
-from harness.runs import run_cli
 from harness.train import main
 
 OWN_INPUTS = ["--widths", "16", "--seeds", "1", "--blocks", "1", "--n-train", "4",
@@ -19,40 +18,15 @@ OWN_INPUTS = ["--widths", "16", "--seeds", "1", "--blocks", "1", "--n-train", "4
 TINY = [*OWN_INPUTS, "--input-dim", "2"]
 
 
-def _exit(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        run_cli(main, argv)
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    return info.value.code, lines[0]
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--steps", "1000000000"], "--steps: 1000000000 is more than 1000000"),
-        (["--records", "1"], "--records: 1 is not >= 2"),
-        (["--records", "abc"], "'abc' is not a whole number"),
-        (["--w-std", "1e-30"], "analytic NNGP reaches 1e-120"),
-        (["--w-std", "1e30"], "would overflow to Inf"),
-        (["--widths", "2147483648"], "wider than 4194304"),
-        (["--blocks", "-1"], "--blocks: -1 is not >= 0"),
-        (["--lr-fraction", "nan"], "--lr-fraction: nan is not in (0, 1)"),
-        (["--loss-ratio", "inf"], "--loss-ratio: inf is not in (0, 1)"),
-        (["--n-test", "100000000"], "of memory, more than the"),
-    ],
-)
-def test_extreme_options_exit_2_and_touch_nothing(tmp_path, capsys, extra, message):
-    code, line = _exit([*TINY, "--out", str(tmp_path / "out"), *extra], capsys)
+@pytest.mark.bad_arguments("train-extreme")
+def test_extreme_options_exit_2_and_touch_nothing(tmp_path, cli_exit, argv, message):
+    code, line = cli_exit(main, [*TINY, "--out", str(tmp_path / "out"), *argv])
     assert code == 2
     assert message in line
     assert not (tmp_path / "out").exists()
 
 
-def test_bad_input_files_exit_2_and_touch_nothing(tmp_path, capsys):
+def test_bad_input_files_exit_2_and_touch_nothing(tmp_path, cli_exit):
     (tmp_path / "empty.npy").write_bytes(b"")
     np.save(tmp_path / "zeros.npy", np.zeros((7, 2)))
     rows = np.random.default_rng(1).standard_normal((7, 2))
@@ -64,19 +38,19 @@ def test_bad_input_files_exit_2_and_touch_nothing(tmp_path, capsys):
         ("zero_train.npy", "every training input is zero and --b-std is 0"),
     ):
         argv = [*OWN_INPUTS, "--inputs", str(tmp_path / name), "--out", str(tmp_path / "out")]
-        code, line = _exit(argv, capsys)
+        code, line = cli_exit(main, argv)
         assert (code, message in line) == (2, True), line
         assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
-def test_failed_run_does_not_block_the_corrected_rerun(tmp_path, capsys, monkeypatch):
+def test_failed_run_does_not_block_the_corrected_rerun(tmp_path, cli_exit, monkeypatch):
     def diverging(config, problem, width, seed):
         raise FloatingPointError(f"width {width}, seed {seed}: outputs became non-finite")
 
     monkeypatch.setattr(train_run, "train_one_network", diverging)
     out = tmp_path / "out"
-    code, line = _exit([*TINY, "--out", str(out)], capsys)
+    code, line = cli_exit(main, [*TINY, "--out", str(out)])
     assert code == 1
     assert "width 16, seed 0" in line
     monkeypatch.undo()
