@@ -253,6 +253,7 @@ run_cli(main, sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_runs_without_neural_tangents_and_says_so(tmp_path, run_python):
     # Truth: neural-tangents is optional at run time (its metadata requires TensorFlow).
     out = tmp_path / "run"
@@ -268,6 +269,7 @@ def test_runs_without_neural_tangents_and_says_so(tmp_path, run_python):
     assert "neural-tangents reference: not installed" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_first_line_names_the_device(tmp_path, run_python):
     done = run_python("-m", "harness.converge", *TINY[:-1], "--out", tmp_path / "r")
     assert done.returncode == 0, done.stderr

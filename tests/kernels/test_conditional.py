@@ -190,7 +190,7 @@ CONFIGS = {
     "w256-L3": (XS, 256, 3, 1.0, 0.5, 800),
     "w64-L10": (XS, 64, 10, 1.0, 0.1, 800),
 }
-SLOW_CONFIGS = ("w256-L3", "w64-L10")
+SLOW_CONFIGS = ("w256-L3", "w64-L10", "w8-L10")
 
 
 @functools.cache
@@ -482,6 +482,7 @@ def test_rank_deficient_inputs_give_the_structure_of_the_network(width):
                 assert np.linalg.eigvalsh(kernel).min() > -1e-12 * scale
 
 
+@pytest.mark.slow
 def test_batching_and_keys_do_not_change_a_network():
     """Chunk sizes, seed subsets and the one-network function agree; x64 does not leak;
     float32 draws the same networks as float64, to float32 rounding."""

@@ -115,6 +115,7 @@ SIZE_SEEDS = [2, 4, 16, 64, 1024]
 SIZE_NOISE = [("gaussian, spread", False, 0.2), ("skewed, rank one", True, 0.97)]
 
 
+@pytest.mark.slow
 def test_size_and_coverage_over_a_grid_of_correct_formulas():
     """A correct formula with a non-negligible bias: false rejections and interval misses.
 
