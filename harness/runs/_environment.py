@@ -75,9 +75,9 @@ def matmul_description(precision: str | None, dtype: str = "float32") -> str:
     precision = precision or jax.config.jax_default_matmul_precision
     if jax.default_backend() != "gpu":
         return "float32 matmuls"
-    return {None: "TF32 matmuls", "default": "TF32 matmuls", "high": "bf16×3 matmuls"}.get(
-        precision, "full float32 matmuls"
-    )
+    names = {"high": "bf16×3 matmuls", "bfloat16": "bf16 matmuls"}
+    names |= dict.fromkeys((None, "default", "fastest", "tensorfloat32"), "TF32 matmuls")
+    return names.get(precision, "full float32 matmuls")
 
 
 def device_banner(job: str, *, precision: str | None, dtype: str = "float32") -> str:

@@ -9,9 +9,12 @@ options and check them the same way. What is shared lives here, once:
   (``--widths``, ``--blocks``, ``--w-std``, ``--b-std``), :func:`add_inputs_options`
   (``--input-dim``, ``--inputs``), :func:`add_seeds_option`, :func:`add_numerics_options`
   (``--ntk-method``, ``--precision``, choices :data:`NTK_METHODS` and :data:`PRECISIONS`)
-  and :func:`add_run_options` (``--out``, ``--quiet``, ``--force``);
-* config validation, in small pieces that each config calls in its own order:
-  :func:`check_widths`, :func:`check_minimums`, :func:`check_scales`, :func:`check_choice`;
+  and :func:`add_run_options` (``--out``, ``--quiet``, ``--force``); :func:`add_option`
+  ends a help text with the default;
+* :func:`config_of`: a config dataclass from the parsed arguments named like its fields;
+* config validation, in small pieces (:func:`check_widths`, :func:`check_minimums`,
+  :func:`check_scales`, :func:`check_choice`), which
+  :meth:`harness.runs._config.JobConfig.check_shared` and each config combine;
 * ``--inputs``: :func:`load_inputs_option` refuses options that also set the inputs;
 * ``main()``: :func:`run_job` parses, builds the config, runs it into ``--out``, prints
   the summary lines and turns a non-finite (or out-of-memory) failure into a one-line
