@@ -43,8 +43,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from harness.kernels import NTK_METHODS
-from harness.runs import PRECISIONS
 from harness.runs import JobConfig
 from harness.runs import UsageError
 from harness.runs import check_choice
@@ -52,8 +50,6 @@ from harness.runs import file_sha256
 
 __all__ = [
     "DEFAULT_WIDTHS",
-    "NTK_METHODS",
-    "PRECISIONS",
     "SAMPLERS",
     "ConvergeConfig",
 ]

@@ -4,8 +4,6 @@ from harness.train._cli import build_parser
 from harness.train._cli import config_from_args
 from harness.train._cli import main
 from harness.train._config import DEFAULT_TRAIN_WIDTHS
-from harness.train._config import TRAIN_NTK_METHODS
-from harness.train._config import TRAIN_PRECISIONS
 from harness.train._config import TrainConfig
 from harness.train._gradient_descent import FullBatchGD
 from harness.train._gradient_descent import TrainingTrace
@@ -47,8 +45,6 @@ __all__ = [
     "MEASURES",
     "TARGET_SEED",
     "THEORY_SLOPE",
-    "TRAIN_NTK_METHODS",
-    "TRAIN_PRECISIONS",
     "FullBatchGD",
     "KernelGDPrediction",
     "NonFiniteTrainingError",

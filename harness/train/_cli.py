@@ -27,11 +27,11 @@ from harness.runs import file_sha256
 from harness.runs import load_inputs_option
 from harness.runs import parse_widths
 from harness.runs import run_job
-from harness.train._config import TRAIN_TARGETS
 from harness.train._config import TrainConfig
 from harness.train._run import DEFAULT_TRAIN_OUT
 from harness.train._run import NonFiniteTrainingError
 from harness.train._run import run_training
+from harness.train._task import TARGETS
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -55,7 +55,7 @@ def build_parser() -> ArgumentParser:
     held_out = "; the first --n-train rows train, the next --n-test are held out"
     add_inputs_options(parser, _DEFAULTS, rows=held_out)
     targets = "smooth: fixed sum of sinusoids; nngp: a draw from the analytic NNGP"
-    add_option(parser, "--target", _DEFAULTS.target, targets, choices=TRAIN_TARGETS)
+    add_option(parser, "--target", _DEFAULTS.target, targets, choices=TARGETS)
     add_seeds_option(parser, _DEFAULTS)
     rate = "learning rate as a fraction of 2/λ_max of the analytic NTK, for the loss ½Σ(f−y)²"
     add_option(parser, "--lr-fraction", _DEFAULTS.lr_fraction, rate, type=float)

@@ -35,20 +35,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.kernels import NTK_METHODS
-from harness.runs import PRECISIONS
 from harness.runs import JobConfig
 from harness.runs import UsageError
 from harness.runs import check_choice
 from harness.train._task import TARGETS
 
-__all__ = ["DEFAULT_TRAIN_WIDTHS", "TRAIN_NTK_METHODS", "TRAIN_PRECISIONS", "TrainConfig"]
+__all__ = ["DEFAULT_TRAIN_WIDTHS", "TrainConfig"]
 
 DEFAULT_TRAIN_WIDTHS = (128, 256, 512, 1024)
-#: The choices ``converge`` offers too (:mod:`harness.runs._options`).
-TRAIN_NTK_METHODS = NTK_METHODS
-TRAIN_PRECISIONS = PRECISIONS
-TRAIN_TARGETS = TARGETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,4 +108,4 @@ class TrainConfig(JobConfig):
             raise UsageError(f"--lr-fraction: {self.lr_fraction} is not in (0, 1)")
         if not 0.0 < self.loss_ratio < 1.0:
             raise UsageError(f"--loss-ratio: {self.loss_ratio} is not in (0, 1)")
-        check_choice("--target", self.target, TRAIN_TARGETS)
+        check_choice("--target", self.target, TARGETS)
