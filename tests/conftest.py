@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.runs import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 BAD_ARGUMENTS = ROOT / "tests" / "bad_arguments.txt"
 
@@ -117,8 +119,6 @@ def cli_exit(capsys):
     stderr is exactly one line, ``error: ...``. With ``warnings=True``,
     ``warning: ...`` lines beside that one are allowed.
     """
-
-    from harness.runs import run_cli
 
     def run(main, argv, *, warnings=False):
         with pytest.raises(SystemExit) as info:

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 
 import analytic
+from harness.converge import evaluate_candidate
+from harness.converge import load_candidate
 from harness.converge import main
 from harness.kernels import empirical_nngp
 from harness.kernels import empirical_ntk
 from harness.runs import UsageError
 from harness.runs import gaussian_inputs
+from harness.runs import strict_json
 from models import ResidualMLP
 from models import draw_parameters
 
@@ -137,8 +140,6 @@ def test_different_config_in_existing_out_is_refused_then_forced(tiny_run, cli_e
 
 
 def test_candidate_contract(tmp_path, monkeypatch):
-    from harness.converge import evaluate_candidate
-    from harness.converge import load_candidate
 
     (tmp_path / "my_formulas.py").write_text(
         textwrap.dedent(
@@ -235,7 +236,6 @@ def test_own_inputs_and_own_candidate_end_to_end(tmp_path, monkeypatch):
 
 def test_results_are_strict_json():
     # One seed has no spread and a two-width fit no CI: written as null, not NaN.
-    from harness.runs import strict_json
 
     value = {"std": [float("nan"), 0.5], "ci": (float("-inf"), float("inf")), "n": 3}
     assert strict_json(value) == {"std": [None, 0.5], "ci": [None, None], "n": 3}

@@ -1,6 +1,7 @@
 """Progress of long runs (harness.runs._progress): plain timed lines, the rich bar, the ETA."""
 
 import io
+import re
 import time
 
 import pytest
@@ -90,7 +91,6 @@ def test_terminal_bar_redraws_in_place_within_the_width():
 
 
 def _visible(line: str) -> str:
-    import re
 
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line)
 

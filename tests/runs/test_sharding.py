@@ -19,6 +19,7 @@ import harness.runs._sharding as sharding
 from harness.converge import build_parser
 from harness.converge import config_from_args
 from harness.converge import run_convergence
+from harness.runs import UsageError
 
 ARGS = shlex.split(
     "--widths 24 --blocks 2 --w-std 1.4 --b-std 0.3 "
@@ -136,7 +137,6 @@ def test_keys_are_laid_out_along_the_seed_axis():
     ],
 )
 def test_bad_distributed_environment_is_a_usage_error(environ, message, monkeypatch):
-    from harness.runs import UsageError
 
     monkeypatch.setattr(sharding, "_initialized", False)
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: pytest.fail("called"))

@@ -1,11 +1,16 @@
 """Tests of the resumable result folder (harness.runs._store)."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from harness.converge import ConvergeConfig
+from harness.converge import networks_per_device
+from harness.converge import seed_batches
+from harness.kernels import estimate_network_bytes
 from harness.runs import ConfigMismatchError
 from harness.runs import FolderBusyError
 from harness.runs import RunStore
@@ -66,10 +71,6 @@ def test_fingerprint_is_order_independent_and_json_handles_numpy(tmp_path):
 
 
 def test_seed_batches_fit_the_memory_budget_and_are_even():
-    from harness.converge import ConvergeConfig
-    from harness.converge import networks_per_device
-    from harness.converge import seed_batches
-    from harness.kernels import estimate_network_bytes
 
     config = ConvergeConfig(widths=(512,), seeds=16, num_res_blocks=3, n_inputs=32)
     one = estimate_network_bytes(512, 3, 10, 32)
@@ -81,7 +82,6 @@ def test_seed_batches_fit_the_memory_budget_and_are_even():
 
 
 def test_second_process_is_refused_naming_the_holder(tmp_path, held_store):
-    import os
 
     with held_store(tmp_path / "out", {"seeds": 2}) as holder:
         with pytest.raises(FolderBusyError, match=rf"in use by pid {holder.pid} on ") as info:
@@ -99,7 +99,6 @@ def test_second_process_is_refused_naming_the_holder(tmp_path, held_store):
 
 
 def test_temporary_names_are_unique_per_process(tmp_path, monkeypatch):
-    import os
 
     seen = []
     real = os.replace
@@ -194,7 +193,6 @@ def test_failed_run_without_units_does_not_block_another_config(tmp_path):
 
 
 def test_unusable_out_folders_are_usage_errors(tmp_path, monkeypatch):
-    import os
 
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="is a file, not a folder"):

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from harness.runs import UsageError
+from harness.runs import file_sha256
+from harness.runs import strict_json
+from harness.train import build_parser
+from harness.train import config_from_args
 from harness.train import main
+from harness.train import problem_inputs
 
 BASE = [
     "--widths", "16,32",
@@ -131,10 +136,6 @@ def test_non_finite_training_exits_1_naming_width_and_seed(tmp_path, monkeypatch
 
 
 def test_inputs_file_rows_split_into_train_and_test(tmp_path):
-    from harness.runs import file_sha256
-    from harness.train import build_parser
-    from harness.train import config_from_args
-    from harness.train import problem_inputs
 
     rows = np.random.default_rng(5).standard_normal((9, 2))
     np.save(tmp_path / "x.npy", rows)
@@ -152,7 +153,6 @@ def test_results_json_is_strict(tiny_run):
         raise ValueError(f"non-strict JSON constant {constant}")
 
     json.loads((tiny_run / "results.json").read_text(), parse_constant=refuse)
-    from harness.runs import strict_json
 
     value = {"std": [float("nan"), 0.5], "ci": (float("-inf"), np.float64(2.0)), "n": 3}
     assert strict_json(value) == {"std": [None, 0.5], "ci": [None, 2.0], "n": 3}

@@ -12,6 +12,8 @@ import pytest
 
 import harness.train._run as train_run
 from harness.train import main
+from harness.train._summary import _verdict
+from harness.train._summary import measure_entry
 
 OWN_INPUTS = ["--widths", "16", "--seeds", "1", "--blocks", "1", "--n-train", "4",
               "--n-test", "3", "--records", "4", "--quiet"]  # fmt: skip
@@ -71,8 +73,6 @@ def test_same_inputs_by_another_path_resume(tmp_path, monkeypatch):
 
 def test_a_measure_that_is_exactly_zero_has_no_rate_instead_of_an_error():
     # --lr-fraction 1e-308: the float32 updates underflow, nothing moves, drift is 0.
-    from harness.train._summary import _verdict
-    from harness.train._summary import measure_entry
 
     entry = measure_entry([8, 16], [np.zeros(2), np.zeros(2)])
     assert entry["slope"] is None

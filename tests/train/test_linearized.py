@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from harness.kernels import empirical_ntk
 from harness.train import half_squared_loss
 from harness.train import kernel_gd_prediction
 from harness.train import linearize_apply
@@ -96,7 +97,6 @@ def test_divergent_training_raises_naming_the_step():
 @pytest.mark.slow  # ~10 s: float64 Jacobians and a short training run
 def test_drift_kernel_of_trained_params_is_literal_j_jt():
     """The drift uses ``empirical_ntk`` on *trained* parameters; it must still be ``J Jᵀ``."""
-    from harness.kernels import empirical_ntk
 
     with jax.enable_x64(True):
         model, params, x_train, x_test, y = _setup()
