@@ -18,7 +18,7 @@
 # the script itself, not a measurement).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo "$PWD/.venv/bin/python" || echo python3)}
 DRY=${GPU_CHECK_DRY_RUN:-}
 began=$(date +%s)
 mkdir -p reports/gpu-check reports/bench
@@ -35,7 +35,8 @@ copy_out() {  # one archive: the device tool brings back only a few files
 
 if [ -n "$DRY" ]; then  # in a scratch copy: the committed reports stay as they are
   scratch=$(mktemp -d)
-  cp -r . "$scratch/repo" 2>/dev/null
+  mkdir "$scratch/repo"  # the tracked files only: the .venv stays where it is
+  git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$scratch/repo"
   cd "$scratch/repo" && mkdir -p reports/gpu-check reports/bench
   echo "gpu_check: dry run in $scratch/repo"
   gpu=dry-run
