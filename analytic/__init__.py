@@ -13,7 +13,10 @@ Public API:
   diagonal, exact beyond the float64 range), which every kernel function uses
   to refuse what would overflow (``ValueError`` naming the block);
 * :func:`validate_architecture`: the checks every kernel function applies to
-  ``(num_res_blocks, W_std, b_std)``, for code that takes the same arguments.
+  ``(num_res_blocks, W_std, b_std)``, for code that takes the same arguments;
+  :func:`check_whole`, :func:`check_real` and :func:`check_input_array`: the
+  checks it is built from, shared with :mod:`harness.kernels`
+  (:mod:`analytic._validation`).
 
 The architecture, the parameterization and the recursion are documented in
 :mod:`analytic._rmlp`; the numerics that keep near-duplicate and antipodal
@@ -31,12 +34,18 @@ from analytic._seed import SeedKernels
 from analytic._seed import seed_rmlp_kernels
 from analytic._seed import seed_rmlp_nngp
 from analytic._seed import seed_rmlp_ntk
+from analytic._validation import check_input_array
+from analytic._validation import check_real
+from analytic._validation import check_whole
 from analytic._validation import validate_architecture
 
 __all__ = [
     "RMLPDiagonal",
     "RMLPKernels",
     "SeedKernels",
+    "check_input_array",
+    "check_real",
+    "check_whole",
     "relu_moments",
     "rmlp_diagonal_log10",
     "rmlp_kernels",

@@ -220,6 +220,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analytic import check_input_array
+from analytic import check_whole
 from analytic import validate_architecture
 from harness.kernels._budget import default_memory_budget_bytes
 
@@ -255,38 +257,9 @@ class ConditionalKernels(NamedTuple):
 # --------------------------------------------------------------------------- validation
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_architecture(width, num_res_blocks, W_std, b_std):
     """``width >= 1``, and the analytic kernels' own checks of the rest."""
-    return (_check_int("width", width, 1), *validate_architecture(num_res_blocks, W_std, b_std))
-
-
-def _check_xs(xs):
-    """Shape and dtype checks (always); finiteness only when ``xs`` is concrete."""
-    if isinstance(xs, jax.core.Tracer):
-        shape, dtype = xs.shape, xs.dtype
-    else:
-        try:
-            xs = np.asarray(xs)
-        except Exception as error:
-            raise ValueError(f"xs must be a 2-D array of real numbers: {error}") from error
-        shape, dtype = xs.shape, xs.dtype
-    if np.dtype(dtype).kind == "O" or not (
-        jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
-    ):
-        raise ValueError(f"xs must hold real numbers, got dtype {dtype}")
-    if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
-        raise ValueError(f"xs must be 2-D (inputs x features) and non-empty, got shape {shape}")
-    if not isinstance(xs, jax.core.Tracer) and not np.all(np.isfinite(xs)):
-        raise ValueError("xs contains NaN or infinite values")
-    return xs
+    return (check_whole("width", width, 1), *validate_architecture(num_res_blocks, W_std, b_std))
 
 
 def _check_dtype(dtype):
@@ -298,7 +271,7 @@ def _check_dtype(dtype):
 
 def _seed_list(seeds):
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool | np.bool_):
-        seeds = range(_check_int("seeds", seeds, 1))
+        seeds = range(check_whole("seeds", seeds, 1))
     try:
         seeds = tuple(seeds)
     except TypeError as error:
@@ -306,7 +279,7 @@ def _seed_list(seeds):
     if not seeds:
         raise ValueError("seeds must not be empty")
     for s in seeds:
-        _check_int("each seed", s, 0)
+        check_whole("each seed", s, 0)
         if s >= _MAX_SEED:
             raise ValueError(f"seeds must be < 2**31, got {s}")
     return tuple(int(s) for s in seeds)
@@ -631,7 +604,7 @@ def conditional_network_kernels(
       ValueError: on invalid arguments.
     """
     width, num_res_blocks, W_std, b_std = _check_architecture(width, num_res_blocks, W_std, b_std)
-    xs = _check_xs(xs)
+    xs = check_input_array(xs)
     dtype = _check_dtype(jnp.zeros((), float).dtype if dtype is None else dtype)
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs jax_enable_x64 (e.g. `with jax.enable_x64(True):`)")
@@ -651,7 +624,7 @@ def conditional_keys(seeds, *, base_seed: int = 0):
     are the same whatever the ``jax_enable_x64`` flag. Returns ``uint32[S, 2]``.
     """
     seeds = _seed_list(seeds)
-    base = _check_int("base_seed", base_seed, 0)
+    base = check_whole("base_seed", base_seed, 0)
     if base >= _MAX_SEED:
         raise ValueError(f"base_seed must be < 2**31, got {base}")
     return _keys(jnp.asarray(seeds, jnp.uint32), jax.random.PRNGKey(base))
@@ -700,11 +673,11 @@ def conditional_network_bytes(
     the CPU backend with a margin of 15-60%). The input dimension ``d``
     enters through the ``min(d, N) × n`` embedding draw.
     """
-    n = _check_int("width", width, 1)
-    L = _check_int("num_res_blocks", num_res_blocks, 0)
-    N = _check_int("n_inputs", n_inputs, 1)
-    d = _check_int("input_dim", input_dim, 1)
-    item = _check_int("dtype_bytes", dtype_bytes, 1)
+    n = check_whole("width", width, 1)
+    L = check_whole("num_res_blocks", num_res_blocks, 0)
+    N = check_whole("n_inputs", n_inputs, 1)
+    d = check_whole("input_dim", input_dim, 1)
+    item = check_whole("dtype_bytes", dtype_bytes, 1)
     kept = item * 4 * L * n * min(n, N) + L * N * n
     temporaries = (16 * item + 64) * N * n + item * (min(d, N) * n + (4 * L + 8) * N * N)
     return int(kept + temporaries)
@@ -768,16 +741,16 @@ def conditional_kernels(
       ValueError: on invalid arguments.
     """
     width, num_res_blocks, W_std, b_std = _check_architecture(width, num_res_blocks, W_std, b_std)
-    xs = np.asarray(_check_xs(xs))
+    xs = np.asarray(check_input_array(xs))
     seeds = _seed_list(seeds)
-    base = _check_int("base_seed", base_seed, 0)
+    base = check_whole("base_seed", base_seed, 0)
     if base >= _MAX_SEED:
         raise ValueError(f"base_seed must be < 2**31, got {base}")
     dtype = _check_dtype(dtype)
     if memory_budget_bytes is None:
         budget = default_memory_budget_bytes(cpu_bytes=2 * 1024**3)  # a shared CPU
     else:
-        budget = _check_int("memory_budget_bytes", memory_budget_bytes, 1)
+        budget = check_whole("memory_budget_bytes", memory_budget_bytes, 1)
     per_network = conditional_network_bytes(
         width, num_res_blocks, *xs.shape, dtype_bytes=np.dtype(dtype).itemsize
     )

@@ -2,7 +2,10 @@
 
 Every public function of :mod:`harness.kernels` that takes a model, parameters or
 inputs checks them here first and raises ``ValueError`` with the argument's name,
-instead of returning a kernel of the wrong shape or of NaN:
+instead of returning a kernel of the wrong shape or of NaN. The checks of numbers
+and input arrays are :mod:`analytic`'s (:func:`analytic.check_whole`,
+:func:`analytic.check_real`, :func:`analytic.validate_architecture`,
+:func:`analytic.check_input_array`); this module adds what needs the network:
 
 * the model: ``width >= 1``, ``num_res_blocks >= 0``, ``out_dim >= 1`` whole numbers,
   ``W_std`` finite and ``> 0``, ``b_std`` finite and ``>= 0``;
@@ -21,12 +24,14 @@ from __future__ import annotations
 import decimal
 import functools
 import math
-import numbers
 
 import jax
 import numpy as np
 
+from analytic import check_input_array
+from analytic import check_whole
 from analytic import rmlp_diagonal_log10
+from analytic import validate_architecture
 from models import parameter_shapes
 
 __all__ = ["check_inputs", "check_model", "check_params"]
@@ -35,59 +40,18 @@ __all__ = ["check_inputs", "check_model", "check_params"]
 _KERNEL_RANGE = {"float32": (-30.0, 30.0), "float64": (-290.0, 290.0)}
 
 
-def _whole(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"model.{name} must be a whole number >= {low}, got {value!r}")
-
-
-def _real(name, value, *, positive):
-    if isinstance(value, bool | complex | str | bytes) or np.ndim(value) != 0:
-        raise ValueError(f"model.{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"model.{name} must be finite and {bound}, got {value}")
-
-
 def check_model(model) -> None:
     """Refuse a :class:`models.ResidualMLP` with an impossible architecture."""
-    _whole("width", model.width, 1)
-    _whole("num_res_blocks", model.num_res_blocks, 0)
-    _whole("out_dim", getattr(model, "out_dim", 1), 1)
-    _real("W_std", model.W_std, positive=True)
-    _real("b_std", model.b_std, positive=False)
-
-
-def _is_traced(value) -> bool:
-    return isinstance(value, jax.core.Tracer)
+    check_whole("model.width", model.width, 1)
+    check_whole("model.out_dim", getattr(model, "out_dim", 1), 1)
+    validate_architecture(model.num_res_blocks, model.W_std, model.b_std, prefix="model.")
 
 
 def check_inputs(xs, model=None, *, name: str = "xs") -> None:
     """Refuse inputs that are not a finite real ``(N, d)`` array (see the module docstring)."""
-    shape = np.shape(xs)
-    dtype = getattr(xs, "dtype", None)
-    if dtype is None:
-        try:
-            dtype = np.asarray(xs).dtype
-        except Exception as error:
-            raise ValueError(f"{name} must be a 2-D array of real numbers: {error}") from None
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_ or not (
-        np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
-    ):
-        raise ValueError(f"{name} must hold real numbers, got dtype {dtype}")
-    if len(shape) != 2:
-        raise ValueError(f"{name} must be 2-D (inputs x features), got shape {shape}")
-    if shape[0] < 1 or shape[1] < 1:
-        raise ValueError(f"{name} must have at least one row and one column, got {shape}")
-    if _is_traced(xs):
-        return
-    values = np.asarray(xs, np.float64)
-    if not np.all(np.isfinite(values)):
-        row = int(np.argwhere(~np.isfinite(values))[0][0])
-        raise ValueError(f"{name} holds NaN or Inf (first in row {row})")
-    if model is not None:
-        _check_range(values, model, name)
+    xs = check_input_array(xs, name)
+    if model is not None and not isinstance(xs, jax.core.Tracer):
+        _check_range(np.asarray(xs, np.float64), model, name)
 
 
 def _check_range(values: np.ndarray, model, name: str) -> None:
