@@ -13,7 +13,6 @@ from harness.converge._config import ConvergeConfig
 from harness.converge._measure import CONDITIONAL_BATCH
 from harness.converge._measure import NonFiniteKernelError
 from harness.converge._measure import WidthMeasurement
-from harness.converge._measure import is_out_of_memory
 from harness.converge._measure import measure_batch
 from harness.converge._measure import measure_conditional
 from harness.converge._measure import networks_per_device
@@ -48,7 +47,6 @@ __all__ = [
     "error_curves",
     "evaluate_candidate",
     "headlines",
-    "is_out_of_memory",
     "load_candidate",
     "main",
     "measure_batch",

@@ -46,6 +46,7 @@ from harness.kernels import nt_ntk
 from harness.kernels import per_seed_kernels
 from harness.kernels import seed_keys
 from harness.runs import gather_to_host
+from harness.runs import is_out_of_memory
 from harness.runs import replicate
 from harness.runs import shard_keys
 from harness.runs import unit_key
@@ -55,7 +56,6 @@ __all__ = [
     "CONDITIONAL_BATCH",
     "NonFiniteKernelError",
     "WidthMeasurement",
-    "is_out_of_memory",
     "measure_batch",
     "measure_conditional",
     "networks_per_device",
@@ -79,12 +79,6 @@ def sampler_unit_key(sampler: str, width: int, seed: int) -> str:
 
 class NonFiniteKernelError(RuntimeError):
     """An empirical kernel holds NaN or Inf; the message names the width and seed."""
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """Whether an exception from XLA reports exhausted device memory."""
-    text = str(error)
-    return "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or "out of memory" in text
 
 
 def networks_per_device(config, width: int, n_devices: int, *, budget_bytes=None) -> int:

@@ -8,6 +8,7 @@ from harness.runs._cli import MAX_WIDTH
 from harness.runs._cli import ArgumentParser
 from harness.runs._cli import RunError
 from harness.runs._cli import UsageError
+from harness.runs._cli import is_out_of_memory
 from harness.runs._cli import parse_widths
 from harness.runs._cli import run_cli
 from harness.runs._config import JobConfig
@@ -106,6 +107,7 @@ __all__ = [
     "gaussian_inputs",
     "gpu_fallback_warning",
     "initialize_distributed",
+    "is_out_of_memory",
     "is_writer",
     "jax_precision_of",
     "load_inputs_file",

@@ -36,7 +36,15 @@ import traceback
 from collections.abc import Callable
 from collections.abc import Sequence
 
-__all__ = ["MAX_WIDTH", "ArgumentParser", "RunError", "UsageError", "parse_widths", "run_cli"]
+__all__ = [
+    "MAX_WIDTH",
+    "ArgumentParser",
+    "RunError",
+    "UsageError",
+    "is_out_of_memory",
+    "parse_widths",
+    "run_cli",
+]
 
 #: The widest network any job accepts (see the module docstring).
 MAX_WIDTH = 2**22
@@ -112,7 +120,12 @@ def _describe_os_error(error: OSError) -> str:
     return f"{reason}{where}; completed results are kept"
 
 
-def _is_out_of_memory(error: BaseException) -> bool:
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether an exception (from XLA or a device allocator) reports exhausted memory.
+
+    XLA raises ``RESOURCE_EXHAUSTED: Out of memory while trying to allocate ...``; other
+    allocators spell ``out of memory`` in either case.
+    """
     text = str(error)
     return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
 
@@ -161,7 +174,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv=None) -> No
     except OSError as error:
         _fail(_describe_os_error(error), 1)
     except Exception as error:  # the last line of defence: one line, not a traceback
-        if _is_out_of_memory(error):
+        if is_out_of_memory(error):
             first = _one_line(error).split(". ")[0][:200]
             _fail(f"out of memory ({first}); completed results are kept", 1)
         if os.environ.get("HARNESS_TRACEBACK") == "1":

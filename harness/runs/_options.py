@@ -46,7 +46,6 @@ from harness.runs._inputs import load_inputs_file
 from harness.runs._sharding import initialize_distributed
 from harness.runs._store import check_out_folder
 
-#: Empirical NTK estimators of :func:`harness.kernels._ntk.empirical_ntk` (``--ntk-method``).
 #: Matmul precisions: ``default`` is JAX's default (TF32 on H100/H200 in float32).
 PRECISIONS = ("default", "high", "highest")
 #: The deepest network the command lines build: Flax unrolls every block into the

@@ -19,6 +19,7 @@ from harness.runs import RunError
 from harness.runs import UsageError
 from harness.runs import check_float32_range
 from harness.runs import check_run_memory
+from harness.runs import is_out_of_memory
 from harness.runs import load_inputs_file
 from harness.runs import parse_widths
 
@@ -36,6 +37,16 @@ def test_widths_are_bounded():
     ):
         with pytest.raises(UsageError, match=message):
             parse_widths(text)
+
+
+def test_out_of_memory_is_recognised_in_every_spelling():
+    for text in (
+        "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 8 GB.",
+        "CUDA_ERROR_OUT_OF_MEMORY: out of memory",
+        "Out of memory",
+    ):
+        assert is_out_of_memory(RuntimeError(text))
+    assert not is_out_of_memory(RuntimeError("INVALID_ARGUMENT: shapes differ"))
 
 
 def _raising(error):
