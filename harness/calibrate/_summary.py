@@ -26,8 +26,7 @@ import scipy.stats
 
 from harness.calibrate._study import CalibrationResult
 from harness.calibrate._study import FormulaRecord
-from harness.stats import DEFAULT_CUT
-from harness.stats import detectable_multiplier
+from harness.stats import DEFAULT_SIZE
 
 __all__ = [
     "POWER_BINS",
@@ -59,9 +58,9 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
     return float(lo), float(hi)
 
 
-def theoretical_power(ratio, *, cut: float = DEFAULT_CUT) -> np.ndarray:
+def theoretical_power(ratio, *, cut: float = float(scipy.stats.norm.isf(DEFAULT_SIZE / 4))) -> np.ndarray:
     """Power at true/detectable error ``ratio`` for many seeds (module docstring)."""
-    k = detectable_multiplier(math.inf, cut=cut)
+    k = cut + float(scipy.stats.norm.isf(0.05))
     shift = k * np.asarray(ratio, dtype=np.float64)
     return scipy.stats.norm.sf(cut - shift) + scipy.stats.norm.cdf(-cut - shift)
 
@@ -109,7 +108,7 @@ def size_table(result: CalibrationResult) -> list[dict]:
     return rows
 
 
-def size_summary(result: CalibrationResult, *, cut: float = DEFAULT_CUT) -> dict:
+def size_summary(result: CalibrationResult, *, cut: float = float(scipy.stats.norm.isf(DEFAULT_SIZE / 2))) -> dict:
     """Overall size: all replicates, and the first replicate of each config (issue 10's target)."""
     correct = _correct(result.records)
     first = [r for r in correct if r.replicate == 0]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 
@@ -64,7 +65,6 @@ from harness.runs import seed_mesh
 from harness.runs import strict_json
 from harness.stats import formula_test
 from harness.stats import max_relative_difference
-from harness.stats import required_seeds
 from harness.stats import seed_variance
 from models import NOT_INSTALLED_HINT
 from models import NeuralTangentsUnavailableError
@@ -399,14 +399,10 @@ def _seeds_for_target(config, references, empirical, seeds) -> dict:
         test = formula_test(per_width, references["analytic"][kernel], tolerance=config.tolerance)
         if test.detectable_error <= config.target_error:
             continue
-        if not np.isfinite(test.fluctuation):
+        if not np.isfinite(test.detectable_error):
             return {}
-        needed = required_seeds(
-            test.fluctuation,
-            sorted(empirical),
-            target_error=config.target_error,
-            max_seeds=config.max_seeds,
-        )
+        needed = math.ceil(max(seeds.values()) * (test.detectable_error / config.target_error) ** 2)
+        needed = None if needed > config.max_seeds else needed
         worst = max(worst, config.max_seeds if needed is None else needed)
     if worst == 0:
         return {}

@@ -1,518 +1,270 @@
 r"""Is a kernel formula the infinite-width limit of the networks? A calibrated decision rule.
 
-**Data.** For widths :math:`n_1 < \dots < n_W` there are :math:`S_w` per-seed
-empirical kernels :math:`\hat K_{w,s}` of independently initialised networks,
-and a reference formula :math:`K_{\rm ref}`. Norms are Frobenius norms over the
-whole array.
+The data are per-width, per-seed kernels of independently initialised
+networks; the question is whether a formula :math:`K_{\rm ref}` equals
+:math:`K_\infty`, the limit of their mean. Everything is measured on the
+*scale-free* entries :math:`D_{ij} = (\cdot)_{ij}/(s_i s_j)`,
+:math:`s_i^2` the networks' mean diagonal
+(:mod:`harness.stats._layout`), so that an error at small-norm inputs weighs
+as much as one at large-norm inputs.
 
-**Model.** Finite-width theory (Yang 2019, 2020, *Tensor Programs*; Hanin &
-Nica 2019, *Finite depth and width corrections to the neural tangent kernel*;
-Dyer & Gur-Ari 2019, *Asymptotics of wide networks from Feynman diagrams*)
-gives
+1. **Estimate.** The seed means are extrapolated to infinite width,
+   :math:`m_w = K_\infty + A/n_w`, entry by entry, and the error of the
+   estimate :math:`\hat K_\infty` gets an estimated covariance :math:`\hat C`
+   (:mod:`harness.stats._extrapolation`).
 
-.. math:: \mathbb E \hat K_w = K_\infty + A / n_w + O(n_w^{-2}), \qquad
-          \hat K_{w,s} - \mathbb E \hat K_w = O(n_w^{-1/2}),
+2. **Two tests, one size.** With :math:`d = \hat K_\infty - K_{\rm ref}` on the
+   weighted scale-free vector of distinct entries:
 
-and the question is whether :math:`K_{\rm ref} = K_\infty`. Per-seed kernels
-of deep networks at small widths are right-skewed (a random scale common to
-the whole matrix, skewness about 1.6). The levels below are derived for
-Gaussian noise and then *measured* under skewed noise in
-``tests/stats/test_formula_test.py``.
+   * *global*: :math:`z = \lVert d\rVert/\mathrm{se}` against
+     :math:`\sqrt{F^{-1}_{h,\nu}(1-\alpha/2)}`, the law of the noise with its
+     estimated effective rank :math:`h` (:mod:`harness.stats._noise_law`);
+     it sees errors spread over many entries;
+   * *entry-wise*: :math:`\max_j |d_j|/\mathrm{se}_j` against the Bonferroni
+     cut :math:`t_{\nu_j, 1-\alpha/(4m)}` over the :math:`m` distinct
+     entries; it sees an error in one entry, a row, or the diagonal, which the
+     global statistic dilutes by :math:`\sqrt m`.
 
-1. **Extrapolation** (:func:`extrapolate_to_infinite_width`). Seed means
-   :math:`m_w` and per-seed variances
-   :math:`V_w = \frac{1}{S_w - 1} \sum_s \lVert \hat K_{w,s} - m_w \rVert^2`,
-   unbiased for :math:`\tau_w^2 = \operatorname{tr}\operatorname{Cov}\hat K_w`.
-   Weighted least squares of :math:`m_w = K_\infty + A/n_w`, entry by entry,
-   with *design* weights :math:`\omega_w = S_w n_w`, gives
+   Each spends :math:`\alpha/2`, so a correct formula is rejected with
+   probability at most :math:`\alpha` = ``size`` (default :math:`10^{-4}`) in
+   the Gaussian approximation. Skewed per-seed kernels (a random scale common
+   to the whole matrix, skewness about 1.6 at small widths) fatten studentized
+   tails by :math:`O(\gamma^2/S)` (Hall 1992, *The Bootstrap and Edgeworth
+   Expansion*); the size is *measured* under such noise in
+   ``tests/stats/test_formula_test.py`` and on real network kernels by
+   ``python -m harness.calibrate``.
+   An entry whose value is the same in every network (a zero input without
+   biases) is compared exactly: any difference beyond float32 rounding rejects.
 
-   .. math:: \hat K_\infty = \sum_w c_w m_w, \qquad \sum_w c_w = 1, \qquad
-             \sum_w c_w / n_w = 0 .
+3. **Formula error and its 95% interval.** The reported error is the
+   scale-free relative Frobenius error
+   :math:`\varepsilon = \lVert D\rVert_F / \lVert K_{\rm ref}/(s s^\top)\rVert_F`.
+   By the triangle inequality :math:`|\lVert d\rVert - \lVert\delta\rVert| \le
+   \lVert e\rVert`, so :math:`[\max(0, \lVert d\rVert - q\,\mathrm{se}),
+   \lVert d\rVert + q\,\mathrm{se}]` covers :math:`\lVert\delta\rVert` unless
+   :math:`\lVert e\rVert > q\,\mathrm{se}`, which has probability
+   :math:`1 - p` for :math:`q^2 = F^{-1}_{h,\nu}(p)`. The interval is built
+   with :math:`p = 97\%` and reported as 95%: the two extra points absorb the
+   skewness loss. Per entry, the pointwise 95% interval
+   :math:`d_j \pm t_{\nu_j,0.975}\,\mathrm{se}_j` is reported for the worst
+   entries.
 
-   Since :math:`\operatorname{Var} m_w = \tau_w^2 / S_w` and
-   :math:`\tau_w^2 \propto 1/n_w`, :math:`\omega_w` are the inverse-variance
-   weights under the model. Being fixed by the design, they make the
-   :math:`c_w` constants, so the error
-   :math:`e = \hat K_\infty - \mathbb E \hat K_\infty = \sum_w c_w (m_w - \mathbb E m_w)`
-   is a fixed combination of independent means and
+4. **Detectable error**: the error caught with probability ``power`` (95%)
+   when it lies along the noise's top eigenvector, the worst direction
+   (:func:`~harness.stats._noise_law.global_multiplier`), with the noise
+   scale made median-unbiased (:math:`\hat\lambda_1 \nu/\chi^2_{\nu,0.5}`).
+   For one entry alone, the largest :math:`k_j\mathrm{se}_j` over the
+   entries (``entry_detectable_error``).
 
-   .. math:: \mathrm{se}^2 = \sum_w c_w^2 V_w / S_w
+5. **Outcome.** *inconsistent* when either test rejects. Otherwise
+   *consistent* when the interval's upper end is at most ``tolerance``: the
+   error is then below the tolerance with 95% confidence, and the headline
+   states that bound. Otherwise *inconclusive*, with the seeds per width that
+   would make the bound reach the tolerance (``seeds_needed``, a number; the
+   command line turns it into advice). One seed per width, or kernels that do
+   not vary beyond rounding, leave the noise unknown: *inconclusive*.
 
-   is unbiased for :math:`\tau^2 = \mathbb E\lVert e \rVert^2`. Weights from
-   the observed :math:`V_w` would be a little more efficient, but would make
-   :math:`c_w` random and correlated with skewed noise (a draw with a large
-   kernel scale raises both :math:`m_w` and :math:`V_w`, so it would be
-   down-weighted exactly when it deviates), and se would no longer be
-   unbiased. A wrong variance model only costs efficiency, not validity.
-   Removing the bias costs variance: for widths :math:`n` and :math:`2n`,
-   :math:`\hat K_\infty = 2 m_2 - m_1`, whose se is :math:`\sqrt 6 \approx 2.45`
-   times that of :math:`m_2` alone.
-
-   *Degrees of freedom.* If :math:`\operatorname{Cov}\hat K_w` has rank one,
-   :math:`(S_w - 1) V_w / \tau_w^2 \sim \chi^2_{S_w - 1}`. Matching the mean
-   and variance of :math:`\sum_w a_w V_w`, :math:`a_w = c_w^2 / S_w`, to a
-   scaled :math:`\chi^2_\nu` (Satterthwaite 1946; Welch 1947) gives
-
-   .. math:: \nu = \frac{(\sum_w a_w V_w)^2}{\sum_w (a_w V_w)^2 / (S_w - 1)} .
-
-   A covariance of effective rank :math:`r = (\operatorname{tr}\Sigma)^2 /
-   \operatorname{tr}\Sigma^2` multiplies every :math:`S_w - 1` by :math:`r`,
-   so this :math:`\nu` errs on the small (conservative) side.
-
-2. **Test.** :math:`z = \lVert \hat K_\infty - K_{\rm ref} \rVert / \mathrm{se}`.
-   Under :math:`H_0` (correct formula) :math:`\hat K_\infty - K_{\rm ref} = e`,
-   approximately Gaussian with :math:`\lVert e\rVert^2/\tau^2 = \sum_i
-   \lambda_i Z_i^2`, :math:`\sum_i \lambda_i = 1`. Székely & Bakirov (2003,
-   *Extremal probabilities for Gaussian quadratic forms*, Probab. Theory Relat.
-   Fields 126) prove :math:`P(\sum_i \lambda_i Z_i^2 \ge x) \le P(Z^2 \ge x)`
-   for :math:`x \ge 1.5365`: whatever the covariance, rank one is the worst
-   case, and :math:`P(\lVert e\rVert \ge t\tau) \le 2\Phi(-t)` for
-   :math:`t \ge 1.2396`. In the rank-one case with se estimated,
-   :math:`z \sim |t_\nu|` exactly, so the rule rejects when
-
-   .. math:: z > t_{\nu,\,1-\alpha/2}, \qquad \alpha = 2\Phi(-\mathrm{cut}),
-
-   the Student-t cut with the tail probability of a normal ``cut``
-   (:attr:`FormulaTest.cut` is the t cut applied). The default ``cut = 3``
-   gives a nominal size of :math:`\alpha = 0.27\%` for Gaussian noise of any
-   covariance. Skewness :math:`\gamma` of the noise makes the two-sided tails
-   of a studentized mean heavier by :math:`O(\gamma^2/S)` (Edgeworth
-   expansion; Hall 1992, *The Bootstrap and Edgeworth Expansion*); with
-   skewness 1.6 in the worst (rank-one) case the measured size is up to
-   about 0.7%, below 1% for every seed count.
-
-3. **95% interval** of :math:`\varepsilon = \lVert K_\infty - K_{\rm ref}\rVert /
-   \lVert K_{\rm ref}\rVert`. With :math:`d = \lVert \hat K_\infty - K_{\rm ref}\rVert`
-   the triangle inequality gives :math:`|d - \lVert K_\infty - K_{\rm ref}\rVert|
-   \le \lVert e\rVert`, so both ways of missing
-   :math:`[\max(0, d - q\,\mathrm{se}),\, d + q\,\mathrm{se}] / \lVert K_{\rm ref}\rVert`
-   imply :math:`\lVert e\rVert > q\,\mathrm{se}`, of probability at most
-   :math:`1 - p` for :math:`q = t_{\nu,(1+p)/2}` by the argument of step 2
-   (:math:`q^2 \ge 1.5365`). Nothing sharper holds in the worst case: for a
-   large error only the noise along it matters, and that is a :math:`t_\nu`.
-   The interval is built with :math:`p = 97\%` and reported as 95%: the two
-   extra points absorb the skewness loss of step 2, measured at up to 1.5
-   points at the 95% level (skewness 1.6, rank one, few seeds).
-
-4. **Detectable error** (power 80%). Write :math:`\delta = K_\infty - K_{\rm ref}`
-   and :math:`u = \delta/\lVert\delta\rVert`. Then
-   :math:`\lVert \delta + e\rVert \ge \lVert\delta\rVert + \langle u, e\rangle`
-   and :math:`\operatorname{Var}\langle u, e\rangle = u^\top\Sigma u \le \tau^2`,
-   with equality for rank-one noise along :math:`\delta` (the worst
-   direction). There :math:`z` is a noncentral :math:`|t_\nu|` with
-   noncentrality :math:`k = \lVert\delta\rVert/\tau`; the smallest :math:`k`
-   with :math:`P(|t_\nu(k)| > t_{\nu,1-\alpha/2}) \ge 0.8`
-   (:func:`detectable_multiplier`; :math:`3 + 0.84` for many seeds) gives
-
-   .. math:: \varepsilon_{\rm det} = k\, \hat\tau / \lVert K_{\rm ref} \rVert,
-             \qquad \hat\tau = \mathrm{se} \sqrt{\nu / \chi^2_{\nu,\,0.5}},
-
-   with :math:`\hat\tau` median-unbiased for :math:`\tau` (se itself is
-   median-biased low when :math:`\nu` is small), so a run's
-   :math:`\varepsilon_{\rm det}` is as likely to be above as below the error
-   it detects with 80% probability. This treats the cut as fixed; with few
-   seeds the cut :math:`t_{\hat\nu}` varies with the estimated
-   :math:`\hat\nu`, which costs power: measured at the median reported
-   :math:`\varepsilon_{\rm det}`, about 70% with 4 seeds per width and 80%
-   (within binomial noise) from 16 seeds on.
-
-5. **Lack of fit** of the :math:`1/n` law (:math:`W \ge 3`). With the fit's hat
-   matrix :math:`H`, :math:`\Omega = \operatorname{diag}\omega` and
-   :math:`P = (I-H)^\top \Omega (I-H)`, the weighted residual sum
-   :math:`T = \sum_w \omega_w \lVert r_w \rVert^2` has, under the model,
-   :math:`\mathbb E T = \sum_w P_{ww} \tau_w^2 / S_w`, estimated by
-   :math:`\hat E = \sum_w P_{ww} V_w / S_w`. For rank-one noise
-   :math:`T = \sum_j \kappa_j Z_j^2` with :math:`\kappa` the eigenvalues of
-   :math:`D P D`, :math:`D = \operatorname{diag}(\tau_w/\sqrt{S_w})`, so
-   :math:`F = T/\hat E` is referred to :math:`F(f_1, f_2)` with Satterthwaite
-   degrees of freedom :math:`f_1 = (\sum\kappa)^2/\sum\kappa^2` and
-   :math:`f_2` those of :math:`\hat E` (as in step 1). Spread noise
-   concentrates :math:`T`, so the p-value is conservative. The law is
-   rejected at ``lack_of_fit_level`` (1%).
-
-6. **Outcome.** *inconsistent* when :math:`z` exceeds the cut (with
-   extrapolation this needs two widths or more with at least two seeds each);
-   *consistent* when it does not and :math:`\varepsilon_{\rm det} \le`
-   ``tolerance``, reported as "formula error below the interval's upper
-   end"; otherwise *inconclusive*,
-   with the seeds per width that would reach the tolerance
-   (:func:`required_seeds`). When the :math:`1/n` law is rejected the
-   extrapolation is not trusted: *inconclusive*, unless the bias-bounded
-   comparison of step 7 still rejects. Widths with one seed carry no variance
-   and are left out; with one seed everywhere, or kernels that do not vary
-   between seeds (the same seed reused?), the noise is unknown and the
-   outcome is *inconclusive*.
-
-7. **Without extrapolation** (one usable width, ``extrapolate=False``, or a
-   rejected fit) the largest width's mean :math:`m_W` is compared with the
-   reference, allowing a finite-width bias :math:`\lVert b_W\rVert \le B`.
-   :math:`B` is ``bias_allowance`` times :math:`\lVert K_{\rm ref}\rVert` when
-   given. Otherwise, when :math:`n_W \ge 2 n_1`, :math:`B` is the observed
-   drift :math:`\lVert m_1 - m_W\rVert + t\,\mathrm{se}(m_1 - m_W)`: a bias
-   that decays at least like :math:`1/n` in a fixed direction has
-   :math:`\lVert b_W\rVert \le \lVert b_1 - b_W\rVert` once
-   :math:`n_W \ge 2n_1` (a heuristic when the :math:`1/n` law was just
-   rejected). With neither, one width cannot separate bias from error and the
-   outcome is *inconclusive*. The rule rejects when
-   :math:`z = (d_W - B)/\mathrm{se}_W` exceeds the t cut
-   (:math:`\nu = S_W - 1`): under :math:`H_0`,
-   :math:`d_W \le \lVert b_W\rVert + \lVert e_W\rVert`. With the drift bound,
-   the noise and the bound share :math:`\alpha` equally, so the size stays at
-   :math:`\alpha`. The point estimate is :math:`d_W/\lVert K_{\rm ref}\rVert`
-   (bias included), the interval widens by :math:`B` on each side, and
-   :math:`\varepsilon_{\rm det} = (2B + k\hat\tau_W)/\lVert K_{\rm ref}\rVert`.
+6. **Lack of fit.** When the :math:`1/n` law is rejected over the widths
+   (level 1%), or with one usable width or ``extrapolate=False``, the
+   extrapolation is not trusted and the largest width's mean :math:`m_W` is
+   compared with the formula, allowing a finite-width bias :math:`b_W`:
+   ``bias_allowance`` times the reference when given, else the observed drift
+   :math:`|m_1 - m_W|` plus its noise (per entry and in norm; a bias decaying
+   at least like :math:`1/n` has :math:`|b_W| \le |b_1 - b_W|` once
+   :math:`n_W \ge 2 n_1`). The drift's noise and the comparison's noise share
+   the size equally. With neither, one width cannot separate bias from error:
+   *inconclusive*.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Mapping
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-import scipy.optimize
 import scipy.stats
 
-from harness.stats._errors import seed_variance
+from harness.stats._extrapolation import NOISE_FLOOR
+from harness.stats._extrapolation import WidthExtrapolation
+from harness.stats._extrapolation import extrapolate_to_infinite_width
+from harness.stats._extrapolation import satterthwaite
+from harness.stats._extrapolation import validated_widths
+from harness.stats._layout import KernelLayout
+from harness.stats._noise_law import entry_cuts
+from harness.stats._noise_law import entry_multipliers
+from harness.stats._noise_law import global_cut
+from harness.stats._noise_law import global_multiplier
+from harness.stats._noise_law import interval_quantile
 
-DEFAULT_CUT = 3.0
-r"""Normal-equivalent cut: nominal size :math:`2\Phi(-3) = 0.27\%`."""
+__all__ = [
+    "DEFAULT_POWER",
+    "DEFAULT_SIZE",
+    "DEFAULT_TOLERANCE",
+    "EntryDeviation",
+    "FormulaTest",
+    "formula_test",
+]
 
-DEFAULT_POWER = 0.8
+DEFAULT_SIZE = 1e-4
+"""Probability of calling a correct formula inconsistent (both tests together)."""
+
+DEFAULT_POWER = 0.95
 """Power at which :attr:`FormulaTest.detectable_error` is quoted."""
 
 DEFAULT_TOLERANCE = 0.01
-"""Relative formula error (1%) that a *consistent* run must be able to detect."""
+"""Relative formula error (1%) below which a formula may be called consistent."""
 
 INTERVAL_CONSTRUCTION_LEVEL = 0.97
-"""Student level of the interval reported as 95% (module docstring, step 3)."""
+"""Level at which the interval reported as 95% is built (module docstring, step 3)."""
 
 LACK_OF_FIT_LEVEL = 0.01
 """Level of the lack-of-fit test of the :math:`1/n` law."""
 
-# Székely & Bakirov (2003): for x above this, rank one maximises P(Σ λ_i Z_i² ≥ x), Σ λ_i = 1.
-_SZEKELY_BAKIROV_X = 1.5365
-
-_NORMAL_DF = 1e8
+#: A deterministic entry differs when it is off by more than this (float32 rounding).
+EXACT_TOLERANCE = 1e-5
+#: Entries listed in :attr:`FormulaTest.worst_entries`.
+WORST_ENTRIES = 5
 
 Outcome = Literal["consistent", "inconsistent", "inconclusive"]
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class WidthExtrapolation:
-    r"""Seed statistics per width and the infinite-width estimate built from them.
+@dataclasses.dataclass(frozen=True)
+class EntryDeviation:
+    """One entry's scale-free deviation from the formula: ``(K̂∞ − K_ref)_ij / (s_i s_j)``."""
 
-    Attributes:
-      widths: widths used, ascending. Widths with one seed are left out unless
-        every width has one seed.
-      seeds: seeds per used width, :math:`S_w`.
-      means: seed means :math:`m_w`, shape ``(W, *kernel_shape)``.
-      variances: :math:`V_w`, the per-seed mean squared Frobenius deviation
-        from :math:`m_w` (ddof=1); NaN with one seed.
-      coefficients: :math:`c_w`, with :math:`\hat K_\infty = \sum_w c_w m_w`.
-      kernel: :math:`\hat K_\infty`, or :math:`m_W` when not extrapolated.
-      se: :math:`\sqrt{\sum_w c_w^2 V_w / S_w}`; NaN when unknown.
-      df: Satterthwaite degrees of freedom :math:`\nu` of ``se**2``; NaN when
-        unknown.
-      lack_of_fit: ``(F, p)`` for the :math:`1/n` law, or None (fewer than
-        three widths, no extrapolation, or no variance).
-      extrapolated: whether :math:`\hat K_\infty` comes from the :math:`1/n` fit.
-    """
+    row: int
+    col: int
+    error: float
+    ci95: tuple[float, float]
+    z: float
+    cut: float
 
-    widths: tuple[int, ...]
-    seeds: tuple[int, ...]
-    means: np.ndarray
-    variances: np.ndarray
-    coefficients: np.ndarray
-    kernel: np.ndarray
-    se: float
-    df: float
-    lack_of_fit: tuple[float, float] | None
-    extrapolated: bool
+    def to_json(self) -> dict:
+        return {
+            "row": self.row,
+            "col": self.col,
+            "error": _plain(self.error),
+            "ci95": [_plain(v) for v in self.ci95],
+            "z": _plain(self.z),
+            "cut": _plain(self.cut),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
 class FormulaTest:
-    r"""Outcome of :func:`formula_test`; relative values are fractions of ‖K_ref‖_F.
+    r"""Outcome of :func:`formula_test`. Errors are scale-free (module docstring, step 3).
 
     Attributes:
       outcome: ``"consistent"``, ``"inconsistent"`` or ``"inconclusive"``.
-      reason: one short sentence explaining the outcome, with advice when
-        inconclusive.
-      z: the test statistic; NaN when the noise is unknown.
-      cut: the Student-t cut applied to ``z``; NaN when the noise is unknown.
-      formula_error: point estimate of :math:`\varepsilon = \lVert K_\infty -
-        K_{\rm ref}\rVert / \lVert K_{\rm ref}\rVert`: the distance of the
-        estimate from the reference, :math:`d / \lVert K_{\rm ref}\rVert`
-        (noise adds about :math:`\mathrm{se}^2/2d` to it).
-      formula_error_ci95: 95% interval ``(lo, hi)`` of :math:`\varepsilon`.
-      detectable_error: the :math:`\varepsilon` flagged with 80% probability
-        when the noise is worst aligned; infinite when the noise is unknown.
-      tolerance: the :math:`\varepsilon` a consistent run must detect.
-      se_relative: standard error of the compared kernel, relative.
-      df: degrees of freedom of that standard error.
-      widths: widths used.
-      seeds: seeds per used width.
+      reason: one sentence; no command-line advice (that is the caller's).
+      measure: what ``formula_error`` measures.
+      formula_error: point estimate of :math:`\varepsilon`.
+      formula_error_ci95: 95% interval of :math:`\varepsilon`.
+      detectable_error: the :math:`\varepsilon` caught with probability ``power``
+        in the worst direction; infinite when the noise is unknown.
+      entry_detectable_error: the smallest single-entry scale-free error caught
+        with probability ``power`` in every entry.
+      tolerance, size, power: the rule's settings.
+      z, cut: the global statistic and its cut.
+      entry_z, entry_cut: the largest :math:`|z_j|/\mathrm{cut}_j` entry's
+        statistic and cut.
+      rank: effective rank :math:`h` of the noise.
+      se_relative, df: relative standard error and its degrees of freedom.
+      worst_entries: the entries with the largest :math:`|z_j|/\mathrm{cut}_j`.
+      z_matrix: standardized deviations :math:`d_j/\mathrm{se}_j` in the
+        kernel's shape (NaN where untested), for a heatmap.
+      widths, seeds: widths and seeds per width used.
       lack_of_fit: ``(F, p)`` for the :math:`1/n` law, or None.
-      fluctuation: :math:`c` such that one network's relative fluctuation is
-        about :math:`c/\sqrt n`, fitted to reproduce the run's se; the input
-        of :func:`required_seeds`.
       extrapolated: whether the decision used the :math:`1/n` extrapolation.
+      seeds_needed: seeds per width (at the same proportions) with which the
+        bound would reach the tolerance, if the error stayed at its estimate;
+        None when decided, or when no seed count would do.
     """
 
     outcome: Outcome
     reason: str
-    z: float
-    cut: float
+    measure: str
     formula_error: float
     formula_error_ci95: tuple[float, float]
     detectable_error: float
+    entry_detectable_error: float
     tolerance: float
+    size: float
+    power: float
+    z: float
+    cut: float
+    entry_z: float
+    entry_cut: float
+    rank: float
     se_relative: float
     df: float
+    worst_entries: tuple[EntryDeviation, ...]
+    z_matrix: np.ndarray | None
     widths: tuple[int, ...]
     seeds: tuple[int, ...]
     lack_of_fit: tuple[float, float] | None
-    fluctuation: float
     extrapolated: bool
+    seeds_needed: int | None
+
+    @property
+    def decided(self) -> bool:
+        return self.outcome != "inconclusive"
 
     def to_json(self) -> dict:
         """Plain Python values; non-finite numbers become None."""
         lof = None if self.lack_of_fit is None else [_plain(v) for v in self.lack_of_fit]
+        z_matrix = None
+        if self.z_matrix is not None:
+            z_matrix = [[_plain(v) for v in row] for row in np.atleast_2d(self.z_matrix)]
         return {
             "outcome": self.outcome,
             "reason": self.reason,
-            "z": _plain(self.z),
-            "cut": _plain(self.cut),
+            "measure": self.measure,
             "formula_error": _plain(self.formula_error),
             "formula_error_ci95": [_plain(v) for v in self.formula_error_ci95],
             "detectable_error": _plain(self.detectable_error),
+            "entry_detectable_error": _plain(self.entry_detectable_error),
             "tolerance": _plain(self.tolerance),
+            "size": _plain(self.size),
+            "power": _plain(self.power),
+            "z": _plain(self.z),
+            "cut": _plain(self.cut),
+            "entry_z": _plain(self.entry_z),
+            "entry_cut": _plain(self.entry_cut),
+            "rank": _plain(self.rank),
             "se_relative": _plain(self.se_relative),
             "df": _plain(self.df),
+            "worst_entries": [e.to_json() for e in self.worst_entries],
+            "z_matrix": z_matrix,
             "widths": [int(n) for n in self.widths],
             "seeds": [int(s) for s in self.seeds],
             "lack_of_fit": lof,
-            "fluctuation": _plain(self.fluctuation),
             "extrapolated": bool(self.extrapolated),
+            "seeds_needed": self.seeds_needed,
         }
 
     def headline(self, kernel_label: str) -> str:
         """One line, such as ``"NTK: consistent — formula error < 0.4% (95%)"``."""
         lo, hi = self.formula_error_ci95
         if self.outcome == "consistent":
-            return f"{kernel_label}: consistent — formula error < {_percent(hi)} (95%)"
+            return f"{kernel_label}: consistent — formula error < {percent(hi)} (95%)"
         if self.outcome == "inconsistent":
-            return (
-                f"{kernel_label}: inconsistent — formula off by {_percent(self.formula_error)} "
-                f"[{_percent(lo)}, {_percent(hi)}]"
+            text = (
+                f"{kernel_label}: inconsistent — formula off by {percent(self.formula_error)} "
+                f"[{percent(lo)}, {percent(hi)}]"
             )
+            if self.worst_entries and self.entry_z > self.entry_cut:
+                worst = self.worst_entries[0]
+                text += (
+                    f"; worst entry ({worst.row}, {worst.col}) off by {percent(abs(worst.error))}"
+                )
+            return text
         return f"{kernel_label}: inconclusive — {self.reason}"
 
-
-def critical_value(df: float, *, cut: float = DEFAULT_CUT, tail: float | None = None) -> float:
-    r"""Student-t cut :math:`t_{\nu, 1 - \alpha/2}` with :math:`\alpha = 2\Phi(-\mathrm{cut})`.
-
-    ``tail`` gives :math:`\alpha` (the two-sided tail probability) directly.
-    An infinite ``df`` gives the normal quantile.
-    """
-    alpha = 2.0 * scipy.stats.norm.sf(cut) if tail is None else tail
-    if not df > 0:
-        raise ValueError(f"degrees of freedom must be positive, got {df}")
-    if df > _NORMAL_DF:
-        return float(scipy.stats.norm.isf(alpha / 2.0))
-    return float(scipy.stats.t.isf(alpha / 2.0, df))
-
-
-def detectable_multiplier(
-    df: float, *, cut: float = DEFAULT_CUT, power: float = DEFAULT_POWER
-) -> float:
-    r"""Noncentrality :math:`k` with :math:`P(|t_\nu(k)| > t_{\nu,1-\alpha/2}) = \mathrm{power}`.
-
-    The detectable error is :math:`k\tau` (module docstring, step 4);
-    :math:`k \to \mathrm{cut} + \Phi^{-1}(\mathrm{power})` as
-    :math:`\nu \to \infty` (3.84 for the defaults). ``df`` is rounded down to
-    three significant digits (a slightly larger, conservative :math:`k`) so
-    that repeated calls hit a cache.
-    """
-    if not df > 0:
-        raise ValueError(f"degrees of freedom must be positive, got {df}")
-    if not 2.0 * scipy.stats.norm.sf(cut) < power < 1.0:
-        raise ValueError(f"power must lie between the size and 1, got {power}")
-    if df > _NORMAL_DF:
-        return _multiplier(math.inf, float(cut), float(power))
-    step = 10.0 ** (math.floor(math.log10(df)) - 2)
-    return _multiplier(math.floor(df / step) * step, float(cut), float(power))
-
-
-@functools.lru_cache(maxsize=4096)
-def _multiplier(df: float, cut: float, power: float) -> float:
-    t_cut = critical_value(df, cut=cut)
-    if math.isinf(df):
-
-        def rejection(k: float) -> float:
-            return scipy.stats.norm.sf(t_cut - k) + scipy.stats.norm.cdf(-t_cut - k)
-
-    else:
-
-        def rejection(k: float) -> float:
-            # The far lower tail is negligible, and scipy returns NaN for it at times.
-            lower = float(np.nan_to_num(scipy.stats.nct.cdf(-t_cut, df, k), nan=0.0))
-            return float(scipy.stats.nct.sf(t_cut, df, k)) + lower
-
-    hi = t_cut + 4.0
-    while rejection(hi) < power:
-        hi *= 2.0
-    return float(scipy.optimize.brentq(lambda k: rejection(k) - power, 0.0, hi, xtol=1e-6))
-
-
-def extrapolate_to_infinite_width(
-    per_width: Mapping[int, np.ndarray], *, extrapolate: bool = True
-) -> WidthExtrapolation:
-    r"""Weighted least-squares extrapolation of seed-mean kernels to infinite width.
-
-    Args:
-      per_width: width :math:`n_w` to per-seed kernels of shape ``(S_w, *shape)``.
-      extrapolate: fit :math:`m_w = K_\infty + A/n_w` with design weights
-        :math:`S_w n_w`. If False, or with one usable width, the estimate is
-        the largest width's seed mean.
-
-    Returns:
-      A :class:`WidthExtrapolation` (module docstring, steps 1 and 5).
-
-    Raises:
-      ValueError: on an empty mapping, non-positive widths, inconsistent
-        shapes or non-finite kernels.
-    """
-    widths, stacks = _validated_widths(per_width)
-    multi_seed = [i for i, stack in enumerate(stacks) if stack.shape[0] >= 2]
-    if multi_seed:
-        widths = tuple(widths[i] for i in multi_seed)
-        stacks = [stacks[i] for i in multi_seed]
-    seeds = tuple(int(stack.shape[0]) for stack in stacks)
-    means = np.stack([stack.mean(axis=0) for stack in stacks])
-    variances = np.array([seed_variance(s, m) for s, m in zip(stacks, means, strict=True)])
-    n = np.asarray(widths, dtype=np.float64)
-    S = np.asarray(seeds, dtype=np.float64)
-
-    use_fit = extrapolate and len(widths) >= 2
-    if use_fit:
-        weights = S * n / np.sum(S * n)
-        design, projector = _weighted_fit(n, weights)
-        coefficients = projector[0]
-    else:
-        coefficients = np.zeros(len(widths))
-        coefficients[-1] = 1.0
-    kernel = np.tensordot(coefficients, means, axes=1)
-
-    se = df = math.nan
-    if np.all(np.isfinite(variances)):
-        parts = coefficients**2 * variances / S
-        se = math.sqrt(float(parts.sum()))
-        df = _satterthwaite(parts, S - 1.0)
-
-    lack_of_fit = None
-    if use_fit and len(widths) >= 3 and np.isfinite(se):
-        residual_map = np.eye(len(widths)) - design @ projector
-        P = residual_map.T @ (weights[:, None] * residual_map)
-        residuals = residual_map @ means.reshape(len(widths), -1)
-        statistic = float(np.sum(weights * np.sum(residuals**2, axis=1)))
-        lack_of_fit = _lack_of_fit(statistic, P, variances, S)
-
-    return WidthExtrapolation(
-        widths=widths,
-        seeds=seeds,
-        means=means,
-        variances=variances,
-        coefficients=coefficients,
-        kernel=kernel,
-        se=se,
-        df=df,
-        lack_of_fit=lack_of_fit,
-        extrapolated=use_fit,
-    )
-
-
-def required_seeds(
-    fluctuation: float,
-    widths: Sequence[int],
-    *,
-    target_error: float,
-    assurance: float = 0.8,
-    cut: float = DEFAULT_CUT,
-    power: float = DEFAULT_POWER,
-    max_seeds: int = 1 << 20,
-) -> int | None:
-    r"""Seeds per width with which a run reports a detectable error of at most ``target_error``.
-
-    Model: one network's relative variance is :math:`V_w / \lVert K_{\rm ref}
-    \rVert^2 = c^2 / n_w`, :math:`c` = ``fluctuation``
-    (:attr:`FormulaTest.fluctuation`). With :math:`S` seeds at every width the
-    extrapolation coefficients :math:`c_w` depend on the widths only, and
-
-    .. math:: \tau_{\rm rel} = c \sqrt{G / S}, \quad G = \sum_w g_w, \quad
-              g_w = c_w^2 / n_w, \qquad
-              \nu = (S - 1) \frac{(\sum_w g_w)^2}{\sum_w g_w^2} .
-
-    A run reports :math:`k(\nu)\hat\tau` (module docstring, step 4), and
-    :math:`\hat\tau / \tau` is distributed as
-    :math:`\sqrt{\chi^2_\nu / \chi^2_{\nu,0.5}}` for rank-one Gaussian noise.
-    The answer is the smallest :math:`S \ge 2` with
-
-    .. math:: k(\nu)\, \tau_{\rm rel}\,
-              \sqrt{\chi^2_{\nu,a} / \chi^2_{\nu,0.5}} \le E ,
-
-    so that the report is at most :math:`E` = ``target_error`` with probability
-    :math:`a` = ``assurance`` (:math:`a = 0.5`: the median report equals
-    :math:`E`). For many seeds this is about :math:`(3.84\, c / E)^2 G`: the
-    detectable error falls like :math:`1/\sqrt{S}` and, through :math:`G`, like
-    :math:`1/\sqrt{n}`. With one width there is no extrapolation
-    (:math:`G = 1/n`) and the finite-width bias is not accounted for. Returns
-    None when more than ``max_seeds`` would be needed.
-    """
-    if not (math.isfinite(fluctuation) and fluctuation >= 0.0):
-        raise ValueError(f"fluctuation must be finite and non-negative, got {fluctuation}")
-    if not target_error > 0.0:
-        raise ValueError(f"target_error must be positive, got {target_error}")
-    if not 0.5 <= assurance < 1.0:
-        raise ValueError(f"assurance must lie in [0.5, 1), got {assurance}")
-    n = np.asarray(sorted(int(w) for w in widths), dtype=np.float64)
-    if n.size == 0 or np.any(n <= 0) or np.unique(n).size != n.size:
-        raise ValueError(f"widths must be distinct positive integers, got {list(widths)}")
-    coefficients = _weighted_fit(n, n / n.sum())[1][0] if n.size >= 2 else np.ones(1)
-    g = coefficients**2 / n
-    rank_ratio = float(g.sum() ** 2 / np.sum(g**2))
-
-    def multiplier(S: int) -> float:
-        """k(ν) times the assurance quantile of the reported noise scale; falls as S grows."""
-        df = (S - 1) * rank_ratio
-        spread = scipy.stats.chi2.ppf(assurance, df) / scipy.stats.chi2.ppf(0.5, df)
-        return detectable_multiplier(df, cut=cut, power=power) * math.sqrt(spread)
-
-    def detectable(S: int) -> float:
-        return multiplier(S) * fluctuation * math.sqrt(g.sum() / S)
-
-    def seeds_for(k: float) -> int | float:
-        count = (k * fluctuation / target_error) ** 2 * g.sum()
-        return max(2, math.ceil(count)) if math.isfinite(count) else math.inf
-
-    # The multiplier falls to k(∞) as S grows: the answer lies in [seeds_for(k(∞)), hi].
-    lo = seeds_for(detectable_multiplier(math.inf, cut=cut, power=power))
-    if lo > max_seeds:
-        return None
-    if detectable(lo) <= target_error:
-        return lo
-    hi = seeds_for(multiplier(lo))
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if detectable(mid) <= target_error:
-            hi = mid
-        else:
-            lo = mid
-    return hi if hi <= max_seeds else None
+    def __repr__(self) -> str:
+        return f"FormulaTest({self.headline('formula')!r})"
 
 
 def formula_test(
@@ -520,310 +272,399 @@ def formula_test(
     reference: np.ndarray,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
-    cut: float = DEFAULT_CUT,
+    size: float = DEFAULT_SIZE,
     power: float = DEFAULT_POWER,
     extrapolate: bool = True,
     bias_allowance: float | None = None,
     lack_of_fit_level: float = LACK_OF_FIT_LEVEL,
+    scale_free: bool = True,
 ) -> FormulaTest:
     r"""Decide whether ``reference`` is the infinite-width kernel of the networks.
 
     Args:
       per_width: width to per-seed kernels, shape ``(S_w, *reference.shape)``.
       reference: the kernel formula :math:`K_{\rm ref}`.
-      tolerance: relative error a *consistent* run must detect with
-        probability ``power``.
-      cut: normal-equivalent cut; the nominal size is :math:`2\Phi(-\mathrm{cut})`.
+      tolerance: a formula is consistent only when its error is below this
+        with 95% confidence.
+      size: probability of calling a correct formula inconsistent.
       power: power at which the detectable error is quoted.
       extrapolate: use the :math:`1/n` extrapolation; if False, compare the
-        largest width with a bias bound (module docstring, step 7).
+        largest width with a bias bound (module docstring, step 6).
       bias_allowance: relative bound on the finite-width bias at the largest
         width, used whenever the decision does not extrapolate.
       lack_of_fit_level: level of the lack-of-fit test of the :math:`1/n` law.
-
-    Returns:
-      A :class:`FormulaTest`.
+      scale_free: measure entries relative to :math:`s_i s_j` (square kernels).
 
     Raises:
-      ValueError: on mismatched shapes, non-finite values, a reference of zero
-        norm, or invalid options.
+      ValueError: on mismatched shapes, non-finite values, masked arrays, a
+        reference of zero norm, or invalid options.
     """
     if not (math.isfinite(tolerance) and tolerance > 0.0):
         raise ValueError(f"tolerance must be positive, got {tolerance}")
-    if not (math.isfinite(cut) and cut >= math.sqrt(_SZEKELY_BAKIROV_X)):
-        raise ValueError(f"cut must be at least 1.24 (Székely–Bakirov range), got {cut}")
+    if not (math.isfinite(size) and 1e-12 <= size <= 0.5):
+        raise ValueError(f"size must lie in [1e-12, 0.5], got {size}")
+    if not (math.isfinite(power) and size < power < 1.0):
+        raise ValueError(f"power must lie between the size and 1, got {power}")
     if not 0.0 < lack_of_fit_level < 1.0:
         raise ValueError(f"lack_of_fit_level must lie in (0, 1), got {lack_of_fit_level}")
     if bias_allowance is not None and not (math.isfinite(bias_allowance) and bias_allowance >= 0.0):
         raise ValueError(f"bias_allowance must be finite and non-negative, got {bias_allowance}")
+    if isinstance(reference, np.ma.MaskedArray):
+        raise ValueError("reference is a masked array; masks are not honoured, pass a plain array")
     ref = np.asarray(reference, dtype=np.float64)
     if not np.all(np.isfinite(ref)):
         raise ValueError("reference has non-finite entries")
-    ref_norm = float(np.linalg.norm(ref))
-    if ref_norm == 0.0:
-        raise ValueError("reference has zero Frobenius norm, so relative errors are undefined")
-    for width, stack in per_width.items():
-        if np.shape(stack)[1:] != ref.shape:
+    if float(np.max(np.abs(ref), initial=0.0)) == 0.0:
+        raise ValueError("reference is zero, so relative errors are undefined")
+    widths, stacks = validated_widths(per_width)
+    for width, stack in zip(widths, stacks, strict=True):
+        if stack.shape[1:] != ref.shape:
             raise ValueError(
-                f"width {width}: per-seed kernels of shape {np.shape(stack)[1:]} do not match "
+                f"width {width}: per-seed kernels of shape {stack.shape[1:]} do not match "
                 f"the reference's {ref.shape}"
             )
-    est = extrapolate_to_infinite_width(per_width, extrapolate=extrapolate)
-    rule = _Rule(est, ref, ref_norm, tolerance, cut, power)
+    data = dict(zip(widths, stacks, strict=True))
+    layout = KernelLayout.of(ref, stacks[-1].mean(axis=0), scale_free=scale_free)
+    est = extrapolate_to_infinite_width(data, extrapolate=extrapolate, layout=layout)
+    rule = _Rule(est, layout, ref, tolerance, size, power)
+    if not np.isfinite(rule.ref_norm) or rule.ref_norm == 0.0:
+        raise ValueError("reference has zero norm on the judged entries")
 
     if all(s == 1 for s in est.seeds):
-        return rule.unknown_noise(
-            "one seed per width gives no noise estimate; use --seeds 2 or more"
-        )
-    if not est.se > 0.0:
-        return rule.unknown_noise(
-            "the kernels do not vary between seeds (the same seed reused?), so the noise is unknown"
-        )
+        return rule.unknown_noise("one network per width gives no estimate of the noise")
+    if not est.noise_known:
+        return rule.unknown_noise(_no_variation_reason(stacks))
     lof_rejected = est.lack_of_fit is not None and est.lack_of_fit[1] < lack_of_fit_level
     if not est.extrapolated or lof_rejected:
-        return rule.bias_bounded(bias_allowance, lof_rejected=lof_rejected)
+        last = extrapolate_to_infinite_width(data, extrapolate=False, layout=layout)
+        return rule.bias_bounded(last, data, bias_allowance, lof_rejected=lof_rejected)
+    return rule.decide(rule.compare(est, bound=0.0, entry_bounds=0.0, share=1.0))
 
-    c = rule.compare(est.kernel, est.se, est.df, 0.0, noise_tail=rule.alpha, extrapolated=True)
-    if c.z > c.cut:
-        return rule.result("inconsistent", f"z = {c.z:.3g} exceeds the cut {c.cut:.3g}", c)
-    if c.detectable <= tolerance:
-        reason = (
-            f"z = {c.z:.3g} is below the cut {c.cut:.3g}, "
-            f"and errors above {_percent(c.detectable)} would be detected"
+
+def _no_variation_reason(stacks) -> str:
+    largest = max(float(np.max(np.abs(s))) for s in stacks)
+    if largest > 1e250:
+        return (
+            "the kernels are near the float64 overflow limit (largest entry "
+            f"{largest:.3g}), so their spread cannot be measured; rescale the inputs or weights"
         )
-        return rule.result("consistent", reason, c)
-    return rule.result("inconclusive", rule.advice(c.detectable), c)
+    return (
+        "the kernels do not vary between networks beyond rounding (the same seed reused?), "
+        "so the noise is unknown"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class _Comparison:
-    """One comparison of a kernel estimate with the reference; relative quantities."""
+    """One comparison of an estimate with the reference (scale-free vector units)."""
 
+    d: float
     z: float
     cut: float
-    error: float
     ci: tuple[float, float]
     detectable: float
-    se: float
-    df: float
+    entry_detectable: float
+    global_reject: bool
+    entry_reject: bool
+    exact_reject: bool
+    entry_ratio: np.ndarray
+    entry_z: np.ndarray
+    entry_cut: np.ndarray
+    entry_error: np.ndarray
+    entry_halfwidth: np.ndarray
+    bound: float
+    noise_scale: float
     extrapolated: bool
-
-
-_UNKNOWN = _Comparison(
-    math.nan, math.nan, math.nan, (0.0, math.inf), math.inf, math.nan, math.nan, False
-)
+    est: WidthExtrapolation
 
 
 @dataclasses.dataclass(frozen=True)
 class _Rule:
     est: WidthExtrapolation
+    layout: KernelLayout
     ref: np.ndarray
-    ref_norm: float
     tolerance: float
-    cut: float
+    size: float
     power: float
 
     @property
-    def alpha(self) -> float:
-        return float(2.0 * scipy.stats.norm.sf(self.cut))
+    def ref_vector(self) -> np.ndarray:
+        return self.layout.vector(self.ref)
 
     @property
-    def fluctuation(self) -> float:
-        r""":math:`c` with :math:`\mathrm{se}_{\rm rel} = c\sqrt{\sum_w c_w^2/(S_w n_w)}`."""
-        n = np.asarray(self.est.widths, dtype=np.float64)
-        S = np.asarray(self.est.seeds, dtype=np.float64)
-        g = float(np.sum(self.est.coefficients**2 / (S * n)))
-        return self.est.se / self.ref_norm / math.sqrt(g)
+    def ref_norm(self) -> float:
+        return float(np.linalg.norm(self.ref_vector))
+
+    @property
+    def measure(self) -> str:
+        if self.layout.scale_free:
+            return "scale-free relative Frobenius error: ‖(K_∞ − K_ref)_ij / √(K_ii K_jj)‖_F"
+        return "relative Frobenius error ‖K_∞ − K_ref‖_F / ‖K_ref‖_F"
 
     def compare(
         self,
-        kernel: np.ndarray,
-        se: float,
-        df: float,
-        bound: float,
+        est: WidthExtrapolation,
         *,
-        noise_tail: float,
-        extrapolated: bool,
+        bound: float,
+        entry_bounds: np.ndarray | float,
+        share: float,
     ) -> _Comparison:
-        """Statistic, cut, interval and detectable error (module docstring, steps 2–4 and 7).
+        """Both statistics, cuts, interval and detectable errors (module docstring, steps 2–4).
 
-        ``bound`` is the allowed bias :math:`B` (absolute); the noise may exceed
-        its cut with probability ``noise_tail``, and the interval spends the
-        rest of :math:`1 - p` after what the bound's own estimate spends.
+        ``bound``/``entry_bounds`` are allowed biases (vector units); the
+        noise gets ``share`` of each test's size (the rest went to the bound).
         """
-        d = float(np.linalg.norm(kernel - self.ref))
-        ci_tail = (1.0 - INTERVAL_CONSTRUCTION_LEVEL) - (self.alpha - noise_tail)
-        q = critical_value(df, tail=ci_tail)
-        tau = se * math.sqrt(df / scipy.stats.chi2.ppf(0.5, df))
-        k = detectable_multiplier(
-            df, cut=float(scipy.stats.norm.isf(noise_tail / 2.0)), power=self.power
-        )
-        return _Comparison(
-            z=(d - bound) / se,
-            cut=critical_value(df, tail=noise_tail),
-            error=d / self.ref_norm,
-            ci=(max(0.0, d - bound - q * se) / self.ref_norm, (d + bound + q * se) / self.ref_norm),
-            detectable=(2.0 * bound + k * tau) / self.ref_norm,
-            se=se,
-            df=df,
-            extrapolated=extrapolated,
+        diff = self.layout.vector(est.kernel) - self.ref_vector
+        d = float(np.linalg.norm(diff))
+        rank = float(np.clip(est.rank, 1.0, self.layout.size)) if np.isfinite(est.rank) else 1.0
+        half = self.size / 2.0 * share
+        cut = global_cut(rank, est.df, half)
+        q = interval_quantile(rank, est.df, INTERVAL_CONSTRUCTION_LEVEL)
+        # Median-unbiased noise scale along the top eigenvector (step 4).
+        median_factor = math.sqrt(est.df / scipy.stats.chi2.ppf(0.5, est.df))
+        k = global_multiplier(rank, est.df, half, self.power)
+        detectable = (2.0 * bound + k * math.sqrt(est.top_eigenvalue) * median_factor) / (
+            self.ref_norm
         )
 
-    def result(self, outcome: Outcome, reason: str, c: _Comparison) -> FormulaTest:
+        weight = self.layout.weight
+        entry_se = est.entry_se
+        typical = self.ref_norm / math.sqrt(self.layout.size)
+        noisy = entry_se > NOISE_FLOOR * np.maximum(np.abs(self.ref_vector), typical)
+        entry_bounds = np.broadcast_to(np.asarray(entry_bounds, dtype=np.float64), diff.shape)
+        excess = np.maximum(np.abs(diff) - entry_bounds, 0.0)
+        tested = int(noisy.sum())
+        entry_z = np.full(diff.shape, np.nan)
+        entry_cut = np.full(diff.shape, np.nan)
+        halfwidth = np.full(diff.shape, np.nan)
+        entry_detectable = 0.0
+        if tested:
+            df_j = np.where(np.isfinite(est.entry_df[noisy]), est.entry_df[noisy], 1.0)
+            entry_z[noisy] = excess[noisy] / entry_se[noisy]
+            entry_cut[noisy] = entry_cuts(df_j, half / tested)
+            halfwidth[noisy] = entry_cuts(df_j, 0.05) * entry_se[noisy] / weight[noisy]
+            k_j = entry_multipliers(df_j, half / tested, self.power)
+            detect_j = (2.0 * entry_bounds[noisy] + k_j * entry_se[noisy]) / weight[noisy]
+            entry_detectable = float(np.max(detect_j))
+        exact = ~noisy & (np.abs(diff) / weight > EXACT_TOLERANCE * typical)
+        with np.errstate(invalid="ignore"):
+            ratio = np.where(noisy, entry_z / entry_cut, np.where(exact, np.inf, 0.0))
+        se = est.se
+        return _Comparison(
+            d=d,
+            z=(d - bound) / se,
+            cut=cut,
+            ci=(max(0.0, d - bound - q * se) / self.ref_norm, (d + bound + q * se) / self.ref_norm),
+            detectable=detectable,
+            entry_detectable=entry_detectable,
+            global_reject=bool((d - bound) / se > cut),
+            entry_reject=bool(np.nanmax(entry_z / entry_cut, initial=0.0) > 1.0)
+            if tested
+            else False,
+            exact_reject=bool(np.any(exact)),
+            entry_ratio=ratio,
+            entry_z=entry_z,
+            entry_cut=entry_cut,
+            entry_error=diff / weight,
+            entry_halfwidth=halfwidth,
+            bound=bound,
+            noise_scale=se,
+            extrapolated=est.extrapolated,
+            est=est,
+        )
+
+    def decide(self, c: _Comparison, *, lof_text: str = "") -> FormulaTest:
+        if c.exact_reject:
+            worst = self._worst(c)[0]
+            reason = (
+                f"entry ({worst.row}, {worst.col}) is the same in every network and differs "
+                f"from the formula by {percent(abs(worst.error))}"
+            )
+            return self.result("inconsistent", reason, c)
+        if c.global_reject or c.entry_reject:
+            parts = []
+            if c.global_reject:
+                parts.append(f"z = {c.z:.3g} exceeds the cut {c.cut:.3g} over the whole kernel")
+            if c.entry_reject:
+                worst = self._worst(c)[0]
+                parts.append(
+                    f"entry ({worst.row}, {worst.col}) is off by {percent(abs(worst.error))} "
+                    f"(z = {worst.z:.3g} > {worst.cut:.3g})"
+                )
+            return self.result("inconsistent", "; ".join(parts), c)
+        if lof_text:
+            return self.result("inconclusive", lof_text, c)
+        upper = c.ci[1]
+        if upper <= self.tolerance:
+            reason = (
+                f"no significant deviation (z = {c.z:.3g} < {c.cut:.3g}; every entry within "
+                f"its cut), and the error is below {percent(upper)} with 95% confidence"
+            )
+            return self.result("consistent", reason, c)
+        reason = (
+            f"the 95% bound on the formula error, {percent(upper)}, is above the tolerance "
+            f"{percent(self.tolerance)} (this run detects errors above {percent(c.detectable)})"
+        )
+        return self.result("inconclusive", reason, c, seeds_needed=self._seeds_needed(c))
+
+    def _seeds_needed(self, c: _Comparison) -> int | None:
+        r"""Seeds per width (same proportions) at which the bound would reach the tolerance.
+
+        The bound is :math:`\varepsilon + 2b + (q+1)\,\mathrm{se}` at most, with
+        :math:`\hat\varepsilon = \sqrt{\max(0, d^2 - \mathrm{se}^2)}` the error's
+        estimate, :math:`b` the allowed bias, and :math:`\mathrm{se}` falling like
+        :math:`1/\sqrt S`.
+        """
+        ref, se = self.ref_norm, c.noise_scale
+        if not se > 0:
+            return None
+        error = math.sqrt(max(0.0, c.d**2 - se**2)) / ref
+        room = self.tolerance - error - 2.0 * c.bound / ref
+        if room <= 0.0:
+            return None
+        noise = (c.ci[1] * ref - c.d - c.bound + se) / ref
+        seeds = max(self.est.seeds)
+        return max(seeds + 1, math.ceil(seeds * (noise / room) ** 2))
+
+    def _worst(self, c: _Comparison) -> list[EntryDeviation]:
+        order = np.argsort(-np.nan_to_num(c.entry_ratio, nan=-1.0), kind="stable")
+        out = []
+        for j in order[:WORST_ENTRIES]:
+            half = c.entry_halfwidth[j]
+            err = c.entry_error[j]
+            lo, hi = (err - half, err + half) if np.isfinite(half) else (err, err)
+            out.append(
+                EntryDeviation(
+                    row=int(self.layout.rows[j]) if self.layout.rows.size else int(j),
+                    col=int(self.layout.cols[j]) if self.layout.cols.size else int(j),
+                    error=float(err),
+                    ci95=(float(lo), float(hi)),
+                    z=float(c.entry_z[j]) if np.isfinite(c.entry_z[j]) else math.inf,
+                    cut=float(c.entry_cut[j]),
+                )
+            )
+        return out
+
+    def result(
+        self, outcome: Outcome, reason: str, c: _Comparison, *, seeds_needed: int | None = None
+    ) -> FormulaTest:
+        worst = tuple(self._worst(c))
+        finite = np.isfinite(c.entry_ratio)
+        top = int(np.argmax(np.where(finite, c.entry_ratio, -1.0))) if finite.any() else 0
+        square = len(self.layout.shape) == 2 and self.layout.shape[0] == self.layout.shape[1]
+        z_matrix = self.layout.matrix(c.entry_z) if square else None
         return FormulaTest(
             outcome=outcome,
             reason=reason,
-            z=float(c.z),
-            cut=float(c.cut),
-            formula_error=float(c.error),
+            measure=self.measure,
+            formula_error=c.d / self.ref_norm,
             formula_error_ci95=(float(c.ci[0]), float(c.ci[1])),
             detectable_error=float(c.detectable),
+            entry_detectable_error=float(c.entry_detectable),
             tolerance=float(self.tolerance),
-            se_relative=float(c.se / self.ref_norm),
-            df=float(c.df),
+            size=float(self.size),
+            power=float(self.power),
+            z=float(c.z),
+            cut=float(c.cut),
+            entry_z=float(c.entry_z[top]) if finite.any() else math.nan,
+            entry_cut=float(c.entry_cut[top]) if finite.any() else math.nan,
+            rank=float(c.est.rank),
+            se_relative=float(c.noise_scale / self.ref_norm),
+            df=float(c.est.df),
+            worst_entries=worst,
+            z_matrix=z_matrix,
             widths=self.est.widths,
             seeds=self.est.seeds,
             lack_of_fit=self.est.lack_of_fit,
-            fluctuation=float(self.fluctuation) if c.se > 0 else math.nan,
             extrapolated=c.extrapolated,
+            seeds_needed=seeds_needed,
         )
 
     def unknown_noise(self, reason: str) -> FormulaTest:
-        error = float(np.linalg.norm(self.est.kernel - self.ref)) / self.ref_norm
-        c = dataclasses.replace(_UNKNOWN, error=error, se=self.est.se, df=self.est.df)
-        return self.result("inconclusive", reason, c)
-
-    def advice(self, detectable: float) -> str:
-        needed = required_seeds(
-            self.fluctuation,
-            self.est.widths,
-            target_error=self.tolerance,
-            cut=self.cut,
-            power=self.power,
+        diff = self.layout.vector(self.est.kernel) - self.ref_vector
+        error = float(np.linalg.norm(diff)) / self.ref_norm
+        return FormulaTest(
+            outcome="inconclusive",
+            reason=reason,
+            measure=self.measure,
+            formula_error=error,
+            formula_error_ci95=(0.0, math.inf),
+            detectable_error=math.inf,
+            entry_detectable_error=math.inf,
+            tolerance=float(self.tolerance),
+            size=float(self.size),
+            power=float(self.power),
+            z=math.nan,
+            cut=math.nan,
+            entry_z=math.nan,
+            entry_cut=math.nan,
+            rank=math.nan,
+            se_relative=math.nan,
+            df=math.nan,
+            worst_entries=(),
+            z_matrix=None,
+            widths=self.est.widths,
+            seeds=self.est.seeds,
+            lack_of_fit=self.est.lack_of_fit,
+            extrapolated=False,
+            seeds_needed=None,
         )
-        text = f"this run can only detect errors above {_percent(detectable)}"
-        if needed is None or needed <= max(self.est.seeds):
-            return f"{text}; use wider networks"
-        return f"{text}; use --seeds {needed} or wider networks"
 
-    def bias_bounded(self, bias_allowance: float | None, *, lof_rejected: bool) -> FormulaTest:
-        """The largest width against the reference, allowing a bias (module docstring, step 7)."""
+    def bias_bounded(
+        self, last: WidthExtrapolation, data: dict, bias_allowance: float | None, *, lof_rejected
+    ) -> FormulaTest:
+        """The largest width against the reference, allowing a bias (module docstring, step 6)."""
         est = self.est
-        S_last = est.seeds[-1]
-        se = math.sqrt(est.variances[-1] / S_last)
-        df = S_last - 1.0
-        noise_tail = self.alpha
-        if bias_allowance is not None:
-            bound = bias_allowance * self.ref_norm
-        elif len(est.widths) >= 2 and est.widths[-1] >= 2 * est.widths[0]:
-            # The drift bound fails with probability alpha/2; the noise gets the other alpha/2.
-            noise_tail = self.alpha / 2.0
-            parts = np.array([est.variances[0] / est.seeds[0], est.variances[-1] / S_last])
-            df_drift = _satterthwaite(parts, np.array([est.seeds[0] - 1.0, df]))
-            drift = float(np.linalg.norm(est.means[0] - est.means[-1]))
-            bound = drift + critical_value(df_drift, tail=noise_tail) * math.sqrt(parts.sum())
-        else:
-            bound = math.nan
         lof_text = ""
         if lof_rejected:
             lof_text = (
                 f"the kernels do not follow the 1/n law over these widths "
-                f"(lack-of-fit p = {est.lack_of_fit[1]:.2g}); use wider networks"
+                f"(lack-of-fit p = {est.lack_of_fit[1]:.2g}); wider networks would help"
             )
-        if math.isnan(bound) or se == 0.0:
-            if lof_rejected:
-                reason = lof_text
-            elif se == 0.0:
-                reason = "the kernels at the largest width do not vary between seeds"
-            else:
-                reason = (
-                    "one width cannot separate finite-width bias from a formula error; "
-                    "run widths spanning a factor of 2 or more"
-                )
-            error = float(np.linalg.norm(est.means[-1] - self.ref)) / self.ref_norm
-            c = dataclasses.replace(_UNKNOWN, error=error, se=se, df=df)
-            return self.result("inconclusive", reason, c)
-
-        c = self.compare(est.means[-1], se, df, bound, noise_tail=noise_tail, extrapolated=False)
-        bias_text = _percent(bound / self.ref_norm)
-        if c.z > c.cut:
-            reason = (
-                f"the largest width differs from the formula by more than the finite-width bias "
-                f"bound ({bias_text}) plus {c.cut:.3g} standard errors"
+        if bias_allowance is not None:
+            bound = bias_allowance * self.ref_norm
+            entry_bounds = bias_allowance * np.abs(self.ref_vector)
+            c = self.compare(last, bound=bound, entry_bounds=entry_bounds, share=1.0)
+        elif len(last.widths) >= 2 and last.widths[-1] >= 2 * last.widths[0]:
+            # The drift bounds fail with probability size/4 each; the comparisons get the rest.
+            share = 0.5
+            first_w, last_w = last.widths[0], last.widths[-1]
+            layout = self.layout
+            v0 = layout.vector(np.asarray(data[first_w], dtype=np.float64))
+            v1 = layout.vector(np.asarray(data[last_w], dtype=np.float64))
+            drift = v0.mean(axis=0) - v1.mean(axis=0)
+            var0 = v0.var(axis=0, ddof=1) / len(v0)
+            var1 = v1.var(axis=0, ddof=1) / len(v1)
+            parts = np.array([var0.sum(), var1.sum()])
+            dofs = np.array([len(v0) - 1.0, len(v1) - 1.0])
+            df_drift = satterthwaite(parts, dofs)
+            half = self.size / 2.0 * (1.0 - share)
+            t = float(scipy.stats.t.isf(half / 2.0, df_drift)) if df_drift > 0 else math.inf
+            bound = float(np.linalg.norm(drift)) + t * math.sqrt(parts.sum())
+            entry_df = _entry_satterthwaite(var0, var1, dofs)
+            m = max(1, layout.size)
+            t_j = entry_cuts(np.where(np.isfinite(entry_df), entry_df, 1.0), half / m)
+            entry_bounds = np.abs(drift) + t_j * np.sqrt(var0 + var1)
+            c = self.compare(last, bound=bound, entry_bounds=entry_bounds, share=share)
+        else:
+            reason = lof_text or (
+                "one width cannot separate finite-width bias from a formula error; "
+                "widths spanning a factor of 2 or more are needed"
             )
-            return self.result("inconsistent", reason, c)
-        if lof_rejected:
-            return self.result("inconclusive", lof_text, c)
-        if c.detectable <= self.tolerance:
-            reason = (
-                f"no difference beyond the bias bound ({bias_text}), "
-                f"and errors above {_percent(c.detectable)} would be detected"
-            )
-            return self.result("consistent", reason, c)
-        reason = (
-            f"this run can only detect errors above {_percent(c.detectable)} "
-            f"(bias bound {bias_text}); use more widths or seeds"
-        )
-        return self.result("inconclusive", reason, c)
+            return self.unknown_noise(reason)
+        if not np.isfinite(c.z):
+            return self.unknown_noise(lof_text or "the largest width's kernels do not vary")
+        return self.decide(c, lof_text=lof_text)
 
 
-def _validated_widths(per_width: Mapping[int, np.ndarray]) -> tuple[tuple[int, ...], list]:
-    if len(per_width) == 0:
-        raise ValueError("per_width is empty")
-    items = []
-    shape = None
-    for width, stack in per_width.items():
-        if isinstance(width, bool) or int(width) != width or int(width) <= 0:
-            raise ValueError(f"widths must be positive integers, got {width!r}")
-        array = np.asarray(stack, dtype=np.float64)
-        if array.ndim < 2 or array.shape[0] < 1:
-            raise ValueError(
-                f"width {width}: expected per-seed kernels of shape (S, ...), got {array.shape}"
-            )
-        if shape is None:
-            shape = array.shape[1:]
-        elif array.shape[1:] != shape:
-            raise ValueError(f"width {width}: kernel shape {array.shape[1:]} differs from {shape}")
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"width {width}: per-seed kernels have non-finite entries")
-        items.append((int(width), array))
-    items.sort(key=lambda item: item[0])
-    return tuple(w for w, _ in items), [a for _, a in items]
+def _entry_satterthwaite(var0: np.ndarray, var1: np.ndarray, dofs: np.ndarray) -> np.ndarray:
+    denominator = var0**2 / dofs[0] + var1**2 / dofs[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (var0 + var1) ** 2 / denominator, np.nan)
 
 
-def _weighted_fit(n: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Design matrix ``[1, n_1/n_w]`` and the weighted least-squares map ``(2, W)``."""
-    design = np.stack([np.ones_like(n), n[0] / n], axis=1)
-    gram = design.T @ (weights[:, None] * design)
-    return design, np.linalg.solve(gram, design.T * weights[None, :])
-
-
-def _satterthwaite(parts: np.ndarray, dofs: np.ndarray) -> float:
-    """Satterthwaite degrees of freedom of a sum of independent scaled chi-square parts."""
-    parts = np.asarray(parts, dtype=np.float64)
-    denominator = float(np.sum(parts**2 / dofs))
-    if denominator == 0.0:
-        return math.nan
-    return float(parts.sum() ** 2 / denominator)
-
-
-def _lack_of_fit(
-    statistic: float, P: np.ndarray, variances: np.ndarray, S: np.ndarray
-) -> tuple[float, float] | None:
-    """``(F, p)`` for the weighted residual sum of squares (module docstring, step 5)."""
-    expected_parts = np.diag(P) * variances / S
-    expected = float(expected_parts.sum())
-    if not expected > 0.0:
-        return None
-    scale = np.sqrt(variances / S)
-    kappa = np.clip(np.linalg.eigvalsh(scale[:, None] * P * scale[None, :]), 0.0, None)
-    f1 = float(kappa.sum() ** 2 / np.sum(kappa**2))
-    f2 = _satterthwaite(expected_parts, S - 1.0)
-    F = statistic / expected
-    return F, float(scipy.stats.f.sf(F, f1, f2))
-
-
-def _percent(x: float) -> str:
+def percent(x: float) -> str:
+    """A relative error as a short percentage (``"0.42%"``, ``"57%"``, ``"∞%"``)."""
     if not math.isfinite(x):
         return "∞%"
     value = 100.0 * x

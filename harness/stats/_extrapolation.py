@@ -1,0 +1,307 @@
+r"""Seed means over widths, extrapolated to infinite width, and the estimated law of their error.
+
+**Data.** For widths :math:`n_1 < \dots < n_W` there are :math:`S_w` per-seed
+kernels :math:`\hat K_{w,s}` of independently initialised networks, each
+written as the weighted scale-free vector :math:`u_{w,s} \in \mathbb R^m` of
+its distinct entries (:class:`~harness.stats._layout.KernelLayout`).
+
+**Model.** Finite-width theory (Yang 2019, 2020, *Tensor Programs*; Hanin &
+Nica 2019, *Finite depth and width corrections to the neural tangent kernel*;
+Dyer & Gur-Ari 2019, *Asymptotics of wide networks from Feynman diagrams*)
+gives, entry by entry,
+
+.. math:: \mathbb E \hat K_w = K_\infty + A / n_w + O(n_w^{-2}), \qquad
+          \hat K_{w,s} - \mathbb E \hat K_w = O(n_w^{-1/2}).
+
+**Extrapolation.** With seed means :math:`m_w`, weighted least squares of
+:math:`m_w = K_\infty + A/n_w` with *design* weights :math:`\omega_w = S_w n_w`
+gives
+
+.. math:: \hat K_\infty = \sum_w c_w m_w, \qquad \sum_w c_w = 1, \qquad
+          \sum_w c_w / n_w = 0 ,
+
+and likewise :math:`\hat A = \sum_w a_w m_w`. The weights are the inverse
+variances under the model (:math:`\operatorname{Var} m_w \propto 1/(S_w n_w)`).
+Being fixed by the design, they make :math:`c_w` constants, so the error
+:math:`e = \hat K_\infty - \mathbb E\hat K_\infty = \sum_w c_w (m_w - \mathbb E m_w)`
+is a fixed combination of independent means. Weights from the observed
+spread would be a little more efficient but would correlate :math:`c_w` with
+skewed noise (a draw with a large kernel scale raises both the mean and the
+spread); a wrong variance model costs only efficiency. For widths :math:`n`
+and :math:`2n`, :math:`\hat K_\infty = 2 m_2 - m_1`.
+
+**The law of the error.** The covariance of :math:`e` (on the vector :math:`u`) is
+:math:`C = \sum_w c_w^2 \Sigma_w / S_w`, estimated without bias by
+:math:`\hat C = \sum_w c_w^2 \hat\Sigma_w / S_w` from the per-width sample
+covariances. The rule uses
+
+* :math:`\mathrm{se}^2 = \operatorname{tr}\hat C = \sum_w c_w^2 V_w / S_w`,
+  with :math:`V_w` the per-seed mean squared deviation (ddof 1), unbiased for
+  :math:`\mathbb E\lVert e\rVert^2`;
+* its Satterthwaite degrees of freedom (Satterthwaite 1946; Welch 1947)
+  :math:`\nu = (\sum_w p_w)^2 / \sum_w p_w^2/(S_w - 1)`,
+  :math:`p_w = c_w^2 V_w / S_w`: exact in the rank-one case and conservative
+  (too small) when the noise is spread;
+* the largest eigenvalue :math:`\hat\lambda_1` of :math:`\hat C`, computed as
+  the squared largest singular value of the stacked, weighted deviations, and
+  the *effective rank* :math:`h = \operatorname{tr}\hat C / \hat\lambda_1
+  \in [1, m]`. A sample covariance's top eigenvalue is biased upward
+  (:math:`\mathbb E \hat\lambda_1 \ge \lambda_1`, by convexity of
+  :math:`\lambda_1`), so :math:`h` errs small: towards the rank-one worst case;
+* per entry :math:`j`, :math:`\mathrm{se}_j^2 = \hat C_{jj}` and its own
+  Satterthwaite :math:`\nu_j`.
+
+**Lack of fit** of the :math:`1/n` law (:math:`W \ge 3`). With the fit's hat
+matrix :math:`H` and :math:`P = (I-H)^\top \Omega (I-H)`, the weighted residual
+sum :math:`T = \sum_w \omega_w \lVert r_w \rVert^2` has
+:math:`\mathbb E T = \sum_w P_{ww} \tau_w^2 / S_w` under the model, estimated
+by :math:`\hat E = \sum_w P_{ww} V_w / S_w`; :math:`F = T/\hat E` is referred to
+:math:`F(f_1, f_2)` with :math:`f_1 = (\sum\kappa)^2/\sum\kappa^2`
+(:math:`\kappa` the eigenvalues of :math:`DPD`,
+:math:`D = \operatorname{diag}(\sqrt{V_w/S_w})`) and :math:`f_2` the
+Satterthwaite degrees of freedom of :math:`\hat E`. Exact for rank-one noise;
+spread noise concentrates :math:`T`, so the p-value is conservative.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.stats
+
+from harness.stats._layout import KernelLayout
+
+__all__ = ["WidthExtrapolation", "extrapolate_to_infinite_width"]
+
+#: Below this fraction of the kernel's own scale a standard error is rounding, not noise.
+NOISE_FLOOR = 1e-10
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class WidthExtrapolation:
+    r"""Seed statistics per width and the infinite-width estimate built from them.
+
+    Attributes:
+      widths: widths used, ascending (widths with one seed are left out unless
+        every width has one seed).
+      seeds: seeds per used width, :math:`S_w`.
+      means: seed means :math:`m_w`, shape ``(W, *kernel_shape)``.
+      coefficients: :math:`c_w`, with :math:`\hat K_\infty = \sum_w c_w m_w`.
+      kernel: :math:`\hat K_\infty` (kernel shape), or :math:`m_W` when not extrapolated.
+      correction: :math:`\hat A`, the fitted :math:`1/n` coefficient (kernel
+        shape), or None without extrapolation.
+      layout: the distinct entries and their scales.
+      variances: :math:`V_w` on the layout's vector; NaN with one seed.
+      entry_variances: per-entry seed variances, shape ``(W, m)``.
+      se: :math:`\sqrt{\operatorname{tr}\hat C}`; NaN when unknown.
+      df: Satterthwaite :math:`\nu` of ``se**2``.
+      top_eigenvalue: :math:`\hat\lambda_1` of :math:`\hat C`.
+      rank: the effective rank :math:`h = \operatorname{tr}\hat C/\hat\lambda_1`.
+      entry_se, entry_df: per-entry standard errors and degrees of freedom.
+      lack_of_fit: ``(F, p)`` for the :math:`1/n` law, or None.
+      extrapolated: whether :math:`\hat K_\infty` comes from the :math:`1/n` fit.
+    """
+
+    widths: tuple[int, ...]
+    seeds: tuple[int, ...]
+    means: np.ndarray
+    coefficients: np.ndarray
+    kernel: np.ndarray
+    correction: np.ndarray | None
+    layout: KernelLayout
+    variances: np.ndarray
+    entry_variances: np.ndarray
+    se: float
+    df: float
+    top_eigenvalue: float
+    rank: float
+    entry_se: np.ndarray
+    entry_df: np.ndarray
+    lack_of_fit: tuple[float, float] | None
+    extrapolated: bool
+
+    @property
+    def noise_known(self) -> bool:
+        """Whether the seeds vary beyond rounding, so that the noise can be estimated."""
+        scale = float(np.linalg.norm(self.layout.vector(self.means[-1])))
+        return bool(np.isfinite(self.se) and self.se > NOISE_FLOOR * scale)
+
+
+def extrapolate_to_infinite_width(
+    per_width: Mapping[int, np.ndarray],
+    *,
+    extrapolate: bool = True,
+    layout: KernelLayout | None = None,
+) -> WidthExtrapolation:
+    r"""Weighted least-squares extrapolation of seed means to infinite width, and its noise.
+
+    Args:
+      per_width: width :math:`n_w` to per-seed kernels of shape ``(S_w, *shape)``.
+      extrapolate: fit :math:`m_w = K_\infty + A/n_w`; if False, or with one
+        usable width, the estimate is the largest width's seed mean.
+      layout: how entries are weighted and scaled; default: every entry,
+        unscaled (``se`` is then the plain Frobenius standard error).
+
+    Raises:
+      ValueError: on an empty mapping, non-positive widths, inconsistent
+        shapes or non-finite kernels.
+    """
+    widths, stacks = validated_widths(per_width)
+    multi_seed = [i for i, stack in enumerate(stacks) if stack.shape[0] >= 2]
+    if multi_seed:
+        widths = tuple(widths[i] for i in multi_seed)
+        stacks = [stacks[i] for i in multi_seed]
+    if layout is None:
+        flat = np.arange(int(np.prod(stacks[0].shape[1:])))
+        ones = np.ones(flat.size)
+        layout = KernelLayout(stacks[0].shape[1:], flat, flat, ones, ones, False, False)
+    seeds = tuple(int(stack.shape[0]) for stack in stacks)
+    means = np.stack([stack.mean(axis=0) for stack in stacks])
+    n = np.asarray(widths, dtype=np.float64)
+    S = np.asarray(seeds, dtype=np.float64)
+
+    use_fit = extrapolate and len(widths) >= 2
+    correction = None
+    if use_fit:
+        weights = S * n / np.sum(S * n)
+        design, projector = _weighted_fit(n, weights)
+        coefficients = projector[0]
+        correction = np.tensordot(projector[1] * n[0], means, axes=1)
+    else:
+        coefficients = np.zeros(len(widths))
+        coefficients[-1] = 1.0
+    kernel = np.tensordot(coefficients, means, axes=1)
+
+    vectors = [layout.vector(stack) for stack in stacks]
+    deviations = [v - v.mean(axis=0) for v in vectors]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        entry_variances = np.stack([np.sum(d**2, axis=0) / (len(d) - 1) for d in deviations])
+    variances = entry_variances.sum(axis=1)
+    a = coefficients**2 / S
+    se = df = top = rank = math.nan
+    entry_se = entry_df = np.full(layout.size, math.nan)
+    if np.all(np.isfinite(variances)):
+        se = math.sqrt(float(np.sum(a * variances)))
+        df = satterthwaite(a * variances, S - 1.0)
+        entry_parts = a[:, None] * entry_variances
+        entry_se = np.sqrt(entry_parts.sum(axis=0))
+        entry_df = _satterthwaite_rows(entry_parts, S - 1.0)
+        top = _top_eigenvalue(deviations, a / (S - 1.0))
+        rank = float(se**2 / top) if top > 0 else math.nan
+
+    lack_of_fit = None
+    if use_fit and len(widths) >= 3 and np.isfinite(se):
+        residual_map = np.eye(len(widths)) - design @ projector
+        P = residual_map.T @ (weights[:, None] * residual_map)
+        mean_vectors = np.stack([v.mean(axis=0) for v in vectors])
+        residuals = residual_map @ mean_vectors
+        statistic = float(np.sum(weights * np.sum(residuals**2, axis=1)))
+        lack_of_fit = _lack_of_fit(statistic, P, variances, S)
+
+    return WidthExtrapolation(
+        widths=widths,
+        seeds=seeds,
+        means=means,
+        coefficients=coefficients,
+        kernel=kernel,
+        correction=correction,
+        layout=layout,
+        variances=variances,
+        entry_variances=entry_variances,
+        se=se,
+        df=df,
+        top_eigenvalue=top,
+        rank=rank,
+        entry_se=entry_se,
+        entry_df=entry_df,
+        lack_of_fit=lack_of_fit,
+        extrapolated=use_fit,
+    )
+
+
+def validated_widths(per_width: Mapping[int, np.ndarray]) -> tuple[tuple[int, ...], list]:
+    """Widths ascending and their stacks as float64; raises ValueError on bad input."""
+    if len(per_width) == 0:
+        raise ValueError("per_width is empty")
+    items = []
+    shape = None
+    for width, stack in per_width.items():
+        if isinstance(width, bool) or int(width) != width or int(width) <= 0:
+            raise ValueError(f"widths must be positive integers, got {width!r}")
+        if isinstance(stack, np.ma.MaskedArray):
+            raise ValueError(f"width {width}: masked arrays are not accepted")
+        array = np.asarray(stack, dtype=np.float64)
+        if array.ndim < 2 or array.shape[0] < 1:
+            raise ValueError(
+                f"width {width}: expected per-seed kernels of shape (S, ...), got {array.shape}"
+            )
+        if shape is None:
+            shape = array.shape[1:]
+        elif array.shape[1:] != shape:
+            raise ValueError(f"width {width}: kernel shape {array.shape[1:]} differs from {shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"width {width}: per-seed kernels have non-finite entries")
+        items.append((int(width), array))
+    items.sort(key=lambda item: item[0])
+    return tuple(w for w, _ in items), [a for _, a in items]
+
+
+def satterthwaite(parts: np.ndarray, dofs: np.ndarray) -> float:
+    """Satterthwaite degrees of freedom of a sum of independent scaled chi-square parts."""
+    parts = np.asarray(parts, dtype=np.float64)
+    denominator = float(np.sum(parts**2 / dofs))
+    if denominator == 0.0:
+        return math.nan
+    return float(parts.sum() ** 2 / denominator)
+
+
+def _satterthwaite_rows(parts: np.ndarray, dofs: np.ndarray) -> np.ndarray:
+    """:func:`satterthwaite` for each column of ``parts`` (``(W, m)``); NaN where all are zero."""
+    denominator = np.sum(parts**2 / dofs[:, None], axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, parts.sum(axis=0) ** 2 / denominator, np.nan)
+
+
+def _top_eigenvalue(deviations: list[np.ndarray], factors: np.ndarray) -> float:
+    r"""Largest eigenvalue of :math:`\sum_w f_w D_w^\top D_w`, through the smaller Gram matrix."""
+    stacked = np.concatenate(
+        [math.sqrt(f) * d for f, d in zip(factors, deviations, strict=True)], axis=0
+    )
+    rows, cols = stacked.shape
+    gram = stacked @ stacked.T if rows <= cols else stacked.T @ stacked
+    return float(np.linalg.eigvalsh(gram)[-1])
+
+
+def _weighted_fit(n: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Design matrix ``[1, n_1/n_w]`` and the weighted least-squares map ``(2, W)``."""
+    design = np.stack([np.ones_like(n), n[0] / n], axis=1)
+    gram = design.T @ (weights[:, None] * design)
+    return design, np.linalg.solve(gram, design.T * weights[None, :])
+
+
+def extrapolation_coefficients(widths, seeds) -> np.ndarray:
+    """:math:`c_w` of the design-weighted fit for these widths and seeds (one width: ``[1]``)."""
+    n = np.asarray(widths, dtype=np.float64)
+    S = np.asarray(seeds, dtype=np.float64)
+    if n.size < 2:
+        return np.ones(n.size)
+    return _weighted_fit(n, S * n / np.sum(S * n))[1][0]
+
+
+def _lack_of_fit(
+    statistic: float, P: np.ndarray, variances: np.ndarray, S: np.ndarray
+) -> tuple[float, float] | None:
+    """``(F, p)`` for the weighted residual sum of squares (module docstring)."""
+    expected_parts = np.diag(P) * variances / S
+    expected = float(expected_parts.sum())
+    if not expected > 0.0:
+        return None
+    scale = np.sqrt(variances / S)
+    kappa = np.clip(np.linalg.eigvalsh(scale[:, None] * P * scale[None, :]), 0.0, None)
+    f1 = float(kappa.sum() ** 2 / np.sum(kappa**2))
+    f2 = satterthwaite(expected_parts, S - 1.0)
+    F = statistic / expected
+    return F, float(scipy.stats.f.sf(F, f1, f2))
