@@ -17,7 +17,6 @@ from harness.converge._measure import measure_batch
 from harness.converge._measure import measure_conditional
 from harness.converge._measure import networks_per_device
 from harness.converge._measure import nt_per_seed_kernels
-from harness.converge._measure import sampler_unit_key
 from harness.converge._measure import seed_batches
 from harness.converge._references import NonFiniteReferenceError
 from harness.converge._references import analytic_references
@@ -57,7 +56,6 @@ __all__ = [
     "parse_candidates",
     "render_report",
     "run_convergence",
-    "sampler_unit_key",
     "seed_batches",
     "summarize_curve",
 ]

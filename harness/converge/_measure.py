@@ -60,7 +60,6 @@ __all__ = [
     "measure_conditional",
     "networks_per_device",
     "nt_per_seed_kernels",
-    "sampler_unit_key",
     "seed_batches",
 ]
 
@@ -68,13 +67,6 @@ __all__ = [
 MAX_NETWORKS_PER_DEVICE = 16
 #: Seeds per call of the conditional sampler (fixed, so a resumed run repeats the batches).
 CONDITIONAL_BATCH = 32
-#: Unit-key prefix of each sampler.
-UNIT_PREFIX = {"flax": "w", "conditional": "c"}
-
-
-def sampler_unit_key(sampler: str, width: int, seed: int) -> str:
-    """The run-store key of one network: ``w{n}_s{s}`` (Flax) or ``c{n}_s{s}`` (conditional)."""
-    return f"{UNIT_PREFIX[sampler]}{width}_s{seed}"
 
 
 class NonFiniteKernelError(RuntimeError):
@@ -200,7 +192,7 @@ def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_u
         base_seed=width,
     )
     for index, seed in enumerate(seeds):
-        key = sampler_unit_key("conditional", width, seed)
+        key = unit_key(width, seed, "conditional")
         nngp, ntk = kernels.nngp[index], kernels.ntk[index]
         _check_finite(width, seed, nngp, ntk)
         if not store.has(key):

@@ -45,7 +45,6 @@ from harness.converge._measure import WidthMeasurement
 from harness.converge._measure import measure_batch
 from harness.converge._measure import measure_conditional
 from harness.converge._measure import networks_per_device
-from harness.converge._measure import sampler_unit_key
 from harness.converge._measure import seed_batches
 from harness.converge._references import analytic_references
 from harness.converge._references import neural_tangents_references
@@ -63,6 +62,7 @@ from harness.runs import is_writer
 from harness.runs import run_inputs
 from harness.runs import seed_mesh
 from harness.runs import strict_json
+from harness.runs import unit_key
 from harness.stats import formula_test
 from harness.stats import max_relative_difference
 from harness.stats import seed_variance
@@ -86,7 +86,7 @@ def _unit_cost(width: int, sampler: str) -> float:
 
 
 def _load(store: RunStore, sampler: str, width: int, seeds: int) -> dict | None:
-    units = [store.load(sampler_unit_key(sampler, width, seed)) for seed in range(seeds)]
+    units = [store.load(unit_key(width, seed, sampler)) for seed in range(seeds)]
     if any(unit is None for unit in units):
         return None
     return {kernel: np.stack([unit[kernel] for unit in units]) for kernel in KERNELS}
@@ -337,7 +337,7 @@ class Measured:
         """``{"nngp": (S, N, N), "ntk": (S, N, N)}`` of ``seeds`` networks at ``width``."""
         store, config = self.store, self.config
         cost = _unit_cost(width, kind)
-        missing = [s for s in range(seeds) if not store.has(sampler_unit_key(kind, width, s))]
+        missing = [s for s in range(seeds) if not store.has(unit_key(width, s, kind))]
         if progress is not None:
             done_before = seeds - len(missing)
             progress.skip(cost * done_before, count=done_before)

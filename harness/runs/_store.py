@@ -523,9 +523,20 @@ class RunStore:
             atomic_write_text(self.out / name, text)
 
 
-def unit_key(width: int, seed: int) -> str:
-    """The run-store key of one network: ``"w{width}_s{seed}"``."""
-    return f"w{width}_s{seed}"
+#: First letter of a unit's key, per sampler of its kernels.
+_UNIT_PREFIX = {"flax": "w", "conditional": "c"}
+
+
+def unit_key(width: int, seed: int, sampler: str | None = None) -> str:
+    """The run-store key of one network: ``"w{width}_s{seed}"``.
+
+    ``sampler`` names what produced the unit when one run stores several kinds:
+    ``None`` or ``"flax"`` (an instantiated network) keeps the ``w`` prefix,
+    ``"conditional"`` (the conditional sampler of ``converge``) gives
+    ``"c{width}_s{seed}"``. Stored folders are found by these exact strings, so
+    they must not change.
+    """
+    return f"{_UNIT_PREFIX[sampler or 'flax']}{width}_s{seed}"
 
 
 def strict_json(value):

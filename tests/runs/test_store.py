@@ -18,6 +18,7 @@ from harness.runs import UsageError
 from harness.runs import atomic_write_json
 from harness.runs import check_out_folder
 from harness.runs import config_fingerprint
+from harness.runs import unit_key
 
 
 def test_units_round_trip_and_resume(tmp_path):
@@ -33,6 +34,12 @@ def test_units_round_trip_and_resume(tmp_path):
     (tmp_path / "out" / "units" / ".w64_s1.npz.abc.tmp").write_bytes(b"torn")  # kill -9
     RunStore(tmp_path / "out", config, kind="converge")
     assert not list((tmp_path / "out" / "units").glob(".*tmp"))
+
+
+def test_unit_keys_are_the_names_stored_folders_hold():
+    # Folders written before these keys had one home must still resume.
+    assert unit_key(64, 3) == unit_key(64, 3, "flax") == "w64_s3"
+    assert unit_key(64, 3, "conditional") == "c64_s3"
 
 
 def test_different_config_is_refused_unless_forced(tmp_path):
