@@ -1,5 +1,6 @@
 """Empirical NNGP and NTK of finite residual MLPs: one network, and many initialisations."""
 
+from harness.kernels._budget import DEFAULT_MEMORY_BUDGET_BYTES
 from harness.kernels._budget import default_memory_budget_bytes
 from harness.kernels._conditional import ConditionalKernels
 from harness.kernels._conditional import conditional_kernels
@@ -8,7 +9,6 @@ from harness.kernels._conditional import conditional_network_bytes
 from harness.kernels._conditional import conditional_network_kernels
 from harness.kernels._factored import factored_ntk
 from harness.kernels._factored import factored_ntk_from_trace
-from harness.kernels._jacobian import DEFAULT_MEMORY_BUDGET_BYTES
 from harness.kernels._jacobian import dense_jacobian_ntk
 from harness.kernels._jacobian import jacobian_ntk
 from harness.kernels._jacobian import per_input_jacobian

@@ -729,8 +729,9 @@ def conditional_kernels(
       width, num_res_blocks, W_std, b_std: the architecture, as in
         :func:`conditional_network_kernels`.
       base_seed: int in ``[0, 2**31)``, the root of the keys.
-      memory_budget_bytes: bound on the memory of one chunk; ``None`` is half
-        the accelerator memory, or 2 GiB on a CPU.
+      memory_budget_bytes: bound on the memory of the chunks run at once;
+        ``None`` is :func:`harness.kernels.default_memory_budget_bytes` (half
+        the accelerator memory, or 4 GiB on a CPU).
       dtype: ``"float64"`` (default; run inside a local ``jax.enable_x64``
         context, the global flag untouched) or ``"float32"``.
 
@@ -748,7 +749,7 @@ def conditional_kernels(
         raise ValueError(f"base_seed must be < 2**31, got {base}")
     dtype = _check_dtype(dtype)
     if memory_budget_bytes is None:
-        budget = default_memory_budget_bytes(cpu_bytes=2 * 1024**3)  # a shared CPU
+        budget = default_memory_budget_bytes()
     else:
         budget = check_whole("memory_budget_bytes", memory_budget_bytes, 1)
     per_network = conditional_network_bytes(

@@ -34,15 +34,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from harness.kernels._budget import DEFAULT_MEMORY_BUDGET_BYTES
+
 __all__ = [
-    "DEFAULT_MEMORY_BUDGET_BYTES",
     "dense_jacobian_ntk",
     "jacobian_ntk",
     "per_input_jacobian",
 ]
-
-#: Default memory budget for Jacobian chunks: 2 GiB.
-DEFAULT_MEMORY_BUDGET_BYTES = 2 * 1024**3
 
 
 def _contract(ja, jb, precision):
@@ -106,7 +104,9 @@ def jacobian_ntk(
       variables: the model's variables.
       xs: inputs, shape ``(N, d)``.
       precision: matmul precision of the forward pass and of the contraction.
-      memory_budget_bytes: the most Jacobian bytes held at once.
+      memory_budget_bytes: the most Jacobian bytes held at once (default
+        :data:`harness.kernels._budget.DEFAULT_MEMORY_BUDGET_BYTES`, whatever
+        the device: it bounds the chunks only).
 
     Raises:
       ValueError: if even one input's Jacobian for the largest layer, twice,

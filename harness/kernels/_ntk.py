@@ -27,8 +27,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from harness.kernels._budget import DEFAULT_MEMORY_BUDGET_BYTES
 from harness.kernels._factored import factored_ntk
-from harness.kernels._jacobian import DEFAULT_MEMORY_BUDGET_BYTES
 from harness.kernels._jacobian import jacobian_ntk
 from harness.kernels._monte_carlo import PerSeedKernels
 from harness.kernels._monte_carlo import default_seed_loop
