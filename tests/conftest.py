@@ -8,7 +8,6 @@ The test folders are not packages (pytest imports them with
 ``--import-mode=importlib``), so logic that several test files share is written
 once here, as fixtures; a fixture that is a helper returns the function:
 
-* ``rel``: relative Frobenius error of two arrays, in float64;
 * ``run_python`` and ``start_python``: ``python ...`` in a new process that can
   import this repository;
 * ``cli_exit``: a command's ``main`` run through ``run_cli`` in this process,
@@ -26,7 +25,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from harness.runs import run_cli
@@ -52,17 +50,6 @@ def pytest_generate_tests(metafunc):
     marker = metafunc.definition.get_closest_marker("bad_arguments")
     if marker is not None:
         metafunc.parametrize(("argv", "message"), _bad_arguments(*marker.args))
-
-
-@pytest.fixture(scope="session")
-def rel():
-    """``rel(a, b)``: the relative Frobenius error ``‖a − b‖ / ‖b‖``, computed in float64."""
-
-    def relative_error(a, b):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-    return relative_error
 
 
 def _child_env(extra: dict | None) -> dict:

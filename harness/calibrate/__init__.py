@@ -29,7 +29,6 @@ from harness.calibrate._summary import twin_table
 from harness.calibrate._wrong_formulas import WrongFormula
 from harness.calibrate._wrong_formulas import dropped_bias_formulas
 from harness.calibrate._wrong_formulas import perturbed_w_std_formulas
-from harness.calibrate._wrong_formulas import relative_error
 from harness.calibrate._wrong_formulas import scaled_formulas
 from harness.calibrate._wrong_formulas import seed_ntk_formula
 from harness.calibrate._wrong_formulas import w_std_for_error
@@ -50,7 +49,6 @@ __all__ = [
     "power_table",
     "quick_grid",
     "recursion_kernels",
-    "relative_error",
     "run_calibration",
     "sample_config",
     "scaled_formulas",

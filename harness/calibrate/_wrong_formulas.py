@@ -35,12 +35,12 @@ import scipy.optimize
 
 import analytic
 from harness.calibrate._recursion import recursion_kernels
+from harness.stats import relative_frobenius_error
 
 __all__ = [
     "WrongFormula",
     "dropped_bias_formulas",
     "perturbed_w_std_formulas",
-    "relative_error",
     "scaled_formulas",
     "seed_ntk_formula",
     "w_std_for_error",
@@ -73,13 +73,8 @@ class WrongFormula:
     @classmethod
     def against(cls, family, label, kernel, reference, truth, parameter) -> WrongFormula:
         """The wrong formula ``reference``, its true error measured against ``truth``."""
-        error = relative_error(reference, truth)
+        error = relative_frobenius_error(truth, reference)
         return cls(family, label, kernel, reference, error, parameter)
-
-
-def relative_error(reference: np.ndarray, truth: np.ndarray) -> float:
-    r""":math:`\lVert K - K_{\rm ref}\rVert_F / \lVert K_{\rm ref}\rVert_F` (the test's measure)."""
-    return float(np.linalg.norm(truth - reference) / np.linalg.norm(reference))
 
 
 def _truth(xs, num_res_blocks, W_std, b_std) -> dict[str, np.ndarray]:
@@ -132,7 +127,7 @@ def w_std_for_error(
 
     def excess(delta: float) -> float:
         wrong = _truth(xs, num_res_blocks, W_std * (1.0 + delta), b_std)[kernel]
-        return relative_error(wrong, truth) - target_error
+        return relative_frobenius_error(truth, wrong) - target_error
 
     lo, hi = 0.0, 1e-6
     while excess(hi) < 0.0:

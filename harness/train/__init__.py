@@ -18,7 +18,6 @@ from harness.train._kernel_dynamics import steps_to_fit
 from harness.train._linearized import linearize_apply
 from harness.train._linearized import linearized_apply_fn
 from harness.train._network import network_key
-from harness.train._network import relative_gap
 from harness.train._network import train_one_network
 from harness.train._problem import TrainingProblem
 from harness.train._problem import build_problem
@@ -69,7 +68,6 @@ __all__ = [
     "nngp_target",
     "problem_inputs",
     "record_schedule",
-    "relative_gap",
     "render_train_report",
     "run_training",
     "smooth_target",

@@ -33,12 +33,13 @@ import jax
 import numpy as np
 
 from harness.kernels import empirical_ntk
+from harness.stats import relative_frobenius_error
 from harness.train._gradient_descent import FullBatchGD
 from harness.train._kernel_dynamics import kernel_gd_prediction
 from harness.train._linearized import linearized_apply_fn
 from models import ResidualMLP
 
-__all__ = ["network_key", "relative_gap", "train_one_network"]
+__all__ = ["network_key", "train_one_network"]
 
 
 def network_key(seed: int, width: int):
@@ -46,18 +47,18 @@ def network_key(seed: int, width: int):
     return jax.random.fold_in(jax.random.PRNGKey(int(seed)), int(width))
 
 
-def relative_gap(estimate, reference) -> float:
-    """``‖estimate - reference‖ / ‖reference‖`` (flattened, float64)."""
-    estimate = np.asarray(estimate, np.float64).ravel()
-    reference = np.asarray(reference, np.float64).ravel()
-    return float(np.linalg.norm(estimate - reference) / np.linalg.norm(reference))
-
-
 def _gaps(prefix: str, train, test, ref_train, ref_test) -> dict[str, float]:
+    """``‖f - f_ref‖ / ‖f_ref‖`` of output vectors, each taken as a one-row matrix."""
+
+    def gap(outputs, reference) -> float:
+        return relative_frobenius_error(
+            np.reshape(outputs, (1, -1)), np.reshape(reference, (1, -1))
+        )
+
     return {
-        f"{prefix}_all": relative_gap(np.r_[train, test], np.r_[ref_train, ref_test]),
-        f"{prefix}_train": relative_gap(train, ref_train),
-        f"{prefix}_test": relative_gap(test, ref_test),
+        f"{prefix}_all": gap(np.r_[train, test], np.r_[ref_train, ref_test]),
+        f"{prefix}_train": gap(train, ref_train),
+        f"{prefix}_test": gap(test, ref_test),
     }
 
 
@@ -136,7 +137,7 @@ def train_one_network(config, problem, width: int, seed: int) -> dict[str, np.nd
     for name, value in arrays.items():
         if not np.all(np.isfinite(value)):
             raise FloatingPointError(f"{where}: {name} holds NaN or Inf")
-    measures = {"kernel_drift": relative_gap(kernel_T, kernel_0)}
+    measures = {"kernel_drift": relative_frobenius_error(kernel_T, kernel_0)}
     measures.update(
         _gaps("gap", finite.train[-1], finite.test[-1], theory.train[-1], theory.test[-1])
     )

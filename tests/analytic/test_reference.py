@@ -1,6 +1,6 @@
 """Accuracy on hard cases against a 50-digit mpmath evaluation of the recursion.
 
-The reference (``tests/_mp_reference.py``) evaluates the same recursion with
+The reference (``tests/analytic/_mp_reference.py``) evaluates the same recursion with
 ``mp.dps = 50`` from the exact binary values of the float64 inputs, so its
 rounding error is ~1e-50 and any difference is ours. Hard cases: up to 100
 blocks, rows equal up to 1e-7 relative (near-duplicates and near-antipodes),
@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from analytic import rmlp_kernels
+from harness.stats import max_relative_difference
 from tests.analytic._mp_reference import mp_rmlp_kernels
 from tests.analytic._stax_rmlp import stax_kernels
 
@@ -51,10 +52,6 @@ def _reference(name, scale, num_res_blocks, W_std, b_std):
     return mp_rmlp_kernels(INPUT_SETS[name] * scale, num_res_blocks, W_std, b_std)
 
 
-def _relative(a, b):
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
-
 @pytest.mark.parametrize("num_res_blocks", DEPTHS)
 @pytest.mark.parametrize("name", sorted(INPUT_SETS))
 def test_within_1e12_of_50_digit_reference(name, num_res_blocks):
@@ -63,7 +60,11 @@ def test_within_1e12_of_50_digit_reference(name, num_res_blocks):
         xs = INPUT_SETS[name] * scale
         ours = rmlp_kernels(xs, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std)
         mp_nngp, mp_ntk = _reference(name, scale, num_res_blocks, W_std, b_std)
-        worst = max(worst, _relative(ours.nngp, mp_nngp), _relative(ours.ntk, mp_ntk))
+        worst = max(
+            worst,
+            max_relative_difference(ours.nngp, mp_nngp),
+            max_relative_difference(ours.ntk, mp_ntk),
+        )
         assert np.all(np.isfinite(ours.ntk))
     print(f"\n{name}, depth {num_res_blocks}: ours worst relative error {worst:.1e}")
     assert worst <= ACCURACY_GOAL
@@ -89,10 +90,14 @@ def test_neural_tangents_is_less_accurate_on_the_same_cases():
             )
             nt_worst = max(
                 nt_worst,
-                _relative(nt_nngp[block, block], mp_nngp),
-                _relative(nt_ntk[block, block], mp_ntk),
+                max_relative_difference(nt_nngp[block, block], mp_nngp),
+                max_relative_difference(nt_ntk[block, block], mp_ntk),
             )
-            ours_worst = max(ours_worst, _relative(ours.nngp, mp_nngp), _relative(ours.ntk, mp_ntk))
+            ours_worst = max(
+                ours_worst,
+                max_relative_difference(ours.nngp, mp_nngp),
+                max_relative_difference(ours.ntk, mp_ntk),
+            )
     print(f"\nworst relative error vs 50 digits: ours {ours_worst:.1e}, NT {nt_worst:.1e}")
     assert ours_worst <= ACCURACY_GOAL
     # neural-tangents' arccos loses ~sqrt(eps) in the angle of near-duplicate rows.

@@ -17,6 +17,7 @@ from jax.flatten_util import ravel_pytree
 from harness.kernels import empirical_nngp
 from harness.kernels import empirical_ntk
 from harness.kernels import output_nngp
+from harness.stats import relative_frobenius_error
 from models import ResidualMLP
 
 # (width, blocks, out_dim, W_std, b_std): a multi-output net, and the
@@ -40,7 +41,7 @@ def xs():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("width", "blocks", "out_dim", "W_std", "b_std"), CONFIGS)
-def test_all_methods_equal_written_out_jjt(xs, width, blocks, out_dim, W_std, b_std, rel):
+def test_all_methods_equal_written_out_jjt(xs, width, blocks, out_dim, W_std, b_std):
     model = ResidualMLP(width, blocks, W_std=W_std, b_std=b_std, out_dim=out_dim)
     params = model.init(jax.random.PRNGKey(width), xs)
     truth = written_out_ntk(model.clone(precision="highest"), params, xs)
@@ -56,10 +57,11 @@ def test_all_methods_equal_written_out_jjt(xs, width, blocks, out_dim, W_std, b_
     }
     for name, ntk in results.items():
         assert ntk.shape == (7, 7), name
-        assert rel(ntk, truth) < RTOL, (name, rel(ntk, truth))
+        error = relative_frobenius_error(ntk, truth)
+        assert error < RTOL, (name, error)
 
 
-def test_jacobian_chunked_equals_unchunked(xs, rel):
+def test_jacobian_chunked_equals_unchunked(xs):
     # No blocks keeps the number of per-layer compilations small (3 layers).
     model = ResidualMLP(300, 0, W_std=1.1, b_std=0.7, out_dim=2, precision="highest")
     params = model.init(jax.random.PRNGKey(4), xs)
@@ -70,7 +72,7 @@ def test_jacobian_chunked_equals_unchunked(xs, rel):
     # params · 4 B = 0.15 MB of the whole Jacobian, so every layer is chunked.
     chunked = empirical_ntk(model, params, xs, method="jacobian", memory_budget_bytes=40_000)
     # Same products, summed in another order (float64 accumulation of blocks).
-    assert rel(chunked, whole) < 1e-6
+    assert relative_frobenius_error(chunked, whole) < 1e-6
     np.testing.assert_allclose(chunked, np.asarray(chunked).T, rtol=0, atol=0)
     with pytest.raises(ValueError, match="memory_budget_bytes"):
         empirical_ntk(model, params, xs, method="jacobian", memory_budget_bytes=10_000)
@@ -85,7 +87,7 @@ def test_bad_method_and_nt_implementation_3(xs):
         empirical_ntk(model, params, xs, method="fast")
 
 
-def test_nngp_estimators(xs, rel):
+def test_nngp_estimators(xs):
     # Readout marginalisation: with K = n outputs and readout W_out = √n · I,
     # the raw estimator (1/K) f fᵀ = (W_std²/n)(1/n) φ (n I) φᵀ is exactly the
     # readout-marginalised (W_std²/n) φ φᵀ: an independent path through
@@ -97,8 +99,8 @@ def test_nngp_estimators(xs, rel):
     marginal = empirical_nngp(model, params, xs)
     raw = output_nngp(model, params, xs)
     f = model.apply(params, xs)
-    assert rel(raw, f @ f.T / width) < 1e-6
-    assert rel(marginal, raw) < 1e-6
+    assert relative_frobenius_error(raw, f @ f.T / width) < 1e-6
+    assert relative_frobenius_error(marginal, raw) < 1e-6
     # Positive semi-definite and symmetric.
     np.testing.assert_allclose(marginal, np.asarray(marginal).T, rtol=1e-6)
     assert np.linalg.eigvalsh(np.asarray(marginal, np.float64)).min() > -1e-4

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from harness.stats import relative_frobenius_error
 from models import ResidualMLP
 from models import flax_to_stax_params
 from models import residual_mlp_trace
@@ -70,21 +71,21 @@ def test_parameter_shapes_and_standard_normal_draws(net):
     assert abs(kernels.var() - 1.0) < 0.03
 
 
-def test_forward_and_trace_match_definition(net, xs, rel):
+def test_forward_and_trace_match_definition(net, xs):
     model, params = net
     # Full float32 matmuls: JAX's default is TF32 on NVIDIA GPUs (eps 4.9e-4).
     out = model.clone(precision="highest").apply(params, xs)
     assert out.dtype == jnp.float32
     assert out.shape == (6, OUT)
     # float32 against float64 NumPy: rounding of ~4 layers, eps 1.2e-7.
-    assert rel(out, numpy_forward(params, xs, W_STD, B_STD)) < 2e-6
+    assert relative_frobenius_error(out, numpy_forward(params, xs, W_STD, B_STD)) < 2e-6
     trace = residual_mlp_trace(params, xs, W_std=W_STD, b_std=B_STD, precision="highest")
     np.testing.assert_array_equal(trace.outputs, out)
     assert len(trace.block_inputs) == BLOCKS
     np.testing.assert_array_equal(trace.readout_input, jnp.maximum(trace.last_hidden, 0.0))
 
 
-def test_flax_to_stax_gives_same_outputs_float32(net, xs, rel):
+def test_flax_to_stax_gives_same_outputs_float32(net, xs):
     model, params = net
     _, apply_fn, _ = stax_residual_mlp(BLOCKS, W_STD, B_STD, width=WIDTH, out_dim=OUT)
     theirs = apply_fn(flax_to_stax_params(params), xs)
@@ -92,11 +93,11 @@ def test_flax_to_stax_gives_same_outputs_float32(net, xs, rel):
     # Wᵀxᵀ (tensordot over W's first axis) where flax does x W, so the float
     # sums run in another order: the outputs differ by rounding only
     # (float32 eps 1.2e-7 times a few layers), not bit for bit.
-    assert rel(model.apply(params, xs), theirs) < 2e-6
+    assert relative_frobenius_error(model.apply(params, xs), theirs) < 2e-6
 
 
 @pytest.mark.parametrize(("blocks", "W_std", "b_std"), [(0, 1.0, 0.0), (2, 0.8, 1.2)])
-def test_float64_forward_and_stax_twin(xs, blocks, W_std, b_std, rel):
+def test_float64_forward_and_stax_twin(xs, blocks, W_std, b_std):
     with jax.enable_x64(True):
         model = ResidualMLP(32, blocks, W_std=W_std, b_std=b_std, dtype=jnp.float64)
         params = model.init(jax.random.PRNGKey(blocks), xs)
@@ -106,16 +107,16 @@ def test_float64_forward_and_stax_twin(xs, blocks, W_std, b_std, rel):
         _, apply_fn, _ = stax_residual_mlp(blocks, W_std, b_std, width=32)
         theirs = apply_fn(flax_to_stax_params(params), jnp.asarray(xs, jnp.float64))
         # float64, different summation order: a few ulps (eps 2.2e-16).
-        assert rel(out, numpy_forward(params, xs, W_std, b_std)) < 1e-13
-        assert rel(out, theirs) < 1e-13
+        assert relative_frobenius_error(out, numpy_forward(params, xs, W_std, b_std)) < 1e-13
+        assert relative_frobenius_error(out, theirs) < 1e-13
 
 
-def test_stax_to_flax_gives_same_outputs_and_round_trips(xs, rel):
+def test_stax_to_flax_gives_same_outputs_and_round_trips(xs):
     init_fn, apply_fn, _ = stax_residual_mlp(2, 0.9, 0.3, width=48, out_dim=1)
     _, stax_params = init_fn(jax.random.PRNGKey(8), xs.shape)
     flax_params = stax_to_flax_params(stax_params)
     model = ResidualMLP(48, 2, W_std=0.9, b_std=0.3)
-    assert rel(model.apply(flax_params, xs), apply_fn(stax_params, xs)) < 2e-6
+    assert relative_frobenius_error(model.apply(flax_params, xs), apply_fn(stax_params, xs)) < 2e-6
     # Round trip flax -> stax -> flax is exact (the readout's b_std=0 bias is dropped).
     back = stax_to_flax_params(flax_to_stax_params(flax_params))
     jax.tree_util.tree_map(np.testing.assert_array_equal, back, flax_params)
