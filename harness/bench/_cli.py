@@ -53,7 +53,8 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     parser.add_argument("--widths", default="1024", help="e.g. 512..8192 or 1024,2048")
     parser.add_argument("--n-inputs", type=bounded_int("--n-inputs", 1, 2**31), default=32)
     parser.add_argument("--seeds", type=bounded_int("--seeds", 1, MAX_SEEDS), default=8)
-    parser.add_argument("--blocks", type=bounded_int("--blocks", 0, MAX_BLOCKS), default=3)
+    blocks = bounded_int("--blocks", 0, MAX_BLOCKS)
+    parser.add_argument("--blocks", type=blocks, default=3, dest="num_res_blocks")
     parser.add_argument("--repeats", type=bounded_int("--repeats", 1, MAX_REPEATS), default=5)
     parser.add_argument(
         "--analytic-n", type=bounded_int("--analytic-n", 0, 2**31), default=4096, help="0 skips it"
@@ -94,11 +95,11 @@ def check_before_measuring(config: BenchConfig, json_path: Path | None) -> None:
     else:
         check_out_folder(REPORT_DIR, option="--json (default reports/bench)")
     networks = types.SimpleNamespace(
-        widths=config.widths, seeds=config.seeds, num_res_blocks=config.blocks
+        widths=config.widths, seeds=config.seeds, num_res_blocks=config.num_res_blocks
     )
     check_run_memory(networks, n_inputs=config.n_inputs, input_dim=config.input_dim)
     if config.analytic_n:
-        analytic = types.SimpleNamespace(widths=(), seeds=0, num_res_blocks=config.blocks)
+        analytic = types.SimpleNamespace(widths=(), seeds=0, num_res_blocks=config.num_res_blocks)
         check_run_memory(analytic, n_inputs=config.analytic_n, input_dim=config.input_dim)
 
 

@@ -54,7 +54,7 @@ class BenchConfig:
     widths: tuple[int, ...] = (1024,)
     n_inputs: int = 32
     seeds: int = 8
-    blocks: int = 3
+    num_res_blocks: int = 3
     input_dim: int = 10
     W_std: float = 1.0
     b_std: float = 1.0
@@ -98,7 +98,7 @@ def _monte_carlo(config, model, xs, log):
     nt = load_neural_tangents()
     seeds = range(config.seeds)
     init_fn, apply_fn, _ = stax_residual_mlp(
-        config.blocks, config.W_std, config.b_std, width=model.width
+        config.num_res_blocks, config.W_std, config.b_std, width=model.width
     )
 
     def ours():
@@ -141,7 +141,7 @@ def _analytic(config, log):
     xs = np.asarray(
         jax.random.normal(jax.random.PRNGKey(1), (config.analytic_n, config.input_dim)), np.float64
     )
-    arch = {"num_res_blocks": config.blocks, "W_std": config.W_std, "b_std": config.b_std}
+    arch = {"num_res_blocks": config.num_res_blocks, "W_std": config.W_std, "b_std": config.b_std}
     result = {"analytic_n": config.analytic_n}
 
     first = time_cold(lambda: lambda: rmlp_kernels(xs, **arch))[0]
@@ -150,7 +150,7 @@ def _analytic(config, log):
     log(f"  analytic ours float64 {warm * 1e3:9.1f} ms (first call {first:.2f} s)")
     for dtype, x64 in (("float32", False), ("float64", True)):
         with jax.enable_x64(x64):
-            _, _, kernel_fn = stax_residual_mlp(config.blocks, config.W_std, config.b_std)
+            _, _, kernel_fn = stax_residual_mlp(config.num_res_blocks, config.W_std, config.b_std)
             x = jnp.asarray(xs, dtype)
 
             def make(kernel_fn=kernel_fn, x=x):
@@ -187,7 +187,9 @@ def run_bench(config: BenchConfig, *, log=print) -> dict:
         warnings.filterwarnings("ignore", message="`FanIn` layers assume independent inputs")
         for width in config.widths:
             log(f"width {width}:")
-            model = ResidualMLP(width, config.blocks, W_std=config.W_std, b_std=config.b_std)
+            model = ResidualMLP(
+                width, config.num_res_blocks, W_std=config.W_std, b_std=config.b_std
+            )
             xs = jax.random.normal(jax.random.PRNGKey(2), (config.n_inputs, config.input_dim))
             n_params = sum(x.size for x in jax.tree_util.tree_leaves(init_network(model, xs, 0)))
             row = {"width": width, "n_params": int(n_params), "precision": label}

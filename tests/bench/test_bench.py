@@ -42,7 +42,9 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
 def test_parse_args_defaults_and_widths():
     config, path = parse_args(["--widths", "512..2048"])
     assert config.widths == (512, 1024, 2048)
-    assert (config.n_inputs, config.seeds, config.blocks, config.analytic_n) == (32, 8, 3, 4096)
+    assert (config.n_inputs, config.seeds, config.analytic_n) == (32, 8, 4096)
+    assert config.num_res_blocks == 3
+    assert parse_args(["--blocks", "2"])[0].num_res_blocks == 2
     assert config.precision is None
     assert path is None
 
