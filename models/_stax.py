@@ -18,7 +18,7 @@ multiplied by zero: :func:`flax_to_stax_params` fills it with zeros and
 :func:`stax_to_flax_params` drops it (any value gives the same function and the
 same NTK, since its gradient is multiplied by ``b_std = 0`` too).
 
-neural-tangents is imported only through :func:`harness.load_neural_tangents`.
+neural-tangents is imported only through :func:`models.load_neural_tangents`.
 """
 
 from __future__ import annotations

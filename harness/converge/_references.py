@@ -9,7 +9,7 @@
   :func:`max_relative_difference`. Expect ~1e-15 for the NNGP and up to
   ~``(L + 1)·5e-9`` for the NTK: neural-tangents takes ``arccos`` of
   correlations, which loses accuracy at angles near 0 (the diagonal); ours is
-  the accurate one there (see ``tests/test_analytic_neural_tangents.py``).
+  the accurate one there (see ``tests/analytic/test_neural_tangents.py``).
 * every candidate (:mod:`harness.converge._candidates`).
 
 Every reference is checked for NaN/Inf here, before any network is built.

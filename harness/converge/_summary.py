@@ -16,9 +16,9 @@ Two errors are measured at each width ``n`` against a reference ``K``:
   reference it plateaus at the systematic difference.
 
 Both slopes are reported, and per width the seed-mean kernel's distance from
-the reference in standard errors (``seed_mean_z``,
-:func:`harness.stats._convergence.seed_mean_z`), which the verdict rule of
-:mod:`harness.stats._convergence` uses to tell a plateau from fluctuation.
+the reference in standard errors (``seed_mean_z``, :func:`harness.stats.seed_mean_z`).
+They are diagnostics: whether a formula is right is decided by the formula test
+(:func:`harness.stats.formula_test`), which removes the ``O(1/n)`` bias first.
 """
 
 from __future__ import annotations

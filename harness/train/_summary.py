@@ -7,7 +7,8 @@ summarised as
 
 with the per-width mean, standard deviation (ddof=1), percentile-bootstrap 95% CI of the mean,
 and the OLS slope of ``log(value)`` against ``log(width)`` over all per-seed points with its
-Student-t 95% CI (:mod:`harness.stats._convergence`). Layout of ``results.json``::
+Student-t 95% CI (:func:`harness.stats.summarize_errors`, :func:`harness.stats.loglog_slope`).
+Layout of ``results.json``::
 
     config, environment, problem          what was run, where, and the derived η, T, spectrum
     kernel_drift                          ‖Θ̂_T - Θ̂_0‖_F / ‖Θ̂_0‖_F

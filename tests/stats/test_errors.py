@@ -1,4 +1,4 @@
-"""Tests of harness.stats._convergence against hand computations, closed forms and theory."""
+"""Tests of harness.stats._errors against hand computations, closed forms and theory."""
 
 import numpy as np
 import pytest
