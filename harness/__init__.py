@@ -12,6 +12,9 @@ The estimators (:mod:`harness.kernels`) and the statistics (:mod:`harness.stats`
 are re-exported here; everything else lives in its subpackage.
 """
 
+# First: under `python -m harness.<job>`, streams, signals and shadowed packages are
+# set up before the seconds of imports below (see harness/_startup.py).
+from harness import _startup  # noqa: F401
 from harness.converge import ConvergeConfig
 from harness.converge import run_convergence
 from harness.kernels import empirical_nngp

@@ -84,13 +84,19 @@ def check_before_measuring(config: BenchConfig, json_path: Path | None) -> None:
     """Refuse, before any timing, outputs that cannot be written and runs that cannot fit.
 
     Raises:
-      UsageError: ``--json`` is a folder, or its folder cannot be created or written
+      UsageError: ``--json`` is a folder or ends in ``.md`` (the Markdown report's path,
+        so one output would overwrite the other), or its folder cannot be created or written
         (:func:`harness.runs.check_out_folder`); or the networks or the analytic
         kernels need more memory than this process may use.
     """
     if json_path is not None:
         if json_path.is_dir():
             raise UsageError(f"--json: {json_path} is a folder, not a file")
+        if json_path.suffix.lower() == ".md":  # the Markdown report would overwrite it
+            raise UsageError(
+                f"--json: {json_path} is where the Markdown report goes (the JSON's path "
+                "with .md); name the JSON file .json"
+            )
         check_out_folder(json_path.parent, option="--json")
     else:
         check_out_folder(REPORT_DIR, option="--json (default reports/bench)")

@@ -41,7 +41,7 @@ def _parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m harness.calibrate", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the small smoke grid")
     parser.add_argument(
-        "--configs", default="", help="comma-separated config names of the grid to run (e.g. c24)"
+        "--configs", default=None, help="comma-separated config names of the grid to run (e.g. c24)"
     )
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no line per config")
@@ -79,9 +79,14 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     configs = quick_grid() if args.quick else default_grid()
-    if args.configs:
-        wanted = [name.strip() for name in args.configs.split(",") if name.strip()]
+    if args.configs is not None:  # typed, even empty: a list of names, not "the whole grid"
+        wanted = [name.strip() for name in args.configs.split(",")]
         known = {c.name for c in configs}
+        if not all(wanted):
+            raise UsageError(
+                f"--configs: {args.configs[:40]!r} is not a list of config names such as "
+                f"c24,f33 (the grid has {', '.join(sorted(known))})"
+            )
         unknown = [name for name in wanted if name not in known]
         if unknown:
             raise UsageError(

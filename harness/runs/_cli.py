@@ -13,6 +13,9 @@ traceback:
   ``os._exit`` after flushing, so that no XLA thread runs into interpreter shutdown;
 * a closed standard output (``... | head``) ends the run quietly, status 1, as the
   Python documentation's note on ``SIGPIPE`` recommends;
+* a closed or full standard error (``2>&-``, ``2>/dev/full``) loses the lines written
+  to it and nothing else: the run goes on and its status is as above (under
+  ``python -m``, :mod:`harness._startup` has made stderr unable to raise);
 * anything else is a bug: ``error: internal error: ...``, status 1, and the traceback
   only with ``HARNESS_TRACEBACK=1``.
 
@@ -130,8 +133,15 @@ def is_out_of_memory(error: BaseException) -> bool:
     return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
 
 
+def _tell(line: str) -> None:
+    """Write ``line`` to stderr; a closed or full stderr loses it, never raises."""
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(line, file=sys.stderr, flush=True)
+
+
 def _fail(message: str, status: int):
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    _tell(f"error: {message}")
     sys.exit(status)
 
 
@@ -152,11 +162,20 @@ def _quiet_stdout() -> None:
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv=None) -> None:
     """Run ``main(argv)`` and exit with the status of the module docstring, in one line."""
-    with contextlib.suppress(ValueError):  # only the main thread may set handlers
-        signal.signal(signal.SIGTERM, _terminate)
+    # Only the main thread may set handlers (ValueError elsewhere); a signal the parent
+    # made us ignore (a background job's SIGINT) stays ignored. SIGINT replaces the
+    # handler that harness._startup installs for the imports.
+    for signum, handler in (
+        (signal.SIGINT, signal.default_int_handler),
+        (signal.SIGTERM, _terminate),
+    ):
+        with contextlib.suppress(ValueError):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, handler)
     try:
         status = main(argv)
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None: descriptor 1 was closed at start
+            sys.stdout.flush()
     except UsageError as error:
         _fail(_one_line(error), 2)
     except KeyboardInterrupt as interruption:
@@ -164,7 +183,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv=None) -> No
             sys.stdout.flush()
         terminated = isinstance(interruption, _Terminated)
         what = "terminated (SIGTERM)" if terminated else "interrupted"
-        print(f"\n{what}; completed results are kept", file=sys.stderr, flush=True)
+        _tell(f"\n{what}; completed results are kept")
         os._exit(143 if terminated else 130)
     except BrokenPipeError:
         _quiet_stdout()

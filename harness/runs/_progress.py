@@ -21,6 +21,9 @@ Where it goes (``stream``, default ``sys.stderr``):
   end, so a job that runs for hours shows it is alive;
 * ``quiet``: nothing.
 
+Progress never ends a run: a stream that cannot be written (closed, a full disk)
+is given up at its first failure, and the work goes on.
+
 The ETA excludes compilation: the rate is measured from the end of the first unit
 done now (which carries the compilation) over the units after it, so the ETA is
 ``?`` until a second unit is done. When units were skipped, the first unit done
@@ -33,6 +36,7 @@ on a timer, terminal width and cursor handling, and it ships with Flax.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -106,9 +110,11 @@ class Progress:
         self._resumed_told = False
         self._closed = False
         self._lock = threading.RLock()
-        isatty = getattr(self.stream, "isatty", None)
-        tty = callable(isatty) and bool(isatty())
-        self.enabled = not quiet
+        tty = False
+        with contextlib.suppress(OSError, ValueError):  # a closed stream
+            isatty = getattr(self.stream, "isatty", None)
+            tty = callable(isatty) and bool(isatty())
+        self.enabled = not quiet and self.stream is not None  # None: stderr was closed
         self.live = self.enabled and (tty if live is None else live)
         self._bar = None
         self._heartbeat = None
@@ -191,11 +197,15 @@ class Progress:
         return f"{label}resumed: {100 * self.skipped / self.total:.0f}% of the work was done before"
 
     def _print(self, line: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(line, markup=False, highlight=False)
-        else:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+        """Write ``line``; a stream that fails (closed, full disk) is given up, never raised."""
+        try:
+            if self._bar is not None:
+                self._bar.console.print(line, markup=False, highlight=False)
+            else:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = False
 
     def _tell_resumed(self) -> None:
         if self.enabled and not self._resumed_told and self.skipped > 0:
@@ -260,6 +270,7 @@ class Progress:
             self._stop.set()
         if self._bar is not None:
             self._bar.update(self._task, completed=min(self.done, self.total))
-            self._bar.stop()
+            with contextlib.suppress(OSError, ValueError):  # the last redraw may fail
+                self._bar.stop()
         elif self.enabled:
             self._line()

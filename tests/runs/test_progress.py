@@ -104,3 +104,32 @@ def test_quiet_prints_nothing():
     assert format_duration(75.2) == "1m15s"
     assert format_duration(3725) == "1h02m"
     assert format_duration(float("nan")) == "?"
+
+
+class _FullDisk(io.StringIO):
+    """A stream on a full disk (``2>/dev/full``): every flush fails."""
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("stream", [_FullDisk(), io.StringIO()], ids=["full", "closed"])
+def test_a_stream_that_cannot_be_written_never_ends_the_run(stream):
+    if not isinstance(stream, _FullDisk):
+        stream.close()  # writes raise ValueError
+    clock = _Clock()
+    bar = Progress(10, label="run", stream=stream, clock=clock, interval=1.0)
+    for step in range(1, 4):
+        clock.now = float(step)
+        bar.advance(1)  # each advance is due a line
+    bar.close()
+    assert bar.done == 3
+    assert not bar.enabled
+
+
+def test_no_stream_at_all_prints_nothing(monkeypatch):
+    monkeypatch.setattr("sys.stderr", None)  # descriptor 2 was closed at start
+    bar = Progress(10, label="run", interval=0.0)
+    bar.advance(5)
+    bar.close()
+    assert not bar.enabled
