@@ -28,9 +28,9 @@ from harness.calibrate._summary import theoretical_power
 from harness.calibrate._summary import twin_table
 from harness.calibrate._wrong_formulas import WrongFormula
 from harness.calibrate._wrong_formulas import dropped_bias_formulas
+from harness.calibrate._wrong_formulas import notebook_ntk_formula
 from harness.calibrate._wrong_formulas import perturbed_w_std_formulas
 from harness.calibrate._wrong_formulas import scaled_formulas
-from harness.calibrate._wrong_formulas import seed_ntk_formula
 from harness.calibrate._wrong_formulas import w_std_for_error
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "dropped_bias_formulas",
     "family_table",
     "judge_config",
+    "notebook_ntk_formula",
     "perturbed_w_std_formulas",
     "power_table",
     "quick_grid",
@@ -52,7 +53,6 @@ __all__ = [
     "run_calibration",
     "sample_config",
     "scaled_formulas",
-    "seed_ntk_formula",
     "seeds_table",
     "size_summary",
     "size_table",

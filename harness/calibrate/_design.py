@@ -16,7 +16,8 @@ key holds it in its first ``n`` columns, so *one* key at two widths draws
 partly the same weights and makes the two networks' kernels correlated,
 whereas :func:`harness.stats.formula_test` treats widths as independent.
 
-The inputs of a config are ``gaussian_inputs(n_inputs, input_dim, seed=input_seed)``.
+The inputs of a config are :func:`study_inputs`: Gaussian rows from ``input_seed``,
+or with norms spanning 10⁴, or with near-duplicate, antipodal and zero rows.
 
 The default grid (:func:`default_grid`, one row per config in ``grid.txt`` beside
 this module) spans depth 1–10, ``W_std`` 0.5–2,
@@ -36,14 +37,19 @@ import dataclasses
 from importlib import resources
 from typing import Literal
 
+import numpy as np
+
 __all__ = [
     "DEEP_SMALL_WIDTH",
     "StudyConfig",
     "default_grid",
     "quick_grid",
+    "study_inputs",
 ]
 
 Sampler = Literal["conditional", "flax"]
+#: How a config's inputs are made (:func:`study_inputs`).
+INPUT_KINDS = ("gaussian", "norms", "special")
 
 #: Conditional base seed and input seed of the default grid's config ``index``: ``1000 + index``.
 DESIGN_SEED = 1000
@@ -59,7 +65,10 @@ class StudyConfig:
     Attributes:
       name: a short label, unique within a study.
       num_res_blocks, W_std, b_std: the architecture (NTK parameterization).
-      n_inputs, input_dim: the Gaussian input set ``(N, d)``.
+      n_inputs, input_dim: the input set's shape ``(N, d)``.
+      input_kind: ``"gaussian"``; ``"norms"`` (Gaussian directions with norms
+        log-spaced over 10⁴, 0.03 to 316); ``"special"`` (Gaussian, with a
+        near-duplicate, an antipodal and a zero row) (:func:`study_inputs`).
       widths: widths sampled, ascending.
       seeds: networks per width and replicate, ``S``.
       replicates: independent repetitions, ``R``.
@@ -80,6 +89,7 @@ class StudyConfig:
     replicates: int
     sampler: Sampler = "conditional"
     input_dim: int = 8
+    input_kind: str = "gaussian"
     base_seed: int = 0
     input_seed: int = 0
     twin: str | None = None
@@ -91,6 +101,10 @@ class StudyConfig:
             raise ValueError(f"widths must be at least two, distinct and ascending: {self.widths}")
         if self.seeds < 2 or self.replicates < 1:
             raise ValueError("a config needs at least 2 seeds per width and 1 replicate")
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        if self.input_kind == "special" and self.n_inputs < 5:
+            raise ValueError("input_kind 'special' needs at least 5 inputs")
 
     def network_index(self, width_index: int, replicate: int, seed: int) -> int:
         """Index of a network within the config: ``(i·R + r)·S + s``."""
@@ -111,8 +125,9 @@ DEEP_SMALL_WIDTH = dict(
 
 
 def _grid_rows(grid: str, sampler: Sampler) -> list[tuple]:
-    """The rows of ``grid.txt`` (this folder) for ``grid`` and ``sampler``: ``(depth,
-    W_std, b_std, inputs, widths, seeds, replicates)``, with ``twin`` for Flax rows."""
+    """The rows of ``grid.txt`` (this folder) for ``grid`` and ``sampler``: ``((depth,
+    W_std, b_std, inputs, widths, seeds, replicates), {input_dim, input_kind}, twin)``,
+    ``twin`` None for conditional rows."""
     text = resources.files(__package__).joinpath("grid.txt").read_text(encoding="utf-8")
     header, *lines = (line.split() for line in text.splitlines() if line and line[0] != "#")
     rows = []
@@ -129,22 +144,26 @@ def _grid_rows(grid: str, sampler: Sampler) -> list[tuple]:
             int(row["seeds"]),
             int(row["replicates"]),
         )
-        rows.append((*cells, int(row["twin"])) if sampler == "flax" else cells)
+        inputs = {"input_dim": int(row["dim"]), "input_kind": row["kind"]}
+        rows.append((cells, inputs, int(row["twin"]) if sampler == "flax" else None))
     return rows
 
 
 def _configs(conditional, flax) -> tuple[StudyConfig, ...]:
     """Conditional rows, then Flax rows ``(..., twin)`` on the inputs of row ``twin``."""
     configs = []
-    for index, row in enumerate(conditional):
+    for index, (row, inputs, _) in enumerate(conditional):
         seed = DESIGN_SEED + index
-        configs.append(StudyConfig(f"c{index:02d}", *row, base_seed=seed, input_seed=seed))
-    for *row, twin in flax:
+        configs.append(
+            StudyConfig(f"c{index:02d}", *row, **inputs, base_seed=seed, input_seed=seed)
+        )
+    for row, inputs, twin in flax:
         index = len(configs)
         configs.append(
             StudyConfig(
                 f"f{index:02d}",
                 *row,
+                **inputs,
                 sampler="flax",
                 base_seed=DESIGN_FLAX_SEED + DESIGN_FLAX_STRIDE * index,
                 input_seed=DESIGN_SEED + twin,
@@ -162,3 +181,17 @@ def default_grid() -> tuple[StudyConfig, ...]:
 def quick_grid() -> tuple[StudyConfig, ...]:
     """A smaller grid for a smoke run: 5 conditional configs and 1 with Flax networks."""
     return _configs(_grid_rows("quick", "conditional"), _grid_rows("quick", "flax"))
+
+
+def study_inputs(config: StudyConfig) -> np.ndarray:
+    """The inputs of ``config`` (:attr:`StudyConfig.input_kind`), from ``input_seed``."""
+    rng = np.random.default_rng(config.input_seed)
+    xs = rng.standard_normal((config.n_inputs, config.input_dim))
+    if config.input_kind == "norms":
+        norms = np.geomspace(0.03, 316.0, config.n_inputs)
+        xs = xs / np.linalg.norm(xs, axis=1, keepdims=True) * norms[:, None]
+    elif config.input_kind == "special":
+        xs[1] = xs[0] + 1e-4 * rng.standard_normal(config.input_dim)
+        xs[2] = -xs[0]
+        xs[3] = 0.0
+    return xs

@@ -50,16 +50,19 @@ import numpy as np
 
 import analytic
 from harness.calibrate._design import StudyConfig
+from harness.calibrate._design import study_inputs
+from harness.calibrate._wrong_formulas import LOCAL_FAMILIES
 from harness.calibrate._wrong_formulas import WrongFormula
+from harness.calibrate._wrong_formulas import bias_variance_formulas
 from harness.calibrate._wrong_formulas import dropped_bias_formulas
+from harness.calibrate._wrong_formulas import local_formulas
+from harness.calibrate._wrong_formulas import notebook_ntk_formula
 from harness.calibrate._wrong_formulas import perturbed_w_std_formulas
 from harness.calibrate._wrong_formulas import scaled_formulas
-from harness.calibrate._wrong_formulas import seed_ntk_formula
 from harness.calibrate._wrong_formulas import w_std_for_error
 from harness.kernels import conditional_kernels
 from harness.kernels import conditional_network_bytes
 from harness.kernels import monte_carlo_kernels
-from harness.runs import gaussian_inputs
 from harness.stats import DEFAULT_TOLERANCE
 from harness.stats import formula_test
 from models import ResidualMLP
@@ -78,6 +81,8 @@ KERNELS = ("nngp", "ntk")
 CONDITIONAL_CHUNK = 256
 SCALE_MULTIPLES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
 W_STD_MULTIPLES = (1.0, 2.0)
+#: Multiples of the pilot's detectable errors at which the local families are tried.
+LOCAL_MULTIPLES = (0.5, 1.0, 2.0)
 #: Issue 10's example of a small slip: ``W_std`` off by 0.3%.
 FIXED_W_STD_DELTA = 0.003
 
@@ -96,16 +101,27 @@ class FormulaRecord:
     family: str
     label: str
     true_error: float
+    true_entry_error: float
     outcome: str
     z: float
     cut: float
+    entry_z: float
+    entry_cut: float
     formula_error: float
     ci_low: float
     ci_high: float
     detectable_error: float
+    entry_detectable_error: float
     extrapolated: bool
     lack_of_fit_p: float
     pilot: bool
+
+    @property
+    def z_over_cut(self) -> float:
+        """The larger statistic-to-cut ratio of the two tests (above 1: rejected)."""
+        ratios = [a / b for a, b in ((self.z, self.cut), (self.entry_z, self.entry_cut))]
+        finite = [r for r in ratios if math.isfinite(r)]
+        return max(finite) if finite else math.nan
 
     @property
     def flagged(self) -> bool:
@@ -113,14 +129,25 @@ class FormulaRecord:
 
     @property
     def ratio(self) -> float:
-        """True error over the detectable error this run reported."""
-        if not self.detectable_error > 0.0:
-            return math.nan
-        return self.true_error / self.detectable_error
+        """How far above what this run could detect the formula's error is.
+
+        The larger of the true error over the reported detectable error and the
+        true largest entry error over the reported entry detectable error: the
+        rule promises 95% power once either is at least 1.
+        """
+        ratios = [
+            true / reported
+            for true, reported in (
+                (self.true_error, self.detectable_error),
+                (self.true_entry_error, self.entry_detectable_error),
+            )
+            if reported > 0.0 and math.isfinite(reported)
+        ]
+        return max(ratios) if ratios else math.nan
 
     @property
     def covered(self) -> bool:
-        """Whether the 95% interval holds the true error."""
+        """Whether the 95% interval holds the true (scale-free Frobenius) error."""
         return self.ci_low <= self.true_error <= self.ci_high
 
     @classmethod
@@ -178,7 +205,7 @@ def _flax(config: StudyConfig, xs: np.ndarray, width: int, indices: list[int]):
 def sample_config(config: StudyConfig) -> ConfigSamples:
     """Draw every network of ``config`` (keys as in :mod:`harness.calibrate._design`)."""
     start = time.perf_counter()
-    xs = gaussian_inputs(config.n_inputs, config.input_dim, seed=config.input_seed)
+    xs = study_inputs(config)
     R, S = config.replicates, config.seeds
     per_width = {k: [{} for _ in range(R)] for k in KERNELS}
     draw = _conditional if config.sampler == "conditional" else _flax
@@ -192,7 +219,9 @@ def sample_config(config: StudyConfig) -> ConfigSamples:
     return ConfigSamples(config, xs, per_width, time.perf_counter() - start)
 
 
-def _record(config, replicate, kernel, family, label, true_error, result) -> FormulaRecord:
+def _record(
+    config, replicate, kernel, family, label, true_error, true_entry_error, result
+) -> FormulaRecord:
     lof = result.lack_of_fit
     return FormulaRecord(
         config=config.name,
@@ -201,13 +230,17 @@ def _record(config, replicate, kernel, family, label, true_error, result) -> For
         family=family,
         label=label,
         true_error=float(true_error),
+        true_entry_error=float(true_entry_error),
         outcome=result.outcome,
         z=float(result.z),
         cut=float(result.cut),
+        entry_z=float(result.entry_z),
+        entry_cut=float(result.entry_cut),
         formula_error=float(result.formula_error),
         ci_low=float(result.formula_error_ci95[0]),
         ci_high=float(result.formula_error_ci95[1]),
         detectable_error=float(result.detectable_error),
+        entry_detectable_error=float(result.entry_detectable_error),
         extrapolated=bool(result.extrapolated),
         lack_of_fit_p=math.nan if lof is None else float(lof[1]),
         pilot=replicate == 0,
@@ -219,6 +252,7 @@ def _wrong_formulas(
     xs: np.ndarray,
     truth: dict[str, np.ndarray],
     pilot_detectable: dict[str, float],
+    pilot_entry_detectable: dict[str, float],
     *,
     scale_multiples: Sequence[float],
     w_std_multiples: Sequence[float],
@@ -243,7 +277,20 @@ def _wrong_formulas(
         if config.num_res_blocks == 1:
             formulas += dropped_bias_formulas(xs, **arch, block=0, layer=0)
     if not (config.W_std == 1.0 and config.b_std == 0.0):
-        formulas.append(seed_ntk_formula(xs, **arch))
+        formulas.append(notebook_ntk_formula(xs, **arch))
+    if config.b_std > 0.0 and config.b_std != 1.0:
+        formulas += bias_variance_formulas(xs, **arch)
+    entry_tuned = {k: d for k, d in pilot_entry_detectable.items() if math.isfinite(d) and d > 0.0}
+    for m in LOCAL_MULTIPLES:
+        targets = {}
+        for kernel in KERNELS:
+            by_family = {}
+            for family, measure in LOCAL_FAMILIES.items():
+                source = entry_tuned if measure == "entry" else tuned
+                if kernel in source:
+                    by_family[family] = m * source[kernel]
+            targets[kernel] = by_family
+        formulas += local_formulas(truth, xs, targets)
     return formulas
 
 
@@ -265,13 +312,15 @@ def judge_config(
     for r in range(config.replicates):
         for kernel in KERNELS:
             result = formula_test(samples.per_width[kernel][r], truth[kernel], tolerance=tolerance)
-            records.append(_record(config, r, kernel, "correct", "ours", 0.0, result))
+            records.append(_record(config, r, kernel, "correct", "ours", 0.0, 0.0, result))
     pilot = {rec.kernel: rec.detectable_error for rec in records if rec.replicate == 0}
+    pilot_entry = {rec.kernel: rec.entry_detectable_error for rec in records if rec.replicate == 0}
     formulas = _wrong_formulas(
         config,
         xs,
         truth,
         pilot,
+        pilot_entry,
         scale_multiples=scale_multiples,
         w_std_multiples=w_std_multiples,
         fixed_w_std_delta=fixed_w_std_delta,
@@ -289,6 +338,7 @@ def judge_config(
                     formula.family,
                     formula.label,
                     formula.true_error,
+                    formula.true_entry_error,
                     result,
                 )
             )
@@ -334,7 +384,7 @@ def run_calibration(
 def _config_line(index, total, config, records, seconds) -> str:
     correct = [r for r in records if r.family == "correct"]
     false = sum(r.flagged for r in correct)
-    worst = max((r.z / r.cut for r in correct if math.isfinite(r.z)), default=math.nan)
+    worst = max((r.z_over_cut for r in correct if math.isfinite(r.z_over_cut)), default=math.nan)
     wrong = [r for r in records if r.family != "correct" and not r.pilot]
     flagged = sum(r.flagged for r in wrong)
     return (

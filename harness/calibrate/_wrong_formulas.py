@@ -3,12 +3,12 @@ r"""Kernel formulas wrong by known amounts, for measuring the formula test's pow
 Each :class:`WrongFormula` is a reference kernel :math:`K_{\rm ref}` for one
 kernel (NNGP or NTK) whose distance from the truth :math:`K` (our analytic
 kernel, :func:`analytic.rmlp_kernels`, which the networks converge to) is
-known exactly. Its *true error* is measured as the formula test measures it,
-relative to the reference:
+known exactly. Its *true errors* are measured as the formula test measures
+them (:func:`harness.stats.scale_free_errors`): the scale-free relative
+Frobenius error :math:`\varepsilon` and the largest scale-free entry error
+:math:`\varepsilon_{\rm entry} = \max_{ij} |K - K_{\rm ref}|_{ij}/\sqrt{K_{ii}K_{jj}}`.
 
-.. math:: \varepsilon = \lVert K - K_{\rm ref}\rVert_F / \lVert K_{\rm ref}\rVert_F .
-
-Families:
+Global families:
 
 * ``scaled``: :math:`K_{\rm ref} = (1+\epsilon) K`, so
   :math:`\varepsilon = \epsilon/(1+\epsilon)` and the error is along the
@@ -21,9 +21,22 @@ Families:
   without one block's bias (in its covariance and, consistently, its NTK
   term), a forgotten :math:`+b_{std}^2`; the error has a shape of its own,
   not a multiple of :math:`K`.
-* ``seed_ntk``: the seed notebook's NTK (:func:`analytic.seed_rmlp_ntk`), which
+* ``notebook_ntk``: the seed notebook's NTK (:func:`analytic.notebook_rmlp_ntk`), which
   drops :math:`W_{std}^2` and :math:`+b_{std}^2` in both in-block layers: a large
   error unless ``W_std = 1`` and ``b_std = 0``.
+* ``bias_variance``: our analytic kernels with ``b_std`` in place of
+  ``b_std²`` (i.e. at :math:`b'_{std} = \sqrt{b_{std}}`), the slip that matters
+  most at inputs of small norm.
+
+Local families (:func:`local_formulas`), :math:`K_{\rm ref} = K + \epsilon P`
+with :math:`\epsilon` solved for a chosen error (both errors are linear in
+:math:`\epsilon`):
+
+* ``entry_pair``: one symmetric pair of off-diagonal entries;
+* ``diagonal_entry``: one diagonal entry;
+* ``diagonal``: every diagonal entry, the off-diagonal ones untouched;
+* ``off_diagonal``: every off-diagonal entry, the diagonal untouched;
+* ``small_norm``: the row and column of the input of smallest norm.
 """
 
 from __future__ import annotations
@@ -35,14 +48,17 @@ import scipy.optimize
 
 import analytic
 from harness.calibrate._recursion import recursion_kernels
-from harness.stats import relative_frobenius_error
+from harness.stats import scale_free_errors
 
 __all__ = [
+    "LOCAL_FAMILIES",
     "WrongFormula",
+    "bias_variance_formulas",
     "dropped_bias_formulas",
+    "local_formulas",
+    "notebook_ntk_formula",
     "perturbed_w_std_formulas",
     "scaled_formulas",
-    "seed_ntk_formula",
     "w_std_for_error",
 ]
 
@@ -54,12 +70,13 @@ class WrongFormula:
     """A reference kernel for one kernel, with its exact distance from the truth.
 
     Attributes:
-      family: ``"scaled"``, ``"w_std"``, ``"dropped_bias"`` or ``"seed_ntk"``.
+      family: ``"scaled"``, ``"w_std"``, ``"dropped_bias"`` or ``"notebook_ntk"``.
       label: what was changed, e.g. ``"×1.0123"``, ``"W_std·(1+0.003)"``,
         ``"no bias in block 2, layer 1"``.
       kernel: ``"nngp"`` or ``"ntk"``.
       reference: the wrong formula's kernel, ``(N, N)`` float64.
-      true_error: :math:`\\lVert K - K_{\\rm ref}\\rVert_F / \\lVert K_{\\rm ref}\\rVert_F`.
+      true_error: the scale-free relative Frobenius error :math:`\\varepsilon`.
+      true_entry_error: the largest scale-free entry error.
       parameter: the size of the change (``ε``, ``δ``, the 0-based block), or None.
     """
 
@@ -68,13 +85,14 @@ class WrongFormula:
     kernel: str
     reference: np.ndarray
     true_error: float
+    true_entry_error: float
     parameter: float | None
 
     @classmethod
     def against(cls, family, label, kernel, reference, truth, parameter) -> WrongFormula:
-        """The wrong formula ``reference``, its true error measured against ``truth``."""
-        error = relative_frobenius_error(truth, reference)
-        return cls(family, label, kernel, reference, error, parameter)
+        """The wrong formula ``reference``, its true errors measured against ``truth``."""
+        error, entry = scale_free_errors(reference, truth)
+        return cls(family, label, kernel, reference, error, entry, parameter)
 
 
 def _truth(xs, num_res_blocks, W_std, b_std) -> dict[str, np.ndarray]:
@@ -127,7 +145,7 @@ def w_std_for_error(
 
     def excess(delta: float) -> float:
         wrong = _truth(xs, num_res_blocks, W_std * (1.0 + delta), b_std)[kernel]
-        return relative_frobenius_error(truth, wrong) - target_error
+        return scale_free_errors(wrong, truth)[0] - target_error
 
     lo, hi = 0.0, 1e-6
     while excess(hi) < 0.0:
@@ -169,8 +187,82 @@ def dropped_bias_formulas(
     ]
 
 
-def seed_ntk_formula(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> WrongFormula:
-    """The seed notebook's NTK (:func:`analytic.seed_rmlp_ntk`); right only at W_std=1, b_std=0."""
+def notebook_ntk_formula(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> WrongFormula:
+    """The seed notebook's NTK (:func:`analytic.notebook_rmlp_ntk`), family ``"notebook_ntk"``.
+
+    Right only at ``W_std = 1, b_std = 0``.
+    """
     truth = _truth(xs, num_res_blocks, W_std, b_std)["ntk"]
-    reference = analytic.seed_rmlp_ntk(xs, num_res_blocks, W_std, b_std)
-    return WrongFormula.against("seed_ntk", "seed notebook NTK", "ntk", reference, truth, None)
+    reference = analytic.notebook_rmlp_ntk(xs, num_res_blocks, W_std, b_std)
+    return WrongFormula.against("notebook_ntk", "seed notebook NTK", "ntk", reference, truth, None)
+
+
+def bias_variance_formulas(
+    xs, *, num_res_blocks: int, W_std: float, b_std: float, kernels=KERNELS
+) -> list[WrongFormula]:
+    """Our analytic kernels with ``b_std`` written where ``b_std²`` belongs (``b_std > 0``)."""
+    truth = _truth(xs, num_res_blocks, W_std, b_std)
+    wrong = _truth(xs, num_res_blocks, W_std, float(np.sqrt(b_std)))
+    label = "b_std in place of b_std²"
+    return [
+        WrongFormula.against("bias_variance", label, k, wrong[k], truth[k], b_std) for k in kernels
+    ]
+
+
+#: Local families and the error each is tuned by: ``"entry"`` or ``"frobenius"``.
+LOCAL_FAMILIES = {
+    "entry_pair": "entry",
+    "diagonal_entry": "entry",
+    "diagonal": "frobenius",
+    "off_diagonal": "frobenius",
+    "small_norm": "entry",
+}
+
+
+def _direction(family: str, kernel: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    n = kernel.shape[0]
+    mask = np.zeros((n, n))
+    if family == "entry_pair":
+        mask[0, 1] = mask[1, 0] = 1.0
+    elif family == "diagonal_entry":
+        mask[0, 0] = 1.0
+    elif family == "diagonal":
+        mask = np.eye(n)
+    elif family == "off_diagonal":
+        mask = 1.0 - np.eye(n)
+    elif family == "small_norm":
+        i = int(np.argmin(np.linalg.norm(xs, axis=1)))
+        mask[i, :] = mask[:, i] = 1.0
+    else:
+        raise ValueError(f"unknown local family {family!r}")
+    return mask * kernel
+
+
+def local_formulas(
+    truth: dict[str, np.ndarray], xs: np.ndarray, targets: dict[str, dict[str, float]]
+) -> list[WrongFormula]:
+    """``K + εP`` for each local family, ``ε`` set for ``targets[kernel][family]``.
+
+    The target is the scale-free entry error or Frobenius error, per
+    :data:`LOCAL_FAMILIES`; ``ε`` scales the error measured at ``ε = 1`` (exact
+    for the entry error, nearly so for the Frobenius error, whose denominator
+    moves a little), and the true errors are then measured exactly.
+    """
+    formulas = []
+    for kernel, by_family in targets.items():
+        k = truth[kernel]
+        for family, target in by_family.items():
+            direction = _direction(family, k, xs)
+            if not np.any(direction):
+                continue
+            unit = scale_free_errors(k + direction, k)[
+                0 if LOCAL_FAMILIES[family] == "frobenius" else 1
+            ]
+            if not unit > 0.0:
+                continue
+            epsilon = target / unit
+            label = f"{family} ×(1+{epsilon:.3g})"
+            formulas.append(
+                WrongFormula.against(family, label, kernel, k + epsilon * direction, k, epsilon)
+            )
+    return formulas

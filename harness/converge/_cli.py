@@ -14,7 +14,9 @@ networks are kept in ``--out`` and a rerun resumes).
 from __future__ import annotations
 
 import dataclasses
+import math
 
+from harness.converge._config import DEFAULT_BUDGET
 from harness.converge._config import SAMPLERS
 from harness.converge._config import ConvergeConfig
 from harness.converge._measure import NonFiniteKernelError
@@ -23,12 +25,12 @@ from harness.converge._report import headlines
 from harness.converge._run import DEFAULT_OUT
 from harness.converge._run import run_convergence
 from harness.runs import ArgumentParser
+from harness.runs import UsageError
 from harness.runs import add_architecture_options
 from harness.runs import add_inputs_options
 from harness.runs import add_numerics_options
 from harness.runs import add_option
 from harness.runs import add_run_options
-from harness.runs import add_seeds_option
 from harness.runs import config_of
 from harness.runs import load_inputs_option
 from harness.runs import parse_widths
@@ -50,7 +52,17 @@ def build_parser() -> ArgumentParser:
     n_help = f"number of Gaussian inputs (default: {_DEFAULTS.n_inputs})"
     parser.add_argument("--n-inputs", type=int, default=None, help=n_help)
     add_inputs_options(parser, _DEFAULTS, rows="")
-    add_seeds_option(parser, _DEFAULTS)
+    seeds_help = (
+        "networks per width; network s of width n uses fold_in(PRNGKey(s), n) (default: "
+        f"{_DEFAULTS.seeds}, then rounds of networks until every formula is decided or "
+        "--budget is spent; a given --seeds is used as it is)"
+    )
+    parser.add_argument("--seeds", type=int, default=None, help=seeds_help)
+    budget_help = (
+        "seconds after which no new round of networks starts "
+        f"(default: {DEFAULT_BUDGET:g}; 0 or 'none': no limit)"
+    )
+    parser.add_argument("--budget", type=_budget, default=None, metavar="SECONDS", help=budget_help)
     sampler_help = (
         "flax: instantiated networks; conditional: their kernels sampled exactly by "
         "Gaussian conditioning (cost ~ width, so widths up to 2^20); auto: flax up to "
@@ -60,21 +72,21 @@ def build_parser() -> ArgumentParser:
     widest = "with --sampler auto, the widest instantiated network"
     add_option(parser, "--flax-max-width", _DEFAULTS.flax_max_width, widest, type=int)
     tolerance_help = (
-        "a formula is 'consistent' only if the run could detect a relative error this "
-        "large (80%% power); else 'inconclusive'"
+        "a formula is 'consistent' only if its error is below this with 95%% confidence "
+        f"(default: {_DEFAULTS.tolerance:g}, or --target-error when only that is given)"
     )
-    add_option(parser, "--tolerance", _DEFAULTS.tolerance, tolerance_help, type=float)
+    parser.add_argument("--tolerance", type=float, default=None, help=tolerance_help)
     target_help = (
         "add seeds until the detectable relative error of our kernels is at most E "
         "(also the tolerance, unless --tolerance is given)"
     )
     parser.add_argument("--target-error", type=float, metavar="E", help=target_help)
-    cap = "the most seeds per width that --target-error may use"
+    cap = "the most seeds per width that added rounds may use"
     add_option(parser, "--max-seeds", _DEFAULTS.max_seeds, cap, type=int)
     add_numerics_options(parser, _DEFAULTS)
     candidate_help = (
-        "candidate formula to judge: 'seed' (built in), 'pkg.module:function', or 'none'; "
-        "repeatable (default: seed)"
+        "candidate formula to judge: 'notebook' (built in; alias 'seed'), "
+        "'pkg.module:function', or 'none'; repeatable (default: the notebook's)"
     )
     parser.add_argument("--candidate", action="append", metavar="SPEC", help=candidate_help)
     add_run_options(parser, default_out=DEFAULT_OUT)
@@ -82,11 +94,25 @@ def build_parser() -> ArgumentParser:
 
 
 def _tolerance(args) -> float:
-    """``--tolerance``, or ``--target-error`` when only that is given."""
-    explicit = args.tolerance != _DEFAULTS.tolerance
-    if args.target_error is not None and not explicit:
+    """``--tolerance`` as typed, else ``--target-error`` when given, else the default."""
+    if args.tolerance is not None:
+        return args.tolerance
+    if args.target_error is not None:
         return args.target_error
-    return args.tolerance
+    return _DEFAULTS.tolerance
+
+
+def _budget(text: str) -> float | None:
+    """``--budget``: seconds, or 0/none for no limit (bad values: one-line error)."""
+    if text.strip().lower() in ("none", "0", "0.0", "inf"):
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--budget: {text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"--budget: {text!r} is not a positive number of seconds")
+    return value
 
 
 def config_from_args(args) -> ConvergeConfig:
@@ -97,6 +123,9 @@ def config_from_args(args) -> ConvergeConfig:
         widths=parse_widths(args.widths),
         candidates=tuple(args.candidate) if args.candidate else _DEFAULTS.candidates,
         tolerance=_tolerance(args),
+        seeds=_DEFAULTS.seeds if args.seeds is None else args.seeds,
+        adaptive=args.seeds is None and args.target_error is None,
+        budget=_DEFAULTS.budget if args.budget is None else _finite_or_none(args.budget),
     )
     if args.inputs is not None:
         data = load_inputs_option(
@@ -108,6 +137,10 @@ def config_from_args(args) -> ConvergeConfig:
             config.with_inputs_file(args.inputs), n_inputs=data.shape[0], input_dim=data.shape[1]
         )
     return config
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if math.isinf(value) else value
 
 
 def _summary(results: dict, out: str) -> list[str]:

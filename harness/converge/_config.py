@@ -60,12 +60,10 @@ DEFAULT_WIDTHS = tuple(2**k for k in range(8, 17))  # 256 … 65536
 #: ``flax_max_width`` and conditional samples beyond it (and at that width as a check).
 SAMPLERS = ("auto", "flax", "conditional")
 
-
-#: Fields added after the first result folders were written, at the values those
-#: folders were made with (instantiated networks, one key per seed at every width).
-_LEGACY = {"sampler": "flax", "width_keys": False}
+#: Seconds a run may spend adding rounds of networks (``--budget``).
+DEFAULT_BUDGET = 170.0
 #: Fields that change the summary or how many seeds are drawn, never a stored network.
-_NOT_IN_UNITS = ("tolerance", "target_error", "max_seeds")
+_NOT_IN_UNITS = ("tolerance", "target_error", "max_seeds", "adaptive", "budget")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,19 +78,22 @@ class ConvergeConfig(JobConfig):
       input_seed: NumPy seed of the Gaussian inputs.
       inputs_file: a ``.npy`` file of inputs (rows are inputs), or ``None``.
       inputs_sha256: SHA-256 of that file's bytes (part of the fingerprint).
-      seeds: networks per width (:func:`models.draw_parameters`; see ``width_keys``).
+      seeds: networks per width in the first round; network ``s`` of width ``n`` is
+        drawn from ``fold_in(PRNGKey(s), n)``, so that widths are independent.
       ntk_method: ``"factored"``, ``"jacobian"`` or ``"nt"``.
       precision: ``"default"``, ``"high"`` or ``"highest"`` matmul precision.
       candidates: candidate specs: ``"seed"`` or ``"pkg.module:function"``
         (``"none"`` entries are dropped).
       sampler: ``"auto"``, ``"flax"`` or ``"conditional"`` (:data:`SAMPLERS`).
       flax_max_width: with ``sampler="auto"``, the widest instantiated network.
-      tolerance: relative formula error a *consistent* outcome must be able to detect.
+      tolerance: a formula is consistent only when its error is below this with
+        95% confidence.
       target_error: if set, add seeds until the detectable error is at most this.
-      max_seeds: the most seeds per width that ``target_error`` may use.
-      width_keys: network ``s`` of width ``n`` is drawn from ``fold_in(PRNGKey(s), n)``,
-        so that widths are independent (``False``: ``PRNGKey(s)`` at every width, as
-        folders written before this option were).
+      max_seeds: the most seeds per width that added rounds may use.
+      adaptive: add networks in rounds until every formula is decided
+        (:mod:`harness.converge._rounds`); the command line sets it unless
+        ``--seeds`` is given.
+      budget: seconds since the start after which no new round begins (None: no limit).
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
@@ -113,7 +114,8 @@ class ConvergeConfig(JobConfig):
     tolerance: float = 0.01
     target_error: float | None = None
     max_seeds: int = 4096
-    width_keys: bool = True
+    adaptive: bool = False
+    budget: float | None = DEFAULT_BUDGET
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -134,8 +136,12 @@ class ConvergeConfig(JobConfig):
         for name, value in (("--tolerance", self.tolerance), ("--target-error", self.target_error)):
             if value is not None and not (1e-6 <= value < 1):
                 raise UsageError(f"{name}: {value} is not a relative error in [1e-6, 1)")
-        if self.target_error is not None and self.seeds > self.max_seeds:
+        if (self.target_error is not None or self.adaptive) and self.seeds > self.max_seeds:
             raise UsageError(f"--seeds {self.seeds} exceeds --max-seeds {self.max_seeds}")
+        if self.budget is not None and not (
+            isinstance(self.budget, int | float) and 0 < self.budget <= 1e7
+        ):
+            raise UsageError(f"--budget: {self.budget} is not a number of seconds in (0, 1e7]")
 
     def sampler_of(self, width: int) -> str:
         """``"flax"`` or ``"conditional"``: how the networks of ``width`` are drawn."""
@@ -167,9 +173,6 @@ class ConvergeConfig(JobConfig):
             data.pop(name)
         if self.sampler != "auto":
             data.pop("flax_max_width")
-        for name, legacy in _LEGACY.items():
-            if data.get(name) == legacy:
-                data.pop(name)
         return data
 
     @classmethod

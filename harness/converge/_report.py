@@ -10,7 +10,10 @@ the embedded figures, configuration and environment.
 
 from __future__ import annotations
 
-__all__ = ["judged_formulas", "render_report"]
+from harness.converge._summary import CSV_HEADER
+from harness.runs import csv_text
+
+__all__ = ["headlines", "judged_formulas", "render_report", "write_outputs"]
 
 _TITLES = {"nngp": "NNGP", "ntk": "NTK"}
 
@@ -67,14 +70,32 @@ def judged_formulas(results: dict):
 
 def headlines(results: dict) -> list[str]:
     """One line per judged formula (ours, neural-tangents' if installed, each candidate),
-    then whether ``--target-error`` was met."""
+    then how the run's rounds ended, whether ``--target-error`` was met, and a sampler
+    disagreement if there is one."""
     lines = [entry["verdict"] for _, _, entry in judged_formulas(results)]
+    stopped = results.get("stopped") or {}
+    rounds = results.get("rounds") or []
+    if stopped.get("reason") not in (None, "fixed seeds"):
+        seeds = results.get("seeds_per_width", {})
+        counts = sorted(set(seeds.values()))
+        spread = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        lines.append(
+            f"networks: {spread} per width in {len(rounds)} round(s); stopped because "
+            f"{stopped['message']}"
+        )
     target = results.get("target_error")
     if target:
-        state = "met" if target["met"] else "not met: --max-seeds was reached"
+        state = "met" if target["met"] else f"not met ({target['stopped']})"
         lines.append(
-            f"target detectable error {_pct(target['target'])}: {state} (achieved "
-            f"{_pct(target['achieved'])} with seeds per width {results['seeds_per_width']})"
+            f"target detectable error {_pct(target['target'])}: {state}; achieved "
+            f"{_pct(target['achieved'])}"
+        )
+    overlap = results.get("sampler_agreement")
+    if overlap and not all(overlap[k]["agree"] for k in _TITLES):
+        lines.append(
+            f"warning: the two samplers DISAGREE at width {overlap['width']} ("
+            + ", ".join(f"{_TITLES[k]} z = {_num(overlap[k]['z'], '.2f')}" for k in _TITLES)
+            + ", cut 3)"
         )
     return lines
 
@@ -213,3 +234,28 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
             f"({timing.get('networks_computed', 0)} networks computed in this process).",
         ]
     return "\n".join(lines) + "\n"
+
+
+def write_outputs(store, results, rows, references, empirical, config, command, writer) -> None:
+    """``results.json``, ``results.csv``, the figures and ``report.md`` (process 0 writes)."""
+    # Matplotlib is imported only when a report is written, not with ``import harness``.
+    from harness.converge._plots import plot_convergence
+    from harness.converge._plots import plot_error_distributions
+    from harness.converge._plots import plot_heatmaps
+    from harness.converge._plots import plot_power
+
+    store.write_json("results.json", results)
+    store.write_text("results.csv", csv_text(CSV_HEADER, rows))
+    figures = {}
+    plot_convergence(results, store.out, writer=writer)
+    figures["Convergence of the relative error with width"] = "convergence.png"
+    widths = list(config.widths)
+    smallest = {k: empirical[widths[0]][k][0] for k in _TITLES}
+    largest = {k: empirical[widths[-1]][k][0] for k in _TITLES}
+    plot_heatmaps(references["analytic"], smallest, largest, widths, store.out, writer=writer)
+    figures["Kernels: analytic against one network (seed 0)"] = "heatmaps.png"
+    plot_error_distributions(results, store.out, writer=writer)
+    figures["Distribution of per-network errors"] = "error_distributions.png"
+    plot_power(results, store.out, writer=writer)
+    figures["Detectable formula error against largest width × seeds"] = "power.png"
+    store.write_text("report.md", render_report(results, figures=figures, command=command))

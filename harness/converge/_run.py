@@ -1,40 +1,38 @@
 """The convergence run: ``run_convergence(config, out)``, the library behind ``harness.converge``.
 
-Steps:
+The plan of a run:
 
 1. Resolve candidates and inputs, and compute every reference kernel (ours,
    neural-tangents' when it is installed, candidates'); any error here is
    reported before a single network is built.
 2. Open the output folder as a :class:`~harness.runs.RunStore`: a rerun of the
    same config resumes, another config is refused unless ``force``.
-3. For each width, compute the missing networks: instantiated Flax networks in
-   fixed, device-sharded seed batches, or conditional samples of their kernels
-   (:mod:`harness.converge._measure`), storing each network's kernels
-   atomically, and rewrite a partial ``results.json`` after each width. With
-   ``sampler="auto"`` the widest Flax width is also sampled conditionally, and
-   the two samples are compared (:func:`sampler_agreement`).
-4. With ``target_error``, add seeds in rounds until the detectable error of
-   our analytic kernels is at most the target (:func:`harness.stats.required_seeds`).
-5. Summarise every (kernel, reference) pair (:mod:`harness.converge._summary`):
-   the formula test's outcome, interval and detectable error, plus per-seed
-   diagnostics; write ``results.json``, ``results.csv``, the figures and
-   ``report.md``.
+3. Draw the networks of every width (:class:`Measured`): instantiated Flax
+   networks in device-sharded seed batches, or conditional samples of their
+   kernels, each stored atomically; a partial ``results.json`` after each width.
+   With ``sampler="auto"`` the widest Flax width is also sampled conditionally,
+   and the two samples are compared (:func:`harness.stats.sample_agreement`).
+4. Judge every formula, and add networks in rounds until each is decided, the
+   target detectable error is met, or the time budget is spent
+   (:mod:`harness.converge._rounds`).
+5. Summarise (:mod:`harness.converge._summary`) and write ``results.json``,
+   ``results.csv``, the figures and ``report.md`` (:mod:`harness.converge._report`).
 
-Everything in ``results.json`` except ``timing`` is a function of the stored
-kernels alone, so a resumed run ends with exactly the numbers of an
-uninterrupted one. In a multi-process run every process computes its share of
-the Flax networks and process 0 alone writes (the output folder must be on a
-shared file system); conditional samples are computed by every process, which
-is cheap, and written by process 0.
+Everything in ``results.json`` except ``timing`` (and, when the time budget
+stopped the run, how many rounds it reached) is a function of the stored
+kernels alone, so a resumed run ends with the numbers of an uninterrupted one.
+In a multi-process run every process computes its share of the Flax networks
+and process 0 alone writes (the output folder must be on a shared file system);
+conditional samples are computed by every process, which is cheap, and written
+by process 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -48,14 +46,13 @@ from harness.converge._measure import networks_per_device
 from harness.converge._measure import seed_batches
 from harness.converge._references import analytic_references
 from harness.converge._references import neural_tangents_references
-from harness.converge._report import render_report
-from harness.converge._summary import CSV_HEADER
+from harness.converge._report import write_outputs
+from harness.converge._rounds import next_round
 from harness.converge._summary import csv_rows
 from harness.converge._summary import error_curves
 from harness.converge._summary import summarize_curve
 from harness.runs import Progress
 from harness.runs import RunStore
-from harness.runs import csv_text
 from harness.runs import environment_stamp
 from harness.runs import initialize_distributed
 from harness.runs import is_writer
@@ -65,7 +62,7 @@ from harness.runs import strict_json
 from harness.runs import unit_key
 from harness.stats import formula_test
 from harness.stats import max_relative_difference
-from harness.stats import seed_variance
+from harness.stats import sample_agreement
 from models import NOT_INSTALLED_HINT
 from models import NeuralTangentsUnavailableError
 from models import ResidualMLP
@@ -92,48 +89,25 @@ def _load(store: RunStore, sampler: str, width: int, seeds: int) -> dict | None:
     return {kernel: np.stack([unit[kernel] for unit in units]) for kernel in KERNELS}
 
 
-def sampler_agreement(flax: dict, conditional: dict) -> dict:
-    r"""Do two independent samples of one width's kernels have the same mean?
-
-    For each kernel, :math:`z = \lVert \bar K_f - \bar K_c \rVert_F /
-    \sqrt{V_f/S_f + V_c/S_c}` (``V`` the per-seed mean squared Frobenius
-    deviation). Under equal means the numerator is a Gaussian vector whose
-    squared norm has expectation equal to the denominator squared, so by
-    Székely & Bakirov (2003) :math:`P(z > 3) \le 0.27\%` whatever its covariance.
-    Also the relative difference of the means.
-    """
-    result = {}
-    for kernel in KERNELS:
-        a, b = flax[kernel], conditional[kernel]
-        ma, mb = a.mean(axis=0), b.mean(axis=0)
-        var = seed_variance(a) / len(a) + seed_variance(b) / len(b)
-        diff = float(np.linalg.norm(ma - mb))
-        result[kernel] = {
-            "seeds": [len(a), len(b)],
-            "relative_difference": diff / float(np.linalg.norm(mb)),
-            "z": diff / np.sqrt(var) if var > 0 else float("nan"),
-            "agree": bool(var > 0 and diff / np.sqrt(var) <= 3.0),
-        }
-    return result
-
-
 def summarize_run(
     references: dict, candidate_kernels: dict, empirical: dict, *, tolerance: float
 ) -> tuple:
-    """``(results_without_metadata, csv_rows)`` from per-width stacked kernels.
+    """``(results_without_metadata, csv_rows, judged)`` from per-width stacked kernels.
 
     ``references`` maps ``"analytic"`` (and ``"neural_tangents"``, when installed)
     to ``{nngp, ntk}``; ``candidate_kernels`` maps a candidate name to
-    ``(spec, {ntk} or {nngp, ntk})``.
+    ``(spec, {ntk} or {nngp, ntk})``. ``judged`` lists ``(label, kernel,
+    FormulaTest)`` for every judged formula.
     """
     curves = {}
+    judged = []
 
     def judge(name, kernel, matrix, label):
         curves[(name, kernel)] = error_curves(empirical, matrix, kernel)
         per_width = {width: kernels[kernel] for width, kernels in empirical.items()}
-        return summarize_curve(
-            curves[(name, kernel)], per_width, matrix, label=label, tolerance=tolerance
-        )
+        test = formula_test(per_width, matrix, tolerance=tolerance)
+        judged.append((label, kernel, test))
+        return summarize_curve(curves[(name, kernel)], test, label=label)
 
     kernels = {}
     for kernel in KERNELS:
@@ -154,7 +128,7 @@ def summarize_run(
             label = f"{kernel.upper()}, candidate `{name}`"
             entry[kernel] = judge(f"candidate:{name}", kernel, matrix, label)
         candidates[name] = entry
-    return {"kernels": kernels, "candidates": candidates}, csv_rows(curves)
+    return {"kernels": kernels, "candidates": candidates}, csv_rows(curves), judged
 
 
 def _references(xs, arch: dict, *, quiet: bool) -> tuple[dict, dict | None]:
@@ -193,7 +167,7 @@ def run_convergence(
 
     Args:
       config: a :class:`~harness.converge._config.ConvergeConfig`.
-      out: output folder.
+      out: output folder (made absolute before any candidate code runs).
       force: replace a run of another config in ``out``.
       quiet: no progress bar (it is also off when stderr is not a terminal).
       progress_stream: where the progress bar goes (default stderr).
@@ -209,6 +183,7 @@ def run_convergence(
       NonFiniteKernelError, NonFiniteReferenceError: NaN/Inf, naming width and seed.
       MemoryError: one network per device does not fit; finished networks are kept.
     """
+    out = os.path.abspath(out)
     initialize_distributed()
     start = time.perf_counter()
     writer = is_writer()
@@ -220,8 +195,6 @@ def run_convergence(
     candidate_kernels = {
         c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), **arch)) for c in candidates
     }
-    if not force:
-        config = _as_legacy_folder(config, out, quiet=quiet)
     store = RunStore(out, config.fingerprint(), kind="converge", force=force, writer=writer)
     mesh = seed_mesh()
     environment = environment_stamp(precision=config.jax_precision, dtype="float32")
@@ -245,79 +218,58 @@ def run_convergence(
     empirical = {}
     rounds = []
     while True:
-        total = sum(_unit_cost(w, kind) * seeds[(w, kind)] for w, kind in plan)
+        total = sum(_unit_cost(*entry) * seeds[entry] for entry in plan)
         with Progress(
-            total,
-            label="converge",
-            quiet=quiet,
-            stream=progress_stream,
-            units=sum(seeds.values()),
+            total, label="converge", quiet=quiet, stream=progress_stream, units=sum(seeds.values())
         ) as progress:
             for width, kind in plan:
                 loaded = measured.width(width, kind, seeds[(width, kind)], progress)
                 if kind == config.sampler_of(width):
                     empirical[width] = loaded
-                    partial, _ = summarize_run(
+                    partial, _, judged = summarize_run(
                         references, candidate_kernels, empirical, tolerance=config.tolerance
                     )
                     store.write_json(
                         "results.json", strict_json({**base, "status": "partial", **partial})
                     )
-        if config.target_error is None:
-            break
-        more = _seeds_for_target(config, references, empirical, seeds)
+        decision = next_round(
+            config,
+            judged,
+            empirical,
+            references,
+            seeds,
+            measured.seconds_per_network(plan),
+            elapsed=time.perf_counter() - start,
+        )
         rounds.append(
             {
                 "seeds": {f"{w}:{k}": s for (w, k), s in seeds.items()},
-                "added": {f"{w}:{k}": s for (w, k), s in more.items()},
+                "undecided": list(decision.undecided),
+                "next": decision.message,
             }
         )
-        if not more:
+        if decision.seeds is None:
             break
-        seeds.update(more)
-    results, rows = summarize_run(
+        seeds = decision.seeds
+    results, rows, _ = summarize_run(
         references, candidate_kernels, empirical, tolerance=config.tolerance
     )
     if config.overlap_width is not None:
         width = config.overlap_width
+        conditional = measured.width(width, "conditional", seeds[(width, "conditional")])
         results["sampler_agreement"] = {
             "width": width,
-            **sampler_agreement(
-                empirical[width],
-                measured.width(width, "conditional", seeds[(width, "conditional")]),
-            ),
+            **{k: sample_agreement(empirical[width][k], conditional[k]) for k in KERNELS},
         }
     results["seeds_per_width"] = {str(w): seeds[(w, config.sampler_of(w))] for w in config.widths}
+    results["rounds"] = rounds
+    results["stopped"] = {"reason": decision.stop, "message": decision.message}
     if config.target_error is not None:
-        results["target_error"] = _target_summary(config, results, rounds)
+        results["target_error"] = _target_summary(config, results, decision)
     timing["wall_s"] = time.perf_counter() - start
     results = strict_json({**base, "status": "complete", **results, "timing": timing})
-    _write_outputs(store, results, rows, references, empirical, config, command, writer)
+    write_outputs(store, results, rows, references, empirical, config, command, writer)
     return results
-
-
-def _as_legacy_folder(config, out, *, quiet: bool):
-    """``config`` as a folder written before ``sampler`` and ``width_keys`` existed expects.
-
-    Such a folder holds instantiated networks drawn from ``PRNGKey(s)`` at every width.
-    When the rest of its config is this one, it is resumed that way (and said so).
-    """
-    try:
-        manifest = json.loads((Path(out) / "run.json").read_text())
-        stored = manifest["config"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return config
-    if not isinstance(stored, dict) or "sampler" in stored or "width_keys" in stored:
-        return config
-    legacy = dataclasses.replace(config, sampler="flax", width_keys=False)
-    if legacy.fingerprint() != {**stored, "inputs_file": None}:
-        return config
-    if not quiet:
-        print(
-            f"converge: {out} was written before --sampler existed; resuming it with "
-            "instantiated networks drawn from PRNGKey(s) at every width"
-        )
-    return legacy
 
 
 def _read_only_copy(xs: np.ndarray) -> np.ndarray:
@@ -332,6 +284,26 @@ class Measured:
     def __init__(self, config, xs, store, mesh, timing, kernels_fn):
         self.config, self.xs, self.store, self.mesh = config, xs, store, mesh
         self.timing, self.kernels_fn = timing, kernels_fn
+        #: Seconds per network measured in this process, the least over rounds (the
+        #: first round's includes compilation).
+        self.measured_seconds: dict[tuple[int, str], float] = {}
+
+    def seconds_per_network(self, plan) -> dict:
+        """Seconds per network of every plan entry: measured where this process computed
+        some, else the cost model scaled by the measured entries of the same sampler
+        (or, with nothing measured, the cost model in arbitrary units, flagged by None)."""
+        costs = {}
+        for entry in plan:
+            if entry in self.measured_seconds:
+                costs[entry] = self.measured_seconds[entry]
+                continue
+            ratios = [
+                seconds / _unit_cost(*known)
+                for known, seconds in self.measured_seconds.items()
+                if known[1] == entry[1]
+            ] or [seconds / _unit_cost(*known) for known, seconds in self.measured_seconds.items()]
+            costs[entry] = _unit_cost(*entry) * (float(np.median(ratios)) if ratios else math.nan)
+        return costs
 
     def width(self, width: int, kind: str, seeds: int, progress=None) -> dict:
         """``{"nngp": (S, N, N), "ntk": (S, N, N)}`` of ``seeds`` networks at ``width``."""
@@ -366,14 +338,17 @@ class Measured:
                 ntk_method=config.ntk_method,
                 precision=config.jax_precision,
                 kernels_fn=self.kernels_fn,
-                width_keys=config.width_keys,
             )
             for batch in seed_batches(seeds, per_device * self.mesh.size):
                 if any(seed in missing for seed in batch):
                     measure_batch(measure, store, width, batch, on_unit=done)
         if missing:
             key = f"{width}" if kind == config.sampler_of(width) else f"{width}:{kind}"
-            self.timing["seconds_per_width"][key] = time.perf_counter() - width_start
+            seconds = time.perf_counter() - width_start
+            self.timing["seconds_per_width"][key] = seconds
+            per_network = seconds / len(missing)
+            known = self.measured_seconds.get((width, kind), math.inf)
+            self.measured_seconds[(width, kind)] = min(known, per_network)
         loaded = _load(store, kind, width, seeds)
         if loaded is None:  # a non-writer process cannot read what it did not store
             raise RuntimeError(f"kernels of width {width} are missing from {store.out}")
@@ -384,63 +359,12 @@ def _with_seeds(config, seeds: int):
     return dataclasses.replace(config, seeds=seeds, target_error=None, max_seeds=max(seeds, 2))
 
 
-def _seeds_for_target(config, references, empirical, seeds) -> dict:
-    """Seeds to add so that our kernels' detectable error reaches ``target_error``; ``{}``: done.
-
-    Seeds are added where they are cheap: at the conditional widths, or at every width
-    when all networks are instantiated. The count comes from the fluctuation measured
-    so far (:func:`harness.stats.required_seeds`: enough that the target is met in
-    80% of repeats), capped by
-    ``max_seeds``.
-    """
-    worst = 0
-    for kernel in KERNELS:
-        per_width = {w: k[kernel] for w, k in empirical.items()}
-        test = formula_test(per_width, references["analytic"][kernel], tolerance=config.tolerance)
-        if test.detectable_error <= config.target_error:
-            continue
-        if not np.isfinite(test.detectable_error):
-            return {}
-        needed = math.ceil(max(seeds.values()) * (test.detectable_error / config.target_error) ** 2)
-        needed = None if needed > config.max_seeds else needed
-        worst = max(worst, config.max_seeds if needed is None else needed)
-    if worst == 0:
-        return {}
-    grow = [e for e in seeds if e[1] == "conditional"] or list(seeds)
-    more = {e: min(config.max_seeds, max(worst, seeds[e])) for e in grow}
-    return {e: s for e, s in more.items() if s > seeds[e]}
-
-
-def _target_summary(config, results, rounds) -> dict:
+def _target_summary(config, results, decision) -> dict:
     achieved = max(results["kernels"][k]["detectable_error"] or np.inf for k in KERNELS)
     return {
         "target": config.target_error,
         "achieved": achieved,
         "met": bool(achieved <= config.target_error),
-        "rounds": rounds,
+        "stopped": decision.message,
         "max_seeds": config.max_seeds,
     }
-
-
-def _write_outputs(store, results, rows, references, empirical, config, command, writer) -> None:
-    # Matplotlib is imported only when a report is written, not with ``import harness``.
-    from harness.converge._plots import plot_convergence
-    from harness.converge._plots import plot_error_distributions
-    from harness.converge._plots import plot_heatmaps
-    from harness.converge._plots import plot_power
-
-    store.write_json("results.json", results)
-    store.write_text("results.csv", csv_text(CSV_HEADER, rows))
-    figures = {}
-    plot_convergence(results, store.out, writer=writer)
-    figures["Convergence of the relative error with width"] = "convergence.png"
-    widths = list(config.widths)
-    smallest = {k: empirical[widths[0]][k][0] for k in KERNELS}
-    largest = {k: empirical[widths[-1]][k][0] for k in KERNELS}
-    plot_heatmaps(references["analytic"], smallest, largest, widths, store.out, writer=writer)
-    figures["Kernels: analytic against one network (seed 0)"] = "heatmaps.png"
-    plot_error_distributions(results, store.out, writer=writer)
-    figures["Distribution of per-network errors"] = "error_distributions.png"
-    plot_power(results, store.out, writer=writer)
-    figures["Detectable formula error against largest width × seeds"] = "power.png"
-    store.write_text("report.md", render_report(results, figures=figures, command=command))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.stats import formula_test
 from harness.stats import loglog_slope
 from harness.stats import relative_frobenius_error
 from harness.stats import seed_mean_z
@@ -62,24 +61,21 @@ def _fit(widths, values):
         return None
 
 
-def summarize_curve(
-    curves: dict, per_width: dict, reference: np.ndarray, *, label: str, tolerance: float
-) -> dict:
+def summarize_curve(curves: dict, test, *, label: str) -> dict:
     """Per-width statistics, both slopes and the formula test of one (kernel, reference) pair.
 
-    ``per_width`` maps width → per-seed kernels ``(S, N, N)``; ``label`` names the pair
-    in the headline (e.g. ``"NTK, candidate `seed`"``). The outcome comes from
-    :func:`harness.stats.formula_test`; the slopes are diagnostics.
+    ``test`` is the pair's :class:`harness.stats.FormulaTest`; ``label`` names the
+    pair in the headline (e.g. ``"NTK, candidate `notebook`"``). The slopes are
+    diagnostics.
     """
     widths, per_seed, seed_mean = curves["widths"], curves["per_seed"], curves["seed_mean"]
     summaries = [summarize_errors(values) for values in per_seed]
-    test = formula_test(per_width, reference, tolerance=tolerance)
     result = {
         "outcome": test.outcome,
         "formula_error": test.formula_error,
         "formula_error_ci95": list(test.formula_error_ci95),
         "detectable_error": test.detectable_error,
-        "verdict": test.headline(label),
+        "verdict": test.headline(label) + advice(test),
         "formula_test": test.to_json(),
         "widths": list(widths),
         "rel_err_mean": [s.mean for s in summaries],
@@ -119,3 +115,14 @@ def csv_rows(curves_by_reference: dict) -> list[tuple]:
             for seed, value in enumerate(values):
                 rows.append((int(width), seed, kernel, reference, float(value)))
     return sorted(rows, key=lambda row: row[:4])
+
+
+def advice(test) -> str:
+    """What would decide an inconclusive outcome, in command-line terms ("" when decided)."""
+    if test.outcome != "inconclusive" or not test.widths:
+        return ""
+    if test.seeds_needed is not None:
+        return f"; about --seeds {test.seeds_needed} would decide it"
+    if test.detectable_error == float("inf"):
+        return ""
+    return "; its estimated error is at the tolerance, so only many more networks decide it"

@@ -2,6 +2,7 @@
 formula test that turns per-width, per-network kernels into a calibrated outcome.
 """
 
+from harness.stats._agreement import sample_agreement
 from harness.stats._errors import ErrorSummary
 from harness.stats._errors import SlopeFit
 from harness.stats._errors import bootstrap_mean_ci
@@ -19,6 +20,9 @@ from harness.stats._formula_test import DEFAULT_TOLERANCE
 from harness.stats._formula_test import EntryDeviation
 from harness.stats._formula_test import FormulaTest
 from harness.stats._formula_test import formula_test
+from harness.stats._layout import scale_free_errors
+from harness.stats._planning import allocate_seeds
+from harness.stats._planning import network_variances
 
 __all__ = [
     "DEFAULT_POWER",
@@ -29,12 +33,16 @@ __all__ = [
     "FormulaTest",
     "SlopeFit",
     "WidthExtrapolation",
+    "allocate_seeds",
     "bootstrap_mean_ci",
     "extrapolate_to_infinite_width",
     "formula_test",
     "loglog_slope",
     "max_relative_difference",
+    "network_variances",
     "relative_frobenius_error",
+    "sample_agreement",
+    "scale_free_errors",
     "seed_mean_z",
     "seed_variance",
     "summarize_errors",

@@ -511,15 +511,14 @@ class _Rule:
         r"""Seeds per width (same proportions) at which the bound would reach the tolerance.
 
         The bound is :math:`\varepsilon + 2b + (q+1)\,\mathrm{se}` at most, with
-        :math:`\hat\varepsilon = \sqrt{\max(0, d^2 - \mathrm{se}^2)}` the error's
-        estimate, :math:`b` the allowed bias, and :math:`\mathrm{se}` falling like
-        :math:`1/\sqrt S`.
+        :math:`b` the allowed bias and :math:`\mathrm{se}` falling like
+        :math:`1/\sqrt S`; the error :math:`\varepsilon` is taken at the interval's
+        lower end (the most that the data show). None when that is at the tolerance.
         """
         ref, se = self.ref_norm, c.noise_scale
         if not se > 0:
             return None
-        error = math.sqrt(max(0.0, c.d**2 - se**2)) / ref
-        room = self.tolerance - error - 2.0 * c.bound / ref
+        room = self.tolerance - c.ci[0] - 2.0 * c.bound / ref
         if room <= 0.0:
             return None
         noise = (c.ci[1] * ref - c.d - c.bound + se) / ref

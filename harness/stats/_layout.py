@@ -32,7 +32,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["KernelLayout"]
+__all__ = ["KernelLayout", "scale_free_errors"]
 
 #: Relative floor of a diagonal scale :math:`s_i^2` (an input whose kernel row is zero).
 SCALE_FLOOR = 1e-12
@@ -128,3 +128,19 @@ class KernelLayout:
 def _is_symmetric(k: np.ndarray) -> bool:
     norm = float(np.linalg.norm(k))
     return bool(np.linalg.norm(k - k.T) <= SYMMETRY_TOLERANCE * norm)
+
+
+def scale_free_errors(reference: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    r"""``(ε, ε_entry)`` of a formula against the true kernel, as the formula test measures them.
+
+    :math:`\varepsilon = \lVert D\rVert_F / \lVert K_{\rm ref}/(s s^\top)\rVert_F` and
+    :math:`\varepsilon_{\rm entry} = \max_{ij} |D_{ij}|`, with
+    :math:`D = (K - K_{\rm ref})/(s s^\top)` and :math:`s_i^2` the *true* diagonal
+    :math:`K_{ii}` (the test uses the networks' seed mean, which tends to it).
+    """
+    layout = KernelLayout.of(reference, truth)
+    diff = layout.entries(np.asarray(truth, dtype=np.float64)) - layout.entries(reference)
+    ref = layout.vector(reference)
+    return float(np.linalg.norm(diff * layout.weight) / np.linalg.norm(ref)), float(
+        np.max(np.abs(diff))
+    )

@@ -121,7 +121,7 @@ def _global_multiplier(h: float, nu: float, size: float, power: float) -> float:
 
 
 def entry_cuts(df: np.ndarray, tail: float) -> np.ndarray:
-    r"""Two-sided Student cuts :math:`t_{\nu_j,1-\mathrm{tail}/2}` per entry (normal for huge df)."""
+    r"""Two-sided Student cuts :math:`t_{\nu_j,1-\mathrm{tail}/2}` per entry (normal: huge df)."""
     df = np.asarray(df, dtype=np.float64)
     if not 0.0 < tail < 1.0:
         raise ValueError(f"tail must lie in (0, 1), got {tail}")
@@ -137,7 +137,10 @@ def _t_isf(p: float, nu: float) -> float:
 
 
 def entry_multipliers(df: np.ndarray, tail: float, power: float) -> np.ndarray:
-    r"""Noncentral-t :math:`k_j` with :math:`P(|t_{\nu_j}(k_j)| > t_{\nu_j,1-\mathrm{tail}/2}) = \mathrm{power}`."""
+    r"""Noncentral-t multipliers :math:`k_j` per entry.
+
+    :math:`P(|t_{\nu_j}(k_j)| > t_{\nu_j,1-\mathrm{tail}/2}) = \mathrm{power}`.
+    """
     df = np.asarray(df, dtype=np.float64)
     if not tail < power < 1.0:
         raise ValueError(f"power must lie between the tail and 1, got {power}")
