@@ -17,7 +17,7 @@ CUDA := $(shell d='$(DRIVER)'; if [ -n "$$d" ] && [ "$$d" -ge 580 ] 2>/dev/null;
 REQUIREMENTS := requirements.txt $(if $(CUDA),requirements-cuda$(CUDA).txt)
 STAMP := $(VENV)/.installed-$(if $(CUDA),cuda$(CUDA),cpu)
 
-.PHONY: run test test-fast lint bench setup
+.PHONY: run test test-fast lint bench sweep setup
 run: $(STAMP)
 	$(PY) -m harness.converge
 
@@ -32,6 +32,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m harness.bench --widths 1024 --n-inputs 32 --seeds 8
+
+# Every command line of tests/adversarial/sweep.py (minutes); prints a line per case and
+# the tally, and fails unless every case is clean.
+sweep: $(STAMP)
+	$(PY) tests/adversarial/sweep.py --jobs 2
 
 setup: $(STAMP)
 

@@ -1,6 +1,7 @@
 """Adversarial sweep of the command lines: every option at its extremes, bad files, faults.
 
-Run from the repository root (not collected by pytest)::
+Run from the repository root (``make sweep``; pytest runs a fast selection of these
+cases in ``tests/adversarial/test_sweep.py``)::
 
     .venv/bin/python tests/adversarial/sweep.py [--jobs 2] [--only converge,train,...]
 
@@ -225,6 +226,8 @@ def run_case(case: Case, timeout: float) -> Outcome:
             return Outcome(case, kind, None, detail, time.monotonic() - start)
         rc, _, err, timed_out = _run(case.job, argv, env, timeout)
         judged = _judge_exit(rc, err, timed_out)
+        if judged is None and case.job not in JUDGES:
+            judged = "silent-wrong", "exit 0 where a refusal was expected"
         if judged is None:
             out = folder / "out" if case.job != "bench" else folder
             judged = JUDGES[case.job](out)
@@ -698,6 +701,124 @@ def _two_paths_fault(job, folder, argv, env, timeout):
     return ("clean", "resumed") if computed == 0 else ("lost", f"recomputed {computed}")
 
 
+# -- start-up: options typed at their defaults, standard streams, signals, shadowing ------------
+
+
+def _typed_default_fault(option_values: dict):
+    """Run with options typed at values equal to their defaults; each must be in the config."""
+
+    def fault(job, folder, argv, env, timeout):
+        rc, _, err, timed_out = _run(job, argv, env, timeout)
+        judged = _judge_exit(rc, err, timed_out)
+        if judged is not None:
+            return judged
+        kind, detail = JUDGES[job](folder / "out")
+        if kind != "clean":
+            return kind, detail
+        config = json.loads((folder / "out" / "results.json").read_text())["config"]
+        for field, value in option_values.items():
+            if config.get(field) != value:
+                return "silent-wrong", f"{field} is {config.get(field)!r}, typed {value!r}"
+        return "clean", "typed values honoured"
+
+    return fault
+
+
+def _stream_fault(redirect: str = "", env_extra: dict | None = None):
+    """A run whose stderr is redirected (``2>&-``, ``2>/dev/full``) or whose streams are ASCII:
+    it must finish with its results, the progress and banner printed (no ``--quiet``)."""
+
+    def fault(job, folder, argv, env, timeout):
+        argv = [a for a in argv if a != "--quiet"]
+        shell = ("", redirect) if redirect else ("", "")
+        rc, _, err, timed_out = _run(job, argv, {**env, **(env_extra or {})}, timeout, shell=shell)
+        judged = _judge_exit(rc, err, timed_out)
+        if judged is not None:
+            return judged
+        return JUDGES[job](folder / "out")
+
+    return fault
+
+
+def _startup_signal_fault(sig: int, status: int, after: float = 0.5):
+    """A signal while the modules load (``import harness`` takes seconds): one line, ``status``."""
+
+    def fault(job, folder, argv, env, timeout):
+        process = _start(job, argv, env)
+        time.sleep(after)
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=timeout)
+        if process.returncode == 0:
+            return "silent-wrong", "exit 0 although signalled"
+        judged = _judge_exit(process.returncode, err, False)
+        if judged[0] == "clean" and process.returncode != status:
+            return "traceback", f"exit status {process.returncode}, not {status}: {judged[1]}"
+        return judged
+
+    return fault
+
+
+def _shadow_fault(name: str):
+    """``name`` (e.g. ``models.py``) in the current folder shadows a package of the repository."""
+
+    def fault(job, folder, argv, env, timeout):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("shadowing = True\n")
+        rc, _, err, timed_out = _run(job, argv, env, timeout, cwd=folder)
+        if name == "harness.py":  # Python imports it before any of our code: its own one line
+            lines = _error_lines(err)
+            if rc == 1 and len(lines) == 1 and "'harness'" in lines[0]:
+                return "clean", "Python's own line: " + lines[0][-80:]
+        judged = _judge_exit(rc, err, timed_out)
+        if judged is None:
+            return "silent-wrong", "ran with a shadowed package"
+        shown = name.split("/")[0]
+        if judged[0] == "clean" and (rc != 2 or shown not in judged[1]):
+            return "traceback", f"exit status {rc}: {judged[1]}"
+        return judged
+
+    return fault
+
+
+def startup_cases() -> list[Case]:
+    """Issue 17's classes at the command-line layer (the store's symlinked, cross-job and
+    swapped-unit folders are left to the store's own cases)."""
+    typed = {"tolerance": 0.01, "target_error": 0.05}
+    cases = [
+        Case(
+            "converge --target-error 0.05 --tolerance 0.01 (the default tolerance, typed)",
+            "converge",
+            [*CONVERGE, "--target-error", "0.05", "--tolerance", "0.01"],
+            fault=_typed_default_fault(typed),
+        ),
+        Case("calibrate --configs ','", "calibrate", ["--quick", "--configs", ","]),
+        Case("calibrate --configs ''", "calibrate", ["--quick", "--configs", ""]),
+        Case("bench --json <x>.md", "bench", BENCH, setup=lambda f: ["--json", str(f / "b.md")]),
+    ]
+    for job, base in (("converge", CONVERGE), ("train", TRAIN)):
+        cases += [
+            Case(f"{job} 2>&- (closed stderr)", job, base, fault=_stream_fault("2>&-")),
+            Case(f"{job} 2>/dev/full", job, base, fault=_stream_fault("2>/dev/full")),
+            Case(
+                f"{job} PYTHONIOENCODING=ascii",
+                job,
+                base,
+                fault=_stream_fault(env_extra={"PYTHONIOENCODING": "ascii"}),
+            ),
+        ]
+    for job, base in (("converge", CONVERGE), ("train", TRAIN), ("bench", BENCH)):
+        cases += [
+            Case(f"{job} SIGINT at start-up", job, base, fault=_startup_signal_fault(2, 130)),
+            Case(f"{job} SIGTERM at start-up", job, base, fault=_startup_signal_fault(15, 143)),
+        ]
+    for name in ("models.py", "analytic.py", "models/__init__.py", "harness.py"):
+        cases.append(Case(f"converge ./{name}", "converge", CONVERGE, fault=_shadow_fault(name)))
+    cases.append(Case("calibrate ./analytic.py", "calibrate", ["--quick"],
+                      fault=_shadow_fault("analytic.py")))  # fmt: skip
+    return cases
+
+
 # -- the sweep ---------------------------------------------------------------------------------
 
 
@@ -739,6 +860,7 @@ def all_cases() -> dict[str, list[Case]]:
         "candidates": candidate_cases(),
         "environment": env_cases(),
         "faults": fault_cases(),
+        "startup": startup_cases(),
     }
 
 
