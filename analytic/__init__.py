@@ -4,8 +4,8 @@ Public API:
 
 * :func:`rmlp_nngp`, :func:`rmlp_ntk`: ``(N, N)`` kernels of one input set;
 * :func:`rmlp_kernels`: both kernels between two input sets (``RMLPKernels``);
-* :func:`seed_rmlp_nngp`, :func:`seed_rmlp_ntk`, :func:`seed_rmlp_kernels`: the
-  seed notebook's original recursions (its NTK is wrong unless ``W_std = 1``
+* :func:`notebook_rmlp_nngp`, :func:`notebook_rmlp_ntk`, :func:`notebook_rmlp_kernels`:
+  the original (seed) notebook's recursions (its NTK is wrong unless ``W_std = 1``
   and ``b_std = 0``), kept as a reference candidate;
 * :func:`relu_moments`: the arc-cosine kernels ``(V, V̇)`` of a ReLU
   (Cho & Saul 2009) for plain covariance entries;
@@ -24,35 +24,35 @@ inputs exact in :mod:`analytic._pairs` and :mod:`analytic._arccos`.
 """
 
 from analytic._arccos import relu_moments
+from analytic._notebook import NotebookKernels
+from analytic._notebook import notebook_rmlp_kernels
+from analytic._notebook import notebook_rmlp_nngp
+from analytic._notebook import notebook_rmlp_ntk
 from analytic._range import RMLPDiagonal
 from analytic._range import rmlp_diagonal_log10
 from analytic._rmlp import RMLPKernels
 from analytic._rmlp import rmlp_kernels
 from analytic._rmlp import rmlp_nngp
 from analytic._rmlp import rmlp_ntk
-from analytic._seed import SeedKernels
-from analytic._seed import seed_rmlp_kernels
-from analytic._seed import seed_rmlp_nngp
-from analytic._seed import seed_rmlp_ntk
 from analytic._validation import check_input_array
 from analytic._validation import check_real
 from analytic._validation import check_whole
 from analytic._validation import validate_architecture
 
 __all__ = [
+    "NotebookKernels",
     "RMLPDiagonal",
     "RMLPKernels",
-    "SeedKernels",
     "check_input_array",
     "check_real",
     "check_whole",
+    "notebook_rmlp_kernels",
+    "notebook_rmlp_nngp",
+    "notebook_rmlp_ntk",
     "relu_moments",
     "rmlp_diagonal_log10",
     "rmlp_kernels",
     "rmlp_nngp",
     "rmlp_ntk",
-    "seed_rmlp_kernels",
-    "seed_rmlp_nngp",
-    "seed_rmlp_ntk",
     "validate_architecture",
 ]

@@ -25,7 +25,7 @@ Programs, for residual sums of independent branches). Write ``w = W_std²``,
     infinite-width limit, so kernels add).
 * Readout: ``NNGP = w V(K_L)``, ``NTK = w V̇(K_L) ⊙ Θ_L + w V(K_L)``.
 
-The seed's ``rmlp_ntk_ours`` (kept as :func:`analytic.seed_rmlp_ntk`) adds
+The seed notebook's ``rmlp_ntk_ours`` (kept as :func:`analytic.notebook_rmlp_ntk`) adds
 ``V(Σ_l)`` and ``K_{l−1}`` for the two weight layers of a block where the
 recursion above has ``w V(Σ_l) + β`` and ``w K_{l−1} + β``; the two agree
 only at ``W_std = 1, b_std = 0``, the one case the notebook checked.

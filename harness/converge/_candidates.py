@@ -5,12 +5,14 @@ against finite networks exactly like our own analytic kernels are.
 
 Spec syntax (``--candidate`` is repeatable):
 
-* ``seed``: built in, the seed notebook's original recursions
-  (:func:`analytic.seed_rmlp_nngp` and :func:`analytic.seed_rmlp_ntk`). They
-  were only ever checked at ``W_std = 1, b_std = 0`` and are wrong elsewhere.
+* ``notebook``: built in, the seed notebook's original recursions
+  (:func:`analytic.notebook_rmlp_nngp` and :func:`analytic.notebook_rmlp_ntk`).
+  They were only ever checked at ``W_std = 1, b_std = 0`` and are wrong
+  elsewhere. ``seed``, its first name, is an alias that keeps working; a
+  candidate is reported under the name it was given by.
 * ``pkg.module:function``: any importable function (the current folder is on
   ``sys.path`` under ``python -m``).
-* ``none``: no candidates (the default run has ``seed``).
+* ``none``: no candidates (the default run has the notebook's).
 
 Contract. The function is called once, as ::
 
@@ -49,7 +51,8 @@ from harness.runs import UsageError
 
 __all__ = ["Candidate", "evaluate_candidate", "load_candidate", "parse_candidates"]
 
-BUILT_IN = ("seed",)
+#: Built-in candidates by every name they answer to (``seed`` is the notebook's first name).
+BUILT_IN = {"notebook": "notebook", "seed": "notebook"}
 
 
 class Candidate(NamedTuple):
@@ -60,22 +63,32 @@ class Candidate(NamedTuple):
     function: Callable
 
 
-def _seed_candidate(xs, num_res_blocks, W_std, b_std):
-
+def _notebook_candidate(xs, num_res_blocks, W_std, b_std):
     return {
-        "nngp": analytic.seed_rmlp_nngp(xs, num_res_blocks, W_std, b_std),
-        "ntk": analytic.seed_rmlp_ntk(xs, num_res_blocks, W_std, b_std),
+        "nngp": analytic.notebook_rmlp_nngp(xs, num_res_blocks, W_std, b_std),
+        "ntk": analytic.notebook_rmlp_ntk(xs, num_res_blocks, W_std, b_std),
     }
 
 
+_BUILT_IN_FUNCTIONS = {"notebook": _notebook_candidate}
+
+
 def load_candidate(spec: str) -> Candidate:
-    """Resolve ``"seed"`` or ``"pkg.module:function"``; raise UsageError if impossible."""
+    """Resolve ``"notebook"`` (alias ``"seed"``) or ``"pkg.module:function"``.
+
+    A built-in candidate is named as it was given (``seed`` stays ``seed``).
+
+    Raises:
+      UsageError: if the spec cannot be resolved.
+    """
     spec = spec.strip()
-    if spec == "seed":
-        return Candidate("seed", spec, _seed_candidate)
+    if spec in BUILT_IN:
+        return Candidate(spec, spec, _BUILT_IN_FUNCTIONS[BUILT_IN[spec]])
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
-        raise UsageError(f"--candidate: {spec!r} is not 'seed' or 'pkg.module:function'")
+        raise UsageError(
+            f"--candidate: {spec!r} is not 'notebook', 'seed' or 'pkg.module:function'"
+        )
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as error:  # a user's module may fail in any way
@@ -89,16 +102,19 @@ def load_candidate(spec: str) -> Candidate:
             raise UsageError(f"--candidate: {module_name!r} has no attribute {attribute!r}")
     if not callable(function):
         raise UsageError(f"--candidate: {spec!r} is not callable")
-    return Candidate(attribute.split(".")[-1] if spec not in BUILT_IN else spec, spec, function)
+    return Candidate(attribute.split(".")[-1], spec, function)
 
 
 def parse_candidates(specs) -> tuple[Candidate, ...]:
-    """Load every spec (``none`` gives no candidates); names must be distinct."""
+    """Load every spec (``none`` gives no candidates); names and formulas must be distinct."""
     specs = [s for s in specs if s.strip() != "none"]
     loaded = []
     names = set()
     for spec in specs:
         candidate = load_candidate(spec)
+        same = [c.spec for c in loaded if c.spec in BUILT_IN and c.function is candidate.function]
+        if same:  # "notebook" and its alias "seed"
+            raise UsageError(f"--candidate: {spec!r} is given twice (as {same[0]!r})")
         name = candidate.name
         if name in names:  # two functions of the same name from different modules
             name = candidate.spec

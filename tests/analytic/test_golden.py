@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analytic import notebook_rmlp_nngp
+from analytic import notebook_rmlp_ntk
 from analytic import rmlp_nngp
 from analytic import rmlp_ntk
-from analytic import seed_rmlp_nngp
-from analytic import seed_rmlp_ntk
 
 # jax.random.normal(key, (3, 10)), seed cell "In [4]".
 XS_3x10 = np.array(
@@ -85,12 +85,12 @@ def test_matches_seed_printout(kind, xs, num_res_blocks, W_std, b_std, printed):
 
 
 @pytest.mark.parametrize(("kind", "xs", "num_res_blocks", "W_std", "b_std", "printed"), GOLDEN)
-def test_seed_recursions_reproduce_their_printout(kind, xs, num_res_blocks, W_std, b_std, printed):
+def test_notebook_reproduces_its_printout(kind, xs, num_res_blocks, W_std, b_std, printed):
     # The printed NNGP of cell "In [4]" came from neural-tangents, and the seed's
     # NTK was printed only at W_std = 1, b_std = 0 (cell "In [54]"); the seed's
     # own recursions reproduce the printed numbers in every case except the NTK
     # at W_std = 1, b_std = 1, where its recursion is wrong.
-    fn = {"nngp": seed_rmlp_nngp, "ntk": seed_rmlp_ntk}[kind]
+    fn = {"nngp": notebook_rmlp_nngp, "ntk": notebook_rmlp_ntk}[kind]
     kernel = fn(xs, num_res_blocks, W_std, b_std)
     error = np.max(np.abs(kernel - np.array(printed)))
     if kind == "ntk" and b_std != 0:

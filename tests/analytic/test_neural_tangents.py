@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analytic import notebook_rmlp_ntk
 from analytic import rmlp_kernels
-from analytic import seed_rmlp_ntk
 from tests.analytic._stax_rmlp import stax_kernels
 
 ORDINARY_TOLERANCE = 1e-10
@@ -87,13 +87,13 @@ def test_agrees_with_neural_tangents(num_res_blocks, W_std, b_std, dim):
         np.testing.assert_array_equal(nt_ntk[-1], 0.0)
 
 
-@pytest.mark.parametrize(("W_std", "b_std", "seed_is_right"), [(1.0, 0.0, True), (1.5, 0.5, False)])
-def test_seed_ntk_is_right_only_at_unit_weights_and_no_bias(W_std, b_std, seed_is_right):
+@pytest.mark.parametrize(("W_std", "b_std", "is_right"), [(1.0, 0.0, True), (1.5, 0.5, False)])
+def test_notebook_ntk_is_right_only_at_unit_weights_and_no_bias(W_std, b_std, is_right):
     # The seed notebook checked its NTK recursion only at W_std = 1, b_std = 0.
     xs = _inputs(4, seed=7, zero_row=False)[:6]
     _, nt_ntk = stax_kernels(xs, 2, W_std, b_std)
-    seed_error = np.max(np.abs(seed_rmlp_ntk(xs, 2, W_std, b_std) - nt_ntk)) / np.max(nt_ntk)
-    if seed_is_right:
-        assert seed_error <= 1e-7  # the seed's arccos has neural-tangents' own accuracy
+    error = np.max(np.abs(notebook_rmlp_ntk(xs, 2, W_std, b_std) - nt_ntk)) / np.max(nt_ntk)
+    if is_right:
+        assert error <= 1e-7  # the notebook's arccos has neural-tangents' own accuracy
     else:
-        assert seed_error > 0.05
+        assert error > 0.05

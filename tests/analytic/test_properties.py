@@ -4,7 +4,7 @@ Every check compares against an independent truth: exact symmetry, positive
 semi-definiteness (kernels are covariances), positive homogeneity of ReLU
 networks without biases, the one-hidden-layer ReLU kernel written out here
 (Cho & Saul 2009), the closed-form diagonal (angle 0), the x64 flag, the
-concatenation identity of cross kernels, and the seed's recursions.
+concatenation identity of cross kernels, and the seed notebook's recursions.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from analytic import RMLPKernels
+from analytic import notebook_rmlp_kernels
+from analytic import notebook_rmlp_nngp
+from analytic import notebook_rmlp_ntk
 from analytic import relu_moments
 from analytic import rmlp_kernels
 from analytic import rmlp_nngp
 from analytic import rmlp_ntk
-from analytic import seed_rmlp_kernels
-from analytic import seed_rmlp_nngp
-from analytic import seed_rmlp_ntk
 
 CONFIGS = [(0, 1.0, 0.0), (2, 1.4, 0.3), (7, 0.6, 1.1), (40, 1.0, 0.5)]
 
@@ -129,22 +129,22 @@ def test_zero_row_without_biases_is_exactly_zero():
 
 
 @pytest.mark.parametrize("num_res_blocks", [0, 1, 4])
-def test_seed_recursions(num_res_blocks):
+def test_notebook_recursions(num_res_blocks):
     xs = _inputs(seed=8)
     # The seed's NNGP is right everywhere; its NTK only at W_std = 1, b_std = 0.
     for W_std, b_std in [(1.0, 0.0), (1.5, 0.5)]:
         np.testing.assert_allclose(
-            seed_rmlp_nngp(xs, num_res_blocks, W_std, b_std),
+            notebook_rmlp_nngp(xs, num_res_blocks, W_std, b_std),
             rmlp_nngp(xs, num_res_blocks, W_std, b_std),
             rtol=1e-12,
         )
     np.testing.assert_allclose(
-        seed_rmlp_ntk(xs, num_res_blocks, 1.0, 0.0),
+        notebook_rmlp_ntk(xs, num_res_blocks, 1.0, 0.0),
         rmlp_ntk(xs, num_res_blocks, 1.0, 0.0),
         rtol=1e-12,
     )
     wrong, right = (
-        seed_rmlp_ntk(xs, num_res_blocks, 1.5, 0.5),
+        notebook_rmlp_ntk(xs, num_res_blocks, 1.5, 0.5),
         rmlp_ntk(xs, num_res_blocks, 1.5, 0.5),
     )
     if num_res_blocks == 0:  # no block, nothing to get wrong
@@ -153,8 +153,8 @@ def test_seed_recursions(num_res_blocks):
         assert np.max(np.abs(wrong - right)) > 0.05 * np.max(np.abs(right))
     # The cross-kernel form is the off-diagonal block of the square one.
     x2 = _inputs(n=3, seed=9)
-    cross = seed_rmlp_kernels(xs, x2, num_res_blocks=num_res_blocks, W_std=1.5, b_std=0.5)
-    full = seed_rmlp_kernels(
+    cross = notebook_rmlp_kernels(xs, x2, num_res_blocks=num_res_blocks, W_std=1.5, b_std=0.5)
+    full = notebook_rmlp_kernels(
         np.concatenate([xs, x2]), num_res_blocks=num_res_blocks, W_std=1.5, b_std=0.5
     )
     np.testing.assert_allclose(cross.ntk, full.ntk[:7, 7:], rtol=1e-13)
@@ -193,7 +193,7 @@ BAD_ARGUMENTS = [
 
 @pytest.mark.parametrize(("override", "message"), BAD_ARGUMENTS)
 @pytest.mark.parametrize(
-    "fn", [rmlp_nngp, rmlp_ntk, seed_rmlp_nngp, seed_rmlp_ntk], ids=lambda fn: fn.__name__
+    "fn", [rmlp_nngp, rmlp_ntk, notebook_rmlp_nngp, notebook_rmlp_ntk], ids=lambda fn: fn.__name__
 )
 def test_invalid_arguments_raise_value_error(fn, override, message):
     arguments = {"xs": np.ones((2, 3)), "num_res_blocks": 2, "W_std": 1.0, "b_std": 0.5}
@@ -202,7 +202,7 @@ def test_invalid_arguments_raise_value_error(fn, override, message):
         fn(**arguments)
 
 
-@pytest.mark.parametrize("fn", [rmlp_kernels, seed_rmlp_kernels], ids=lambda fn: fn.__name__)
+@pytest.mark.parametrize("fn", [rmlp_kernels, notebook_rmlp_kernels], ids=lambda fn: fn.__name__)
 def test_cross_kernel_feature_mismatch_raises(fn):
     with pytest.raises(ValueError, match="features"):
         fn(np.ones((2, 3)), np.ones((2, 4)), num_res_blocks=1, W_std=1.0, b_std=0.0)

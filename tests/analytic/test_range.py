@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 
+from analytic import notebook_rmlp_ntk
 from analytic import rmlp_diagonal_log10
 from analytic import rmlp_kernels
 from analytic import rmlp_nngp
 from analytic import rmlp_ntk
-from analytic import seed_rmlp_ntk
 
 X = np.random.default_rng(0).standard_normal((5, 3)) * np.array([[0.1], [1], [3], [10], [0.5]])
 
@@ -54,7 +54,7 @@ def test_diagonal_beyond_float64_is_reported_not_overflowed():
         (1, 2**31, 1.5, 0.5, r"num_res_blocks must be <= 2147483647"),
     ],
 )
-@pytest.mark.parametrize("fn", [rmlp_nngp, rmlp_ntk, seed_rmlp_ntk], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("fn", [rmlp_nngp, rmlp_ntk, notebook_rmlp_ntk], ids=lambda f: f.__name__)
 def test_out_of_range_raises_value_error_naming_the_scale(fn, scale, blocks, W_std, b_std, message):
     with pytest.raises(ValueError, match=message):
         fn(X * scale, blocks, W_std, b_std)

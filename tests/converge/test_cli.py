@@ -12,6 +12,7 @@ import analytic
 from harness.converge import evaluate_candidate
 from harness.converge import load_candidate
 from harness.converge import main
+from harness.converge import parse_candidates
 from harness.kernels import empirical_nngp
 from harness.kernels import empirical_ntk
 from harness.runs import UsageError
@@ -175,6 +176,20 @@ def test_candidate_contract(tmp_path, monkeypatch):
         np.testing.assert_array_equal(out["ntk"], truth.ntk)
     with pytest.raises(UsageError, match=r"shape \(4, 3\); expected \(4, 4\)"):
         evaluate_candidate(load_candidate("my_formulas:wrong_shape"), xs, **arch)
+
+
+def test_notebook_candidate_answers_to_its_old_name_seed():
+    xs = gaussian_inputs(4, 3, seed=0)
+    arch = dict(num_res_blocks=2, W_std=1.5, b_std=0.5)
+    notebook, seed = load_candidate("notebook"), load_candidate("seed")
+    # Reported under the name it was given by, so results of `--candidate seed` keep their key.
+    assert (notebook.name, seed.name) == ("notebook", "seed")
+    ntk = evaluate_candidate(seed, xs, **arch)["ntk"]
+    np.testing.assert_array_equal(ntk, analytic.notebook_rmlp_ntk(xs, **arch))
+    np.testing.assert_array_equal(ntk, evaluate_candidate(notebook, xs, **arch)["ntk"])
+    assert [c.name for c in parse_candidates(["seed", "none"])] == ["seed"]
+    with pytest.raises(UsageError, match="given twice"):
+        parse_candidates(["notebook", "seed"])
 
 
 def test_real_command_line_exit_status_and_no_traceback(tmp_path, run_python):

@@ -61,7 +61,7 @@ def test_wrong_seed_ntk_is_flagged_while_ours_is_not(results):
     # relative to its own norm, is what the test estimates, and the 95% interval covers it.
     xs = gaussian_inputs(16, 10, seed=0)
     ours = analytic.rmlp_ntk(xs, 3, 1.5, 0.5)
-    wrong = analytic.seed_rmlp_ntk(xs, 3, 1.5, 0.5)
+    wrong = analytic.notebook_rmlp_ntk(xs, 3, 1.5, 0.5)
     gap = np.linalg.norm(ours - wrong) / np.linalg.norm(wrong)
     assert gap > 0.3
     lo, hi = seed["ntk"]["formula_error_ci95"]
