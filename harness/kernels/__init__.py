@@ -1,20 +1,21 @@
-"""Empirical NNGP and NTK of finite residual MLPs: one network, and many initialisations."""
+"""Empirical NNGP and NTK of finite residual MLPs: one network, and many initialisations.
 
-from harness.kernels._budget import DEFAULT_MEMORY_BUDGET_BYTES
+Public API:
+
+* one network: :func:`empirical_nngp`, :func:`output_nngp`, :func:`empirical_ntk`
+  (methods :data:`NTK_METHODS`), :func:`nt_ntk` (neural-tangents' empirical NTK);
+* many instantiated networks: :func:`per_seed_kernels`, :func:`monte_carlo_kernels`
+  (:class:`PerSeedKernels`), :func:`init_network`, :func:`seed_keys`,
+  :func:`estimate_network_bytes`;
+* many networks by Gaussian conditioning (:mod:`harness.kernels.conditional`):
+  :func:`conditional_kernels` (:class:`ConditionalKernels`),
+  :func:`conditional_network_kernels`, :func:`conditional_keys`,
+  :func:`conditional_network_bytes`;
+* :func:`default_memory_budget_bytes`, :func:`precision_label`.
+"""
+
 from harness.kernels._budget import default_memory_budget_bytes
-from harness.kernels._conditional import ConditionalKernels
-from harness.kernels._conditional import conditional_kernels
-from harness.kernels._conditional import conditional_keys
-from harness.kernels._conditional import conditional_network_bytes
-from harness.kernels._conditional import conditional_network_kernels
-from harness.kernels._factored import factored_ntk
-from harness.kernels._factored import factored_ntk_from_trace
-from harness.kernels._jacobian import dense_jacobian_ntk
-from harness.kernels._jacobian import jacobian_ntk
-from harness.kernels._jacobian import per_input_jacobian
-from harness.kernels._monte_carlo import NTK_METHODS_PER_SEED
 from harness.kernels._monte_carlo import PerSeedKernels
-from harness.kernels._monte_carlo import default_seed_loop
 from harness.kernels._monte_carlo import estimate_network_bytes
 from harness.kernels._monte_carlo import init_network
 from harness.kernels._monte_carlo import monte_carlo_kernels
@@ -22,20 +23,18 @@ from harness.kernels._monte_carlo import per_seed_kernels
 from harness.kernels._monte_carlo import seed_keys
 from harness.kernels._nngp import empirical_nngp
 from harness.kernels._nngp import output_nngp
-from harness.kernels._nngp import readout_marginal_nngp
-from harness.kernels._nt import NT_WORKING_IMPLEMENTATIONS
-from harness.kernels._nt import nt_empirical_ntk_fn
 from harness.kernels._nt import nt_ntk
 from harness.kernels._ntk import NTK_METHODS
 from harness.kernels._ntk import empirical_ntk
 from harness.kernels._precision import precision_label
-from harness.kernels._precision import resolve_precision
+from harness.kernels.conditional import ConditionalKernels
+from harness.kernels.conditional import conditional_kernels
+from harness.kernels.conditional import conditional_keys
+from harness.kernels.conditional import conditional_network_bytes
+from harness.kernels.conditional import conditional_network_kernels
 
 __all__ = [
-    "DEFAULT_MEMORY_BUDGET_BYTES",
     "NTK_METHODS",
-    "NTK_METHODS_PER_SEED",
-    "NT_WORKING_IMPLEMENTATIONS",
     "ConditionalKernels",
     "PerSeedKernels",
     "conditional_kernels",
@@ -43,23 +42,14 @@ __all__ = [
     "conditional_network_bytes",
     "conditional_network_kernels",
     "default_memory_budget_bytes",
-    "default_seed_loop",
-    "dense_jacobian_ntk",
     "empirical_nngp",
     "empirical_ntk",
     "estimate_network_bytes",
-    "factored_ntk",
-    "factored_ntk_from_trace",
     "init_network",
-    "jacobian_ntk",
     "monte_carlo_kernels",
-    "nt_empirical_ntk_fn",
     "nt_ntk",
     "output_nngp",
-    "per_input_jacobian",
     "per_seed_kernels",
     "precision_label",
-    "readout_marginal_nngp",
-    "resolve_precision",
     "seed_keys",
 ]

@@ -30,37 +30,14 @@ import numpy as np
 from harness.kernels._budget import DEFAULT_MEMORY_BUDGET_BYTES
 from harness.kernels._factored import factored_ntk
 from harness.kernels._jacobian import jacobian_ntk
-from harness.kernels._monte_carlo import PerSeedKernels
-from harness.kernels._monte_carlo import default_seed_loop
-from harness.kernels._monte_carlo import estimate_network_bytes
-from harness.kernels._monte_carlo import init_network
-from harness.kernels._monte_carlo import monte_carlo_kernels
-from harness.kernels._monte_carlo import per_seed_kernels
-from harness.kernels._monte_carlo import seed_keys
-from harness.kernels._nngp import empirical_nngp
-from harness.kernels._nngp import output_nngp
 from harness.kernels._nt import check_nt_implementation
 from harness.kernels._nt import nt_ntk
-from harness.kernels._precision import precision_label
 from harness.kernels._precision import resolve_precision
 from harness.kernels._validation import check_inputs
 from harness.kernels._validation import check_model
 from harness.kernels._validation import check_params
 
-__all__ = [
-    "NTK_METHODS",
-    "PerSeedKernels",
-    "default_seed_loop",
-    "empirical_nngp",
-    "empirical_ntk",
-    "estimate_network_bytes",
-    "init_network",
-    "monte_carlo_kernels",
-    "output_nngp",
-    "per_seed_kernels",
-    "precision_label",
-    "seed_keys",
-]
+__all__ = ["NTK_METHODS", "empirical_ntk"]
 
 #: The methods of :func:`empirical_ntk`.
 NTK_METHODS = ("factored", "jacobian", "nt")

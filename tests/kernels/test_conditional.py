@@ -38,18 +38,18 @@ import pytest
 from scipy import stats
 
 import analytic
-from harness.kernels._conditional import _backward_product
-from harness.kernels._conditional import _basis
-from harness.kernels._conditional import _box_muller
-from harness.kernels._conditional import _gram
-from harness.kernels._conditional import _gram_basis
-from harness.kernels._conditional import _householder
-from harness.kernels._conditional import _normal
-from harness.kernels._conditional import _square_root
-from harness.kernels._conditional import conditional_kernels
-from harness.kernels._conditional import conditional_keys
-from harness.kernels._conditional import conditional_network_bytes
-from harness.kernels._conditional import conditional_network_kernels
+from harness.kernels import conditional_kernels
+from harness.kernels import conditional_keys
+from harness.kernels import conditional_network_bytes
+from harness.kernels import conditional_network_kernels
+from harness.kernels.conditional._basis import _backward_product
+from harness.kernels.conditional._basis import _basis
+from harness.kernels.conditional._basis import _gram_basis
+from harness.kernels.conditional._basis import _householder
+from harness.kernels.conditional._basis import _square_root
+from harness.kernels.conditional._linalg import _gram
+from harness.kernels.conditional._normals import _box_muller
+from harness.kernels.conditional._normals import _normal
 from models import ResidualMLP
 from models import draw_parameters
 from models import residual_mlp_trace
