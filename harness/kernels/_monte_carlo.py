@@ -113,10 +113,11 @@ def per_seed_kernels(
       seed_loop: ``"vmap"`` computes all networks at once (``jax.vmap``: the
         parallel choice on accelerators, memory ∝ S); ``"map"`` computes one
         network at a time inside one compiled loop (``jax.lax.map``: memory of
-        one network; on a 2-core CPU it compiles and runs faster, since XLA's
-        CPU batched matmuls are slower than a loop of plain ones). Within
-        one ``seed_loop`` a key gives bit-identical kernels whatever the
-        batch; the two loops differ by float32 rounding (~1e-7 relative).
+        one network; on the CPU it compiles and runs faster, since XLA's
+        CPU batched matmuls are slower than a loop of plain ones, see
+        docs/measurements.md). Within one ``seed_loop`` a key gives
+        bit-identical kernels whatever the batch; the two loops differ by
+        float32 rounding.
     """
     if ntk_method not in NTK_METHODS_PER_SEED:
         raise ValueError(f"ntk_method must be one of {NTK_METHODS_PER_SEED}, not {ntk_method!r}")
@@ -149,8 +150,8 @@ def seed_keys(seeds, *, impl: str | None = None):
     The default (threefry, raw ``uint32[2]`` keys) is reproducible across
     backends and JAX versions. ``impl="rbg"`` or ``"unsafe_rbg"`` draws the
     weights with XLA's bit generator, which is not guaranteed to give the same
-    numbers on another backend or XLA version (and on a 2-core CPU measured
-    2.5x slower than threefry, so it is no speed-up there).
+    numbers on another backend or XLA version (and on the CPU it is slower
+    than threefry, so it is no speed-up there: docs/measurements.md).
     """
     seeds = [int(s) for s in seeds]
     if impl is None:
@@ -218,8 +219,8 @@ def monte_carlo_kernels(
     batch is padded with copies of its last seed, so every batch has one shape
     and compiles once. With ``"vmap"`` batches are padded to at least two
     networks, which makes the kernels of seed ``s`` bit-identical whatever the
-    batching (a lone unpadded network rounds its matmuls differently, at ~1e-7
-    relative); ``"map"`` is bit-identical whatever the batching as it is.
+    batching (a lone unpadded network rounds its matmuls differently, at
+    float32 rounding); ``"map"`` is bit-identical whatever the batching as it is.
 
     ``seed_loop`` is passed to :func:`per_seed_kernels`; ``None`` chooses
     :func:`default_seed_loop` (``"map"`` on the CPU, ``"vmap"`` elsewhere).
@@ -259,7 +260,7 @@ def monte_carlo_kernels(
         batch_size = max(1, budget // per_network) if seed_loop == "vmap" else len(seeds)
     batch_size = max(1, min(int(batch_size), len(seeds)))
     # XLA emits unbatched matmuls for a vmap of size 1, whose float32 rounding
-    # differs (~1e-7 relative) from the batched ones; every size >= 2 gives
+    # differs from the batched ones; every size >= 2 gives
     # bit-identical per-seed kernels (tested), so vmap batches are padded to >= 2.
     padded_size = max(2, batch_size) if seed_loop == "vmap" else batch_size
     nngps, ntks = [], []
