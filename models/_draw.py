@@ -1,13 +1,13 @@
 """Draw all parameters of a :class:`models.ResidualMLP` with one random-number call.
 
 ``model.init`` draws each of the ``2 + 4L + 1`` arrays with its own key, which
-compiles one threefry-plus-inverse-error-function kernel per array: on a
-2-core CPU that compilation alone takes ~4 s, longer than drawing and running
-a width-1024 network. :func:`draw_parameters` draws the same distribution,
-``P`` independent N(0, 1) numbers, with a single ``jax.random.normal(key, (P,))``
-and cuts it into the parameter arrays in a fixed order (the pytree order of
-the parameter dictionary: sorted layer names, then ``bias`` before
-``kernel``). Given a key it always returns the same network; it is a
+compiles one threefry-plus-inverse-error-function kernel per array: on a small
+CPU that compilation alone takes longer than drawing and running a width-1024
+network (measured figures: docs/measurements.md). :func:`draw_parameters`
+draws the same distribution, ``P`` independent N(0, 1) numbers, with a single
+``jax.random.normal(key, (P,))`` and cuts it into the parameter arrays in a
+fixed order (the pytree order of the parameter dictionary: sorted layer names,
+then ``bias`` before ``kernel``). Given a key it always returns the same network; it is a
 different network from ``model.init(key, ...)`` (both are exact draws from the
 NTK-parameterization prior).
 """

@@ -38,8 +38,9 @@ the layer's covariance and, being a parameter, the NTK through the same
 Precision: :func:`analytic.relu_moments` takes the angle from ``arccos`` of the
 correlation, accurate while no pair of inputs is nearly parallel; for
 Gaussian inputs with ``d >= N`` that holds, and the kernels agree with
-:func:`analytic.rmlp_kernels` to about ``1e-14`` relative
-(``tests/calibrate/test_calibration.py`` asserts ``1e-12``).
+:func:`analytic.rmlp_kernels` to ``1e-12`` relative, as
+``tests/calibrate/test_calibration.py`` asserts (measured figures:
+docs/measurements.md).
 """
 
 from __future__ import annotations

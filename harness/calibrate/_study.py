@@ -17,10 +17,10 @@ networks, and runs :func:`harness.stats.formula_test` with its defaults
   should hold :math:`\varepsilon`.
 
 The rule promises (:mod:`harness.stats._formula_test`): size
-:math:`2\Phi(-3) = 0.27\%` for Gaussian noise, measured up to about 0.7% for
-skewed noise; interval coverage at least 95%; 80% power at
-:math:`\varepsilon = \varepsilon_{\rm det}` in the median (from 16 seeds per
-width on; about 70% with 4).
+:math:`2\Phi(-3) = 0.27\%` for Gaussian noise, somewhat more for skewed
+noise; interval coverage at least 95%; 80% power at
+:math:`\varepsilon = \varepsilon_{\rm det}` in the median given enough seeds
+per width, less with very few (measured figures: docs/measurements.md).
 
 **Wrong formulas sized from a pilot.** Replicate 0 of a config is its
 pilot: the detectable error :math:`D_k` its correct-formula test reports sets

@@ -169,7 +169,7 @@ def dropped_bias_formulas(
 
     Computed with :func:`harness.calibrate._recursion.recursion_kernels`; the
     truth is our analytic kernels. With ``b_std = 0`` nothing is dropped and
-    the true error is only rounding (about ``1e-15``).
+    the true error is only rounding.
     """
     truth = _truth(xs, num_res_blocks, W_std, b_std)
     nngp, ntk = recursion_kernels(

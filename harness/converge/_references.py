@@ -6,10 +6,11 @@
   architecture (:func:`models.stax_residual_mlp`; Novak et al. 2020), evaluated
   in float64 under ``jax.enable_x64``. It is an independent implementation;
   their mutual agreement is reported as the maximum relative difference
-  :func:`max_relative_difference`. Expect ~1e-15 for the NNGP and up to
-  ~``(L + 1)·5e-9`` for the NTK: neural-tangents takes ``arccos`` of
+  :func:`max_relative_difference`. The NNGPs agree to rounding; the NTKs less
+  well, and the gap grows with depth: neural-tangents takes ``arccos`` of
   correlations, which loses accuracy at angles near 0 (the diagonal); ours is
-  the accurate one there (see ``tests/analytic/test_neural_tangents.py``).
+  the accurate one there (see ``tests/analytic/test_neural_tangents.py``;
+  measured figures: docs/measurements.md).
 * every candidate (:mod:`harness.converge._candidates`).
 
 Every reference is checked for NaN/Inf here, before any network is built.

@@ -7,10 +7,10 @@ Default run (``python -m harness.train``), chosen to finish in a few minutes on 
 
 * ``widths = 128..1024``. A training step costs about ``n²`` per input, and on the CPU
   width 1024 already dominates; the drift and the gaps fall by ``√8 ≈ 2.8`` over the range.
-* ``seeds = 6`` networks per width (24 per run): measured slope CIs are about ±0.15 to ±0.4
-  wide (the train-set gap, a small residual, is the noisiest), with every fitted slope
-  between -0.6 and -0.9, well below the -0.3 bar. Wider ranges need a GPU: width 8192 costs
-  about 64 times width 1024 per step.
+* ``seeds = 6`` networks per width (24 per run): enough for every fitted slope to fall
+  clearly below the -0.3 bar in the default run, the train-set gap (a small residual) being
+  the noisiest (measured figures: docs/measurements.md). Wider ranges need a GPU: at ``n²``
+  per step, width 8192 costs 64 times width 1024.
 * ``n_train = 16``, ``n_test = 64``, ``input_dim = 10``: Gaussian inputs ``x ~ N(0, I_d)``
   (seed 0, as in ``converge``); the first 16 rows train, the next 64 are held out. Few
   training points keep the NTK well conditioned (``λ_max/λ_min ≈ 17``), so training
