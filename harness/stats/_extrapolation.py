@@ -155,9 +155,7 @@ def extrapolate_to_infinite_width(
         widths = tuple(widths[i] for i in multi_seed)
         stacks = [stacks[i] for i in multi_seed]
     if layout is None:
-        flat = np.arange(int(np.prod(stacks[0].shape[1:])))
-        ones = np.ones(flat.size)
-        layout = KernelLayout(stacks[0].shape[1:], flat, flat, ones, ones, False, False)
+        layout = KernelLayout.plain(stacks[0].shape[1:])
     seeds = tuple(int(stack.shape[0]) for stack in stacks)
     means = np.stack([stack.mean(axis=0) for stack in stacks])
     n = np.asarray(widths, dtype=np.float64)

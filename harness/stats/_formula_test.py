@@ -126,6 +126,8 @@ LACK_OF_FIT_LEVEL = 0.01
 EXACT_TOLERANCE = 1e-5
 #: Entries listed in :attr:`FormulaTest.worst_entries`.
 WORST_ENTRIES = 5
+#: The detectable error uses the noise scale that the data exceed with this probability.
+NOISE_SCALE_QUANTILE = 0.25
 
 Outcome = Literal["consistent", "inconsistent", "inconclusive"]
 
@@ -421,7 +423,7 @@ class _Rule:
         cut = global_cut(rank, est.df, half)
         q = interval_quantile(rank, est.df, INTERVAL_CONSTRUCTION_LEVEL)
         # Median-unbiased noise scale along the top eigenvector (step 4).
-        median_factor = math.sqrt(est.df / scipy.stats.chi2.ppf(0.5, est.df))
+        median_factor = math.sqrt(est.df / scipy.stats.chi2.ppf(NOISE_SCALE_QUANTILE, est.df))
         k = global_multiplier(rank, est.df, half, self.power)
         detectable = (2.0 * bound + k * math.sqrt(est.top_eigenvalue) * median_factor) / (
             self.ref_norm

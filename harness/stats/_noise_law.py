@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 import scipy.optimize
@@ -161,8 +162,10 @@ def _entry_multiplier(nu: float, tail: float, power: float) -> float:
     else:
 
         def rejection(k: float) -> float:
-            lower = float(np.nan_to_num(scipy.stats.nct.cdf(-cut, nu, k), nan=0.0))
-            upper = float(scipy.stats.nct.sf(cut, nu, k))
+            with warnings.catch_warnings():  # scipy's series warns far out; the limit is used
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lower = float(np.nan_to_num(scipy.stats.nct.cdf(-cut, nu, k), nan=0.0))
+                upper = float(scipy.stats.nct.sf(cut, nu, k))
             if not math.isfinite(upper):  # scipy's nct fails far out; the normal limit is close
                 upper = float(scipy.stats.norm.sf(cut - k))
             return upper + lower
