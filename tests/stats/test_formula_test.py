@@ -325,7 +325,7 @@ def test_gross_error_is_inconsistent_and_measured():
 
 
 def test_finite_width_bias_is_not_read_as_a_formula_error():
-    """Bias 5 standard errors wide at the largest width: the naive test rejects, this one does not."""
+    """A bias 5 standard errors wide at the largest width: a naive test rejects, this one not."""
     rng = np.random.default_rng(2008)
     widths, seeds = (64, 128, 256, 512), 64
     a = 5.0 * 512 / math.sqrt(512 * seeds)
@@ -407,7 +407,8 @@ def test_tiny_run_is_inconclusive_and_its_seed_count_decides():
     tiny = formula_test(simulate(rng, PROBLEM, widths, 16, noise=noise), PROBLEM.kernel)
     assert tiny.outcome == "inconclusive"
     assert tiny.formula_error_ci95[1] > 0.01
-    assert tiny.seeds_needed is not None and tiny.seeds_needed > 16
+    assert tiny.seeds_needed is not None
+    assert tiny.seeds_needed > 16
     runs = 30
     planned = [
         formula_test(simulate(rng, PROBLEM, widths, tiny.seeds_needed, noise=noise), PROBLEM.kernel)
@@ -535,7 +536,8 @@ def test_allocated_seeds_meet_the_variance_target_at_least_cost():
     assert all(a >= b for a, b in zip(new, seeds, strict=True))
 
     def variance(s):
-        est = extrapolate_to_infinite_width({w: np.zeros((k, 1, 1)) for w, k in zip(widths, s)})
+        stacks = {w: np.zeros((k, 1, 1)) for w, k in zip(widths, s, strict=True)}
+        est = extrapolate_to_infinite_width(stacks)
         return float(np.sum(est.coefficients**2 * np.asarray(variances) / np.asarray(s)))
 
     target = variance(seeds) / 4.0
