@@ -8,8 +8,10 @@ The jobs (each also ``python -m harness.<job>``):
   their NTK says? (:mod:`harness.train`)
 * :mod:`harness.bench`: our estimators against neural-tangents, side by side.
 
-The estimators (:mod:`harness.kernels`) and the statistics (:mod:`harness.stats`)
-are re-exported here; everything else lives in its subpackage.
+The decision rule is :func:`formula_test` (result: :class:`FormulaTest`): per-width,
+per-network kernels and a formula in, a calibrated outcome out. The main
+estimators (:mod:`harness.kernels`) are re-exported here too; everything else lives
+in its subpackage.
 """
 
 # First: under `python -m harness.<job>`, streams, signals and shadowed packages are
@@ -21,15 +23,19 @@ from harness.kernels import empirical_nngp
 from harness.kernels import empirical_ntk
 from harness.kernels import monte_carlo_kernels
 from harness.kernels import per_seed_kernels
+from harness.stats import FormulaTest
+from harness.stats import formula_test
 from harness.stats import relative_frobenius_error
 from harness.train import TrainConfig
 from harness.train import run_training
 
 __all__ = [
     "ConvergeConfig",
+    "FormulaTest",
     "TrainConfig",
     "empirical_nngp",
     "empirical_ntk",
+    "formula_test",
     "monte_carlo_kernels",
     "per_seed_kernels",
     "relative_frobenius_error",

@@ -31,6 +31,7 @@ from harness.calibrate._summary import twin_table
 from harness.runs import atomic_write_bytes
 from harness.runs import atomic_write_json
 from harness.runs import atomic_write_text
+from harness.runs import claim_folder
 from harness.runs import csv_text
 from harness.runs import strict_json
 
@@ -108,8 +109,9 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
         f"{result.total_seconds / 60:.1f} min: {len(result.configs)} configs, "
         f"{networks} networks, {len(result.records)} formula tests. Method: "
         "`harness/calibrate/_study.py`; design and seeds: `harness/calibrate/_design.py`; "
-        "decision rule: `harness.stats.formula_test` with its defaults (cut 3, power 80%, "
-        "tolerance 1%). Every test is in `records.csv.gz`.",
+        "decision rule: `harness.stats.formula_test` with its defaults (size 1e-4 shared by "
+        "the global and the entry-wise test, power 95%, tolerance 1%). Every test is in "
+        "`records.csv.gz`.",
         "",
         "## Headlines",
         "",
@@ -120,13 +122,15 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
         f"{_pct(size['nominal_size'])}, {size['expected_at_nominal']:.1f} expected at it). "
         f"First replicate of each config (issue 10's target): "
         f"**{size['first_replicate_false_inconsistent']} of {size['first_replicate_tests']}**. "
-        f"Largest z/cut {_num(size['max_z_over_cut'])} ({size['max_z_over_cut_at']}).",
+        f"Largest statistic/cut of either test {_num(size['max_z_over_cut'])} "
+        f"({size['max_z_over_cut_at']}).",
         f"- **Interval, correct formulas.** The 95% interval held the true error 0 in "
         f"{size['ci_covers_zero']} of {size['tests']} ({_pct(size['ci_coverage'], 3)}).",
-        f"- **Power.** Wrong formulas with true error ≥ the run's reported detectable error "
-        f"were flagged in **{overall['flagged']} of {overall['tests']}** "
+        f"- **Power.** Wrong formulas whose true error is at least the run's reported "
+        f"detectable error (global, or entry-wise for the largest entry error) were flagged in "
+        f"**{overall['flagged']} of {overall['tests']}** "
         f"({_pct(overall['power'], 3)}, 95% CI [{_pct(overall['power_ci95'][0], 3)}, "
-        f"{_pct(overall['power_ci95'][1], 3)}]); the rule quotes the detectable error at 80% "
+        f"{_pct(overall['power_ci95'][1], 3)}]); the rule quotes both detectable errors at 95% "
         f"power. Their 95% intervals held the true error in {overall['ci_covers_true_error']} "
         f"of {overall['tests']}.",
         "",
@@ -138,14 +142,20 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
         "networks (`monte_carlo_kernels`, float32) on the same inputs as their conditional twin.",
         "- Seeds: config `cNN` uses keys `fold_in(PRNGKey(1000 + NN), i)`, Flax config `fNN` "
         "`PRNGKey(10⁹ + 10⁷·NN + i)`, with `i = (width index · R + replicate) · S + seed`, so "
-        "no two networks share a key; inputs `gaussian_inputs(N, 8, seed=1000 + NN)` (a Flax "
+        "no two networks share a key; inputs `study_inputs` with seed 1000 + NN: Gaussian, "
+        "or norms spanning 10⁴, or with near-duplicate, antipodal and zero rows (a Flax "
         "config takes its twin's). `tests/calibrate` uses other seeds.",
-        "- *True error* ε = ‖K − K_ref‖_F / ‖K_ref‖_F, K our analytic kernel (the limit). "
-        "*Ratio* = ε / the detectable error the same run reported.",
+        "- *True error* ε: the scale-free relative Frobenius error of the formula against our "
+        "analytic kernel K (the limit), entries divided by √(K_ii K_jj); *entry error*: the "
+        "largest scale-free entry error. *Ratio*: the larger of ε / the detectable error and "
+        "the entry error / the entry detectable error, as the same run reported them.",
         "- Wrong formulas: scaled kernels (1+ε)K and `W_std·(1+δ)` sized from replicate 0 "
         "(the pilot) to 0.25–4 and 1–2 times its detectable error; `W_std·(1.003)`; the bias "
-        "of the first and last block dropped; the seed notebook's NTK. Power tables leave "
-        "the pilot replicates out.",
+        "of the first and last block dropped; `b_std` written for `b_std²`; the seed "
+        "notebook's NTK; local errors (one off-diagonal pair, one diagonal entry, the whole "
+        "diagonal, every off-diagonal entry, the row of the smallest-norm input) at 0.5, 1 "
+        "and 2 times the pilot's entry (or global) detectable error. Power tables leave the "
+        "pilot replicates out.",
         "",
     ]
     false = [r for r in result.records if r.family == "correct" and r.flagged]
@@ -226,8 +236,7 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
         )
     lines += [
         "",
-        "By seeds per width (the rule's own simulations: about 70% power at the median "
-        "quoted error with 4 seeds, 80% from 16 on):",
+        "By seeds per width:",
         "",
         "| seeds per width | configs | correct tests | false *inconsistent* | max z/cut "
         "| power, ratio 0.75–1 | power, ratio 1–1.5 | power, ratio ≥ 1 |",
@@ -331,12 +340,16 @@ def _plot(result: CalibrationResult, data: dict, folder: Path) -> list[str]:
 
 
 def write_report(result: CalibrationResult, folder, *, command: str, environment: dict) -> dict:
-    """Write ``results.json``, ``records.csv.gz``, ``report.md`` and ``power.{png,svg}``."""
+    """Write ``results.json``, ``records.csv.gz``, ``report.md`` and ``power.{png,svg}``.
+
+    Into a calibration folder only, under its lock; the results it held move to
+    ``previous/`` first (:func:`harness.runs.claim_folder`).
+    """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     data = results_json(result, command=command, environment=environment)
-    atomic_write_json(folder / "results.json", strict_json(data))
-    atomic_write_bytes(folder / "records.csv.gz", records_csv_gz(result))
-    _plot(result, data, folder)
-    atomic_write_text(folder / "report.md", _markdown(result, data))
+    with claim_folder(folder, kind="calibrate"):
+        atomic_write_json(folder / "results.json", strict_json(data))
+        atomic_write_bytes(folder / "records.csv.gz", records_csv_gz(result))
+        _plot(result, data, folder)
+        atomic_write_text(folder / "report.md", _markdown(result, data))
     return data

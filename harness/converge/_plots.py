@@ -9,7 +9,11 @@ r"""The four figures of a convergence report (PNG + SVG each, see :mod:`harness.
   and the difference at the largest width.
 * ``error_distributions``: per kernel, the distribution of per-seed errors at
   each width (box plots with the points).
-* ``power``: the smallest formula error the run detects with 80% probability
+* ``entry_deviations``: per judged formula, the standardized deviation
+  :math:`(\hat K_\infty - K_{\rm ref})_{ij}/\mathrm{se}_{ij}` of every entry
+  (the entry-wise test's statistic) on a diverging scale, the worst entry
+  marked; an entry beyond its cut (about 5) makes the formula inconsistent.
+* ``power``: the smallest formula error the run detects with 95% probability
   against (largest width × seeds). The formula test's noise falls like
   :math:`1/\sqrt{n_{max} S}` (one network's relative fluctuation is
   :math:`c/\sqrt n`), so each kernel's curve is :math:`\varepsilon_{det}
@@ -26,7 +30,13 @@ from harness.runs.plots import REFERENCE_STYLES
 from harness.runs.plots import new_figure
 from harness.runs.plots import save_figure
 
-__all__ = ["plot_convergence", "plot_error_distributions", "plot_heatmaps", "plot_power"]
+__all__ = [
+    "plot_convergence",
+    "plot_entry_deviations",
+    "plot_error_distributions",
+    "plot_heatmaps",
+    "plot_power",
+]
 
 KERNEL_TITLES = {"nngp": "NNGP", "ntk": "NTK"}
 
@@ -164,8 +174,40 @@ def plot_power(results: dict, folder, *, writer: bool = True) -> list[str]:
         )
     ax.axhline(tolerance, color="0.3", ls="--", lw=1, label=f"tolerance {100 * tolerance:.2g}%")
     ax.set_xlabel("largest width × seeds, $n_{max} S$")
-    ax.set_ylabel("detectable relative error (80% power)")
+    ax.set_ylabel("detectable scale-free error (95% power)")
     ax.set_title("What this run can see")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     return save_figure(figure, folder, "power", writer=writer)
+
+
+def plot_entry_deviations(judged: list, folder, *, writer: bool = True) -> list[str]:
+    """Heatmaps of standardized entry deviations, one per ``(title, formula_test_json)``."""
+    panels = [(title, test) for title, test in judged if test.get("z_matrix") is not None]
+    if not panels:
+        return []
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = new_figure(columns, rows, width=3.6, height=3.2)
+    for index, (title, test) in enumerate(panels):
+        ax = axes[index // columns][index % columns]
+        z = np.array(test["z_matrix"], dtype=float)
+        cut = test.get("entry_cut") or 5.0
+        largest = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 0.0
+        limit = max(1.5 * cut, largest)
+        image = ax.imshow(z, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        worst = (test.get("worst_entries") or [None])[0]
+        if worst is not None:
+            ax.plot([worst["col"]], [worst["row"]], "s", mfc="none", mec="black", ms=8)
+        ax.set_title(f"{title}\nz/cut {_ratio(test)}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    for index in range(len(panels), rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    return save_figure(figure, folder, "entry_deviations", writer=writer)
+
+
+def _ratio(test: dict) -> str:
+    z, cut = test.get("entry_z"), test.get("entry_cut")
+    return "n/a" if z is None or cut is None else f"{z / cut:.2f}"

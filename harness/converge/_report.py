@@ -1,11 +1,13 @@
 """``report.md``: a convergence run as a human-readable page.
 
 Sections: outcomes (one line per judged formula: consistent, inconsistent or
-inconclusive, with the formula error's 95% interval and the smallest error the
-run could detect), the formula-test table, which sampler produced which width
-and their agreement, the agreement of our analytic kernels with
-neural-tangents', per-seed slopes as diagnostics, a per-width table per kernel,
-the embedded figures, configuration and environment.
+inconclusive, with the formula error's 95% interval, then how the rounds of
+networks ended), the formula-test table, the worst entries of every formula,
+the rounds of networks, which sampler produced which width and their
+agreement, the agreement of our analytic kernels with neural-tangents',
+per-seed slopes as diagnostics, a per-width table per kernel, the embedded
+figures, configuration and environment. :func:`write_outputs` writes the
+report with ``results.json``, ``results.csv`` and the figures.
 """
 
 from __future__ import annotations
@@ -47,12 +49,34 @@ def _test_row(name: str, kernel: str, entry: dict) -> str:
     lo, hi = entry["formula_error_ci95"]
     lof = test.get("lack_of_fit")
     lof_text = "n/a" if not lof or lof[1] is None else f"p = {lof[1]:.2g}"
+    z, cut = test.get("z"), test.get("cut")
+    ez, ecut = test.get("entry_z"), test.get("entry_cut")
     return (
         f"| {name} | {_TITLES[kernel]} | **{entry['outcome']}** | {_pct(entry['formula_error'])} "
         f"[{_pct(lo)}, {_pct(hi)}] | {_pct(entry['detectable_error'])} "
-        f"| {_num(test['z'], '.2f')} | {_num(test['cut'], '.2f')} | {_num(test['df'], '.0f')} "
-        f"| {lof_text} |"
+        f"| {_pct(test.get('entry_detectable_error'))} "
+        f"| {_num(z, '.2f')} / {_num(cut, '.2f')} | {_num(ez, '.2f')} / {_num(ecut, '.2f')} "
+        f"| {_num(test.get('rank'), '.1f')} | {_num(test['df'], '.0f')} | {lof_text} |"
     )
+
+
+def _worst_rows(name: str, kernel: str, entry: dict) -> list[str]:
+    rows = []
+    for worst in entry["formula_test"].get("worst_entries", [])[:3]:
+        lo, hi = worst["ci95"]
+        ratio = None if worst["z"] is None or not worst["cut"] else worst["z"] / worst["cut"]
+        rows.append(
+            f"| {name} | {_TITLES[kernel]} | ({worst['row']}, {worst['col']}) "
+            f"| {_signed_pct(worst['error'])} [{_signed_pct(lo)}, {_signed_pct(hi)}] "
+            f"| {_num(worst['z'], '.2f')} | {_num(ratio, '.2f')} |"
+        )
+    return rows
+
+
+def _signed_pct(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:+.2g}%"
 
 
 def judged_formulas(results: dict):
@@ -66,6 +90,27 @@ def judged_formulas(results: dict):
         for name, candidate in candidates.items():
             if kernel in candidate:
                 yield f"candidate `{name}`", kernel, candidate[kernel]
+
+
+def _size(results: dict):
+    test = results["kernels"]["nngp"]["formula_test"]
+    return test.get("size")
+
+
+def _rounds_section(results: dict) -> list[str]:
+    rounds = results.get("rounds") or []
+    stopped = results.get("stopped") or {}
+    if not rounds:
+        return []
+    lines = ["", "## Rounds of networks", ""]
+    entries = list(rounds[0]["seeds"])
+    lines += ["| round | " + " | ".join(entries) + " | undecided |"]
+    lines += ["|---:|" + "---:|" * len(entries) + "---|"]
+    for index, round_ in enumerate(rounds, start=1):
+        cells = " | ".join(str(round_["seeds"].get(e, "")) for e in entries)
+        lines.append(f"| {index} | {cells} | {', '.join(round_['undecided']) or 'none'} |")
+    lines += ["", f"The run stopped because {stopped.get('message', 'n/a')}."]
+    return lines
 
 
 def headlines(results: dict) -> list[str]:
@@ -147,24 +192,42 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
         "",
         "## The formula test",
         "",
-        "For each formula `K_ref`, the seed-mean kernels `m_n` at every width are fitted as "
-        "`m_n = K_∞ + A/n`, entry by entry, which removes the O(1/n) finite-width bias instead "
-        "of reading it as error; `K_∞` is the infinite-width limit of the networks. The "
-        "statistic is `z = ‖K_∞ − K_ref‖_F / se`, with `se` from the spread between seeds. "
-        "The rule rejects (**inconsistent**) when `z` exceeds a Student-t cut with the tail "
-        "probability of 3σ, so a correct formula is rejected with probability at most 0.27% "
-        "whatever the noise covariance (Székely & Bakirov 2003). Otherwise the formula is "
-        f"**consistent** when the run could detect an error of {_pct(config['tolerance'])} "
-        "with 80% probability, and **inconclusive** when it could not. The formula error is "
-        "`‖K_∞ − K_ref‖_F / ‖K_ref‖_F`; its interval has 95% coverage. Lack of fit: the "
-        "p-value of the 1/n law over the widths (below 1%, extrapolation is not trusted). "
-        "The mathematics is in `harness/stats/_formula_test.py`.",
+        "Each formula `K_ref` is judged on the *scale-free* entries "
+        "`(K_∞ − K_ref)_ij / √(K_ii K_jj)` (`K_ii`: the networks' mean diagonal), so an error "
+        "at inputs of small norm weighs as much as one at large norms. The seed-mean kernels "
+        "`m_n` are fitted as `m_n = K_∞ + A/n` over the widths, entry by entry, which removes "
+        "the O(1/n) finite-width bias instead of reading it as error. Two tests share the "
+        f"size {_num(_size(results))}: a global one, `z = ‖K_∞ − K_ref‖ / se` against the law "
+        "of the noise with its estimated effective rank, and an entry-wise one, the largest "
+        "`|z_ij|` against a Bonferroni cut, which sees an error in a single entry, a row or "
+        "the diagonal. Either rejecting makes the formula **inconsistent**. Otherwise it is "
+        f"**consistent** when its error is below the tolerance {_pct(config['tolerance'])} "
+        "with 95% confidence (the interval's upper end), and **inconclusive** when it is not. "
+        "The *formula error* is the scale-free relative Frobenius error; the *detectable "
+        "error* is the one caught with 95% probability in the noise's worst direction, the "
+        "*entry detectable* the smallest single-entry error caught with 95% probability. "
+        "Lack of fit: the p-value of the 1/n law over the widths (below 1%, extrapolation is "
+        "not trusted). The mathematics is in `harness/stats/_formula_test.py`.",
         "",
-        "| formula | kernel | outcome | formula error [95% CI] | detectable error | z | cut "
-        "| df | lack of fit |",
-        "|---|---|---|---|---:|---:|---:|---:|---|",
+        "| formula | kernel | outcome | formula error [95% CI] | detectable | entry detectable "
+        "| z / cut | entry z / cut | noise rank | df | lack of fit |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines += [_test_row(name, kernel, entry) for name, kernel, entry in judged_formulas(results)]
+    lines += [
+        "",
+        "### Worst entries",
+        "",
+        "The entries with the largest standardized deviation, per formula: the scale-free "
+        "error `(K_∞ − K_ref)_ij / √(K_ii K_jj)` with its pointwise 95% interval; `z / cut` "
+        "above 1 rejects.",
+        "",
+        "| formula | kernel | entry (i, j) | error [95% CI] | z | z / cut |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    for name, kernel, entry in judged_formulas(results):
+        lines += _worst_rows(name, kernel, entry)
+    lines += _rounds_section(results)
     samplers = results.get("samplers", {})
     seeds_per_width = results.get("seeds_per_width", {})
     if samplers:
@@ -177,7 +240,7 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
             "",
             "`flax`: instantiated networks (the ground truth). `conditional`: the same "
             "networks' kernels sampled exactly by Gaussian conditioning "
-            "(`harness/kernels/_conditional.py`), at a cost that grows like the width "
+            "(`harness/kernels/conditional/`), at a cost that grows like the width "
             "instead of its square.",
         ]
     overlap = results.get("sampler_agreement")
@@ -240,6 +303,7 @@ def write_outputs(store, results, rows, references, empirical, config, command, 
     """``results.json``, ``results.csv``, the figures and ``report.md`` (process 0 writes)."""
     # Matplotlib is imported only when a report is written, not with ``import harness``.
     from harness.converge._plots import plot_convergence
+    from harness.converge._plots import plot_entry_deviations
     from harness.converge._plots import plot_error_distributions
     from harness.converge._plots import plot_heatmaps
     from harness.converge._plots import plot_power
@@ -256,6 +320,14 @@ def write_outputs(store, results, rows, references, empirical, config, command, 
     figures["Kernels: analytic against one network (seed 0)"] = "heatmaps.png"
     plot_error_distributions(results, store.out, writer=writer)
     figures["Distribution of per-network errors"] = "error_distributions.png"
+    judged = [
+        (f"{name}, {_TITLES[kernel]}", entry["formula_test"])
+        for name, kernel, entry in judged_formulas(results)
+    ]
+    if plot_entry_deviations(judged, store.out, writer=writer):
+        figures["Standardized deviation of every entry (the entry-wise test)"] = (
+            "entry_deviations.png"
+        )
     plot_power(results, store.out, writer=writer)
-    figures["Detectable formula error against largest width × seeds"] = "power.png"
+    figures["Detectable formula error against largest width × seeds (95% power)"] = "power.png"
     store.write_text("report.md", render_report(results, figures=figures, command=command))
