@@ -5,7 +5,6 @@ in d = 10), at ``W_std = 1.5, b_std = 0.5``, away from the only point
 (``W_std = 1, b_std = 0``) where the seed notebook's NTK recursion is right.
 """
 
-import numpy as np
 import pytest
 
 import analytic
