@@ -38,7 +38,7 @@ def _horner(coefficients, y):
     return acc
 
 
-def _legacy_threefry():
+def _sequential_threefry():
     """The non-partitionable threefry stream (faster on the CPU), whatever the global flag."""
     flag = getattr(jax, "threefry_partitionable", None)
     return flag(False) if flag is not None else contextlib.nullcontext()
@@ -66,7 +66,7 @@ def _box_muller(high, low, angle_bits, dtype):
 
 
 def _normal_pairs(key, pairs, dtype):
-    with _legacy_threefry():
+    with _sequential_threefry():
         words = jax.random.bits(key, (3, pairs), jnp.uint32)
     return _box_muller(*words, dtype)
 
