@@ -26,6 +26,7 @@ from harness.calibrate._study import run_calibration
 from harness.kernels import conditional_kernels
 from harness.runs import ArgumentParser
 from harness.runs import UsageError
+from harness.runs import check_folder_kind
 from harness.runs import check_out_folder
 from harness.runs import device_banner
 from harness.runs import environment_stamp
@@ -95,6 +96,7 @@ def main(argv=None) -> int:
         configs = tuple(c for c in configs if c.name in wanted)
     out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
     check_out_folder(out)
+    check_folder_kind(out, "calibrate")  # before an hour of work, not after
     print(device_banner("calibrate", precision="highest", dtype="float64"), flush=True)
     log = None if args.quiet else (lambda line: print(line, flush=True))
     result = run_calibration(configs, log=log)

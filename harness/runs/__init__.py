@@ -51,12 +51,15 @@ from harness.runs._sharding import seed_mesh
 from harness.runs._sharding import shard_keys
 from harness.runs._store import ConfigMismatchError
 from harness.runs._store import FolderBusyError
+from harness.runs._store import FolderKindError
 from harness.runs._store import RunStore
 from harness.runs._store import atomic_write_bytes
 from harness.runs._store import atomic_write_json
 from harness.runs._store import atomic_write_npz
 from harness.runs._store import atomic_write_text
+from harness.runs._store import check_folder_kind
 from harness.runs._store import check_out_folder
+from harness.runs._store import claim_folder
 from harness.runs._store import config_fingerprint
 from harness.runs._store import csv_text
 from harness.runs._store import file_sha256
@@ -71,6 +74,7 @@ __all__ = [
     "ArgumentParser",
     "ConfigMismatchError",
     "FolderBusyError",
+    "FolderKindError",
     "JobConfig",
     "Progress",
     "RunError",
@@ -90,11 +94,13 @@ __all__ = [
     "bounded_int",
     "check_choice",
     "check_float32_range",
+    "check_folder_kind",
     "check_minimums",
     "check_out_folder",
     "check_run_memory",
     "check_scales",
     "check_widths",
+    "claim_folder",
     "config_fingerprint",
     "config_of",
     "csv_text",

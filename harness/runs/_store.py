@@ -8,6 +8,7 @@ A *run* writes into one output folder (``--out``)::
       units/<key>.npz     one file per finished unit of work, e.g. (width, seed)
       units/bad/          damaged units, set aside and computed again
       results.json, ...   summaries, rewritten as units finish
+      previous/           the results found here when this run took the folder
 
 Every file is written atomically: the bytes go to a temporary file in the
 same folder, which is flushed and ``fsync``-ed and then renamed over the
@@ -18,16 +19,40 @@ has a file and recomputes only the rest.
 
 Temporary files (unique per process) a killed run left behind are deleted when
 the folder is opened again, under its lock, so no live writer's file is touched.
-A rerun with a *different* config into a folder holding finished units is
-refused with :class:`ConfigMismatchError` (a :class:`~harness.runs._cli.UsageError`:
-one line, exit 2) unless ``force=True``, which deletes the old units first; a
-folder without finished units (a run that failed before its first one) is simply
-taken over. The config is compared through :func:`config_fingerprint`, a SHA-256
-of its canonical JSON, with an inputs file identified by its content.
 
-Every unit is validated when it is loaded (it loads, has the run's arrays and
-shapes, holds no NaN/Inf); a bad one is set aside in ``units/bad/`` with a
-one-line warning and computed again, so one damaged file never blocks a rerun.
+Who may take a folder:
+
+* a folder is of one *kind* (the job that wrote it: ``run.json``'s ``kind``; for
+  folders written before every job recorded it, ``records.csv.gz`` marks a
+  calibration and ``X.json`` beside ``X.md`` a benchmark). A job never writes
+  into another kind's folder, ``force`` or not (:class:`FolderKindError`);
+* a rerun with a *different* config into a folder holding finished units or
+  results is refused with :class:`ConfigMismatchError` (a
+  :class:`~harness.runs._cli.UsageError`: one line, exit 2, naming the options that
+  differ) unless ``force=True``, which deletes the old units first (the files
+  *inside* ``units/`` when it is a link, say to scratch storage; a unit that cannot
+  be deleted is an error). A folder holding neither (a run that failed before its
+  first unit) is simply taken over. A non-empty folder without ``run.json`` is
+  never taken;
+* the config is compared field by field after :func:`config_fingerprint` (a
+  SHA-256 of its canonical JSON) differs, with an inputs file identified by its
+  content. A field the stored config has and the current one lacks is one the
+  current code no longer counts (e.g. a converge run's seed count): it is ignored.
+
+Whenever a writer takes a folder, the results already there (everything but
+``run.json``, ``.lock``, ``units/`` and ``previous/``) are first moved to
+``previous/`` (replacing what it held), before ``run.json`` names the new run: a
+reader never sees an older run's complete-looking results beside a new run, even
+if the new one is killed before it writes its own.
+
+Every unit carries its identity (``__unit__``: its key, and from it width, seed and
+sampler; the run's kind, config and fingerprint) and is validated when it is loaded
+(it loads, is the unit asked for, belongs to a run of this config, has the run's
+arrays and shapes, holds no NaN/Inf); a bad one is set aside in ``units/bad/`` with
+a one-line warning and computed again, so one damaged or misplaced file never
+blocks a rerun, and a unit copied over another's file is never used as that one.
+Units without an identity are accepted only in folders written before units had
+one.
 
 In a multi-process (multi-host) run only the writer (process 0) passes
 ``writer=True``; the others read but never write.
@@ -61,12 +86,15 @@ __all__ = [
     "LOCK_NAME",
     "ConfigMismatchError",
     "FolderBusyError",
+    "FolderKindError",
     "RunStore",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_npz",
     "atomic_write_text",
+    "check_folder_kind",
     "check_out_folder",
+    "claim_folder",
     "config_fingerprint",
     "csv_text",
     "file_sha256",
@@ -81,10 +109,22 @@ _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 LOCK_NAME = ".lock"
 #: An output folder needs at least this much free space to start.
 MIN_FREE_BYTES = 1024**2
+#: Where the results found in a folder go when a new run takes it.
+PREVIOUS_NAME = "previous"
+#: What a folder holds besides results: lock, manifest, units, the previous results.
+_NOT_RESULTS = (LOCK_NAME, "run.json", "units", PREVIOUS_NAME)
+#: The array of a unit file that holds its identity (JSON text).
+_IDENTITY = "__unit__"
+#: ``run.json`` field saying that every unit of the folder carries its identity.
+_IDENTIFIED = "unit_identity"
 
 
 class ConfigMismatchError(UsageError):
     """The output folder holds a run of a different config."""
+
+
+class FolderKindError(ConfigMismatchError):
+    """The output folder holds another job's results (``force`` does not override it)."""
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -172,6 +212,138 @@ def _fingerprint(kind, config: Mapping) -> str:
     return config_fingerprint({"kind": kind, "config": _identity(config)})
 
 
+#: Config fields whose option is not ``--`` + the field name with dashes.
+_OPTION_OF_FIELD = {"num_res_blocks": "--blocks", "inputs_sha256": "--inputs", "inputs_file": None}
+_ABSENT = object()
+
+
+def _plain(value):
+    """``value`` as it reads back from JSON (tuples are lists, NumPy scalars numbers)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
+
+
+def _show(value) -> str:
+    if value is _ABSENT:
+        return "not recorded"
+    if isinstance(value, str):
+        return value if len(value) <= 20 else value[:12] + "…"
+    return json.dumps(value, default=_json_default)
+
+
+def _differences(stored_kind, stored: Mapping, kind: str, config: Mapping) -> list[str]:
+    """``["--w-std: stored 1.5, now 1.0", ...]``: how ``config`` differs from ``stored``.
+
+    Only fields of ``config`` count: a field only ``stored`` has is one the current
+    code no longer counts. ``1`` and ``1.0`` are equal, as are a list and a tuple.
+    """
+    if stored_kind != kind:
+        return [f"kind: stored {_show(stored_kind)}, now {kind}"]
+    stored, config = _identity(stored), _identity(config)
+    differences = []
+    for field, value in config.items():
+        before = stored.get(field, _ABSENT)
+        if before is _ABSENT or _plain(before) != _plain(value):
+            option = _OPTION_OF_FIELD.get(field, "--" + field.lower().replace("_", "-"))
+            if option is not None:
+                differences.append(f"{option}: stored {_show(before)}, now {_show(value)}")
+    return differences
+
+
+def _summary(differences: list[str]) -> str:
+    more = len(differences) - 3
+    return "; ".join(differences[:3]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _folder_kind(folder: Path) -> str | None:
+    """The job whose results ``folder`` holds (``None``: none that is known).
+
+    ``run.json``'s ``kind``; for folders written before every job recorded its kind,
+    ``"calibrate"`` where ``records.csv.gz`` is, ``"bench"`` where ``X.json`` has an
+    ``X.md`` beside it.
+    """
+    manifest = _read_json(folder / "run.json")
+    if isinstance(manifest, dict) and isinstance(manifest.get("kind"), str):
+        return manifest["kind"]
+    if (folder / "records.csv.gz").exists():
+        return "calibrate"
+    with contextlib.suppress(OSError):
+        for path in folder.glob("*.json"):
+            if path.name not in ("results.json", "run.json") and path.with_suffix(".md").exists():
+                return "bench"
+    return None
+
+
+def check_folder_kind(out, kind: str, *, option: str = "--out") -> None:
+    """Refuse ``out`` unless it is missing, empty, or a folder of ``kind``'s results.
+
+    Raises:
+      FolderKindError: it holds another kind of job's results, e.g. ``calibrate --out``
+        a converge folder (one line, exit 2).
+      ConfigMismatchError: it holds files but no ``run.json`` of any job.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        return
+    found = _folder_kind(out)
+    if found is not None and found != kind:
+        raise FolderKindError(
+            f"{option}: {out} is a {found} folder (it holds {found} results); a {kind} run "
+            f"writes only into {kind} folders; use another {option}"
+        )
+    if found is None and not (out / "run.json").exists() and _results(out):
+        raise ConfigMismatchError(
+            f"{option}: {out} is not empty and holds no run (no run.json); use another {option}"
+        )
+
+
+def _results(folder: Path) -> list[Path]:
+    """What ``folder`` holds besides lock, manifest, units, previous results and temp files."""
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.name not in _NOT_RESULTS
+        and not (path.name.startswith(".") and path.name.endswith(".tmp"))
+    )
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, a link (not what it points to) or a folder; errors are raised."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _retire_results(folder: Path) -> None:
+    """Move the results in ``folder`` to ``previous/`` (replacing it), as a new run takes it.
+
+    Raises:
+      UsageError: they cannot be moved (nothing of the new run has been written).
+    """
+    results = _results(folder)
+    if not results:
+        return
+    previous = folder / PREVIOUS_NAME
+    try:
+        _remove(previous)
+        previous.mkdir()
+        for path in results:
+            os.replace(path, previous / path.name)
+    except OSError as error:
+        raise UsageError(
+            f"--out: cannot move the results already in {folder} to {previous} "
+            f"({error.strerror or error}); move them away, or use another --out"
+        ) from None
+    _fsync_dir(folder)
+
+
 _HELD: dict[str, list] = {}  # folder -> [file descriptor, holders] of the locks this process holds
 
 
@@ -256,11 +428,42 @@ def check_out_folder(out, *, option: str = "--out") -> None:
             raise UsageError(f"{option}: no space left on the file system of {existing}")
 
 
+@contextlib.contextmanager
+def claim_folder(out, *, kind: str, option: str = "--out"):
+    """``with claim_folder(out, kind="calibrate") as folder:`` write a report into ``out``.
+
+    For jobs that write one report rather than resumable units. Under the folder's
+    lock: a folder of another kind, or a non-empty one that holds no run, is
+    refused; the results already there are moved to ``previous/``; ``run.json``
+    records ``kind``. The lock is held until the block ends.
+
+    Raises:
+      FolderKindError, ConfigMismatchError, FolderBusyError, UsageError: as above.
+    """
+    out = Path(out)
+    check_folder_kind(out, kind, option=option)
+    check_out_folder(out, option=option)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"{option}: cannot create {out} ({error.strerror})") from None
+    key = _lock_folder(out)
+    try:
+        check_folder_kind(out, kind, option=option)
+        _retire_results(out)
+        atomic_write_json(out / "run.json", {"kind": kind})
+        yield out
+    finally:
+        _unlock_folder(key)
+
+
 def _signature(path: Path) -> dict:
     """``{name: [shape, dtype]}`` of a ``.npz`` unit from its headers (raises if damaged)."""
     signature = {}
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
+            if info.filename.removesuffix(".npy") == _IDENTITY:
+                continue
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
                 read_header = (
@@ -294,17 +497,21 @@ class RunStore:
     from construction until :meth:`close` (or the process ends): a second run into
     the same folder is refused with :class:`FolderBusyError`, naming the holder.
 
-    A folder whose ``run.json`` names another config or is damaged is refused if it
-    holds finished units (``force`` deletes them), and silently replaced if it
-    holds none (a run that failed before its first unit). A unit that does not
-    load, lacks an array, has another shape or holds NaN/Inf is moved to
-    ``units/bad/`` with a one-line warning on stderr, and counts as not finished.
+    A folder of another kind is refused. A folder whose ``run.json`` names another
+    config or is damaged is refused if it holds finished units or results
+    (``force`` deletes the units), and taken over if it holds neither (a run that
+    failed before its first unit). The results found in the folder are moved to
+    ``previous/``. A unit that does not load, is not the unit asked for, belongs
+    to another config, lacks an array, has another shape or holds NaN/Inf is moved
+    to ``units/bad/`` with a one-line warning on stderr, and counts as not finished.
 
     Raises:
-      ConfigMismatchError: the folder holds finished units of another config or
-        kind, a damaged ``run.json`` beside finished units, or other files.
+      FolderKindError: the folder holds another kind of job's results.
+      ConfigMismatchError: the folder holds finished units or results of another
+        config, a damaged ``run.json`` beside them, or files but no ``run.json``.
       FolderBusyError: another process holds the folder.
-      UsageError: the folder cannot be created or written.
+      UsageError: the folder cannot be created or written, or ``force`` cannot
+        delete the old units.
     """
 
     def __init__(
@@ -324,6 +531,7 @@ class RunStore:
         self.fingerprint = _fingerprint(kind, self.config)
         self.units = self.out / "units"
         self._lock = None
+        self._identified = True  # False: a folder written before units carried identities
         self._memory: dict[str, dict] = {}  # units saved by a non-writer process
         self._schema = (
             None
@@ -349,59 +557,98 @@ class RunStore:
                         self.out.rmdir()
                 raise
         elif manifest.exists():
-            self._schema = self._schema or self._read_manifest(manifest)[1]
+            state, schema, identified, _ = self._read_manifest(manifest)
+            self._schema = self._schema or schema
+            self._identified = identified or state != "same"
 
-    def _read_manifest(self, manifest: Path) -> tuple[str, dict | None]:
-        """``("same" | "different" | "damaged", recorded unit schema)``."""
-        try:
-            previous = json.loads(manifest.read_text())
-        except (OSError, ValueError, UnicodeDecodeError):
-            return "damaged", None
+    def _read_manifest(self, manifest: Path) -> tuple[str, dict | None, bool, list[str]]:
+        """``("same" | "different" | "damaged", recorded unit schema, whether its units
+        carry identities, how the config differs)``."""
+        previous = _read_json(manifest)
         if not isinstance(previous, dict) or not isinstance(previous.get("config"), dict):
-            return "damaged", None
+            return "damaged", None, True, []
         schema = previous.get("unit_schema")
         schema = schema if isinstance(schema, dict) else None
-        same = previous.get("fingerprint") == self.fingerprint or (
-            previous.get("kind") == self.kind
-            and _fingerprint(previous.get("kind"), previous["config"]) == self.fingerprint
-        )
-        return ("same" if same else "different"), schema
+        identified = previous.get(_IDENTIFIED) is True
+        if previous.get("fingerprint") == self.fingerprint:
+            return "same", schema, identified, []
+        differences = _differences(previous.get("kind"), previous["config"], self.kind, self.config)
+        return ("different" if differences else "same"), schema, identified, differences
 
     def _open(self, manifest: Path, force: bool) -> None:
+        check_folder_kind(self.out, self.kind)
+        if self.units.is_symlink() and not self.units.exists():
+            raise UsageError(
+                f"--out: {self.units} is a link to {os.readlink(self.units)}, which does not "
+                "exist (is that storage mounted?); fix the link, or use another --out"
+            )
+        if self.units.exists() and not self.units.is_dir():
+            raise ConfigMismatchError(f"--out: {self.units} is not a folder; use another --out")
         finished = sorted(self.units.glob("*.npz")) if self.units.is_dir() else []
+        results = _results(self.out)
         if manifest.exists():
-            state, schema = self._read_manifest(manifest)
+            state, schema, identified, differences = self._read_manifest(manifest)
             if state == "same":
                 self._schema = self._schema or schema
-            elif finished and not force:
+                self._identified = identified or not finished
+            elif (finished or results) and not force:
+                held = f"the {len(finished)} finished units" if finished else "the results"
                 if state == "damaged":
                     raise ConfigMismatchError(
-                        f"{manifest} is damaged, so the {len(finished)} finished units beside it "
-                        "cannot be matched to a config; use --force to start over (deleting "
-                        "them), or another --out"
+                        f"{manifest} is damaged, so {held} beside it cannot be matched to a "
+                        "config; use --force to start over (deleting the units), or another --out"
                     )
                 raise ConfigMismatchError(
-                    f"{self.out} holds a run of a different config; "
+                    f"{self.out} holds a run of a different config ({_summary(differences)}); "
                     "use another --out, or --force to replace it"
                 )
             else:
-                shutil.rmtree(self.units, ignore_errors=True)
+                self._clear_units()
                 finished = []
-        else:
-            others = [p for p in self.out.iterdir() if p.name not in (LOCK_NAME, "units")]
-            if (others or finished) and not force:
+        else:  # check_folder_kind refused other files
+            if finished and not force:
                 raise ConfigMismatchError(
-                    f"{self.out} is not empty and holds no run; use another --out, or --force"
+                    f"{self.units} holds {len(finished)} units but {self.out} has no run.json; "
+                    "use another --out, or --force to delete them"
                 )
-            shutil.rmtree(self.units, ignore_errors=True)
+            self._clear_units()
             finished = []
+        # Before run.json names this run: an older run's results never sit beside it.
+        _retire_results(self.out)
         self.units.mkdir(parents=True, exist_ok=True)
         for folder in (self.out, self.units):  # left by writes cut short (kill -9)
             for stale in folder.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
+                if not stale.is_dir():
+                    stale.unlink(missing_ok=True)
         if self._schema is None and finished:
             self._schema = self._common_schema(finished)
         self._write_manifest()
+
+    def _clear_units(self) -> None:
+        """Delete every unit, also behind a link (``units/`` on scratch storage).
+
+        A real ``units/`` folder is deleted; for a link, the units, temporary files and
+        ``bad/`` inside its target are (other files there are not this run's).
+
+        Raises:
+          UsageError: something could not be deleted (no old unit is ever kept silently).
+        """
+        try:
+            if self.units.is_symlink():
+                for path in self.units.iterdir():
+                    if path.suffix == ".npz" or path.name == "bad" or path.name.endswith(".tmp"):
+                        _remove(path)
+            else:
+                _remove(self.units)
+        except OSError as error:
+            where = error.filename or self.units
+            raise UsageError(
+                f"--out: cannot delete the old units in {self.units} ({where}: "
+                f"{error.strerror or error}); delete them by hand, or use another --out"
+            ) from None
+        left = sorted(self.units.glob("*.npz")) if self.units.is_dir() else []
+        if left:
+            raise UsageError(f"--out: {left[0]} is still there after deleting the old units")
 
     def _common_schema(self, paths) -> dict | None:
         """The signature most readable units share (``None`` when none is most common)."""
@@ -418,6 +665,8 @@ class RunStore:
 
     def _write_manifest(self) -> None:
         manifest = {"kind": self.kind, "fingerprint": self.fingerprint, "config": self.config}
+        if self._identified:
+            manifest[_IDENTIFIED] = True
         if self._schema is not None:
             manifest["unit_schema"] = self._schema
         atomic_write_json(self.out / "run.json", manifest)
@@ -478,12 +727,50 @@ class RunStore:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
-            problem = self._problem(arrays)
+            identity = arrays.pop(_IDENTITY, None)
+            problem = self._problem(arrays) or self._identity_problem(key, identity)
         except Exception as error:  # zipfile, numpy and OS errors of a damaged file
             arrays, problem = None, f"it does not load ({type(error).__name__}: {error})"
         if problem is None:
             return arrays
         self._set_aside(path, problem)
+        return None
+
+    def _unit_identity(self, key: str) -> dict:
+        """What unit ``key`` of this run is: width, seed and sampler (from the key), run."""
+        identity: dict = {"key": key}
+        match = _UNIT_KEY.match(key)
+        if match:
+            prefix, width, seed = match.groups()
+            identity |= {"width": int(width), "seed": int(seed), "sampler": _SAMPLER[prefix]}
+        return identity | {
+            "kind": self.kind,
+            "fingerprint": self.fingerprint,
+            "config": self.config,
+        }
+
+    def _identity_problem(self, key: str, stored) -> str | None:
+        """Why a unit file is not unit ``key`` of this run (``None``: it is)."""
+        if stored is None:
+            return None if not self._identified else "it carries no identity (width, seed, run)"
+        try:
+            identity = json.loads(str(stored[()]))
+        except (ValueError, TypeError, IndexError):
+            identity = None
+        if not isinstance(identity, dict):
+            return "its identity does not read"
+        expected = self._unit_identity(key)
+        if any(identity.get(k) != expected.get(k) for k in ("key", "width", "seed", "sampler")):
+            what = ", ".join(f"{k} {identity.get(k)}" for k in ("width", "seed", "sampler"))
+            return f"it is unit {identity.get('key')} ({what}), not {key}"
+        if identity.get("fingerprint") != self.fingerprint:
+            config = identity.get("config")
+            differences = _differences(
+                identity.get("kind"), config if isinstance(config, dict) else {}, self.kind,
+                self.config,
+            )  # fmt: skip
+            if differences:
+                return f"it belongs to a run of another config ({_summary(differences)})"
         return None
 
     def _set_aside(self, path: Path, problem: str) -> None:
@@ -510,7 +797,8 @@ class RunStore:
         if self._schema is None:
             self._schema = {name: [list(a.shape), a.dtype.str] for name, a in arrays.items()}
             self._write_manifest()
-        atomic_write_npz(self._unit_path(key), **arrays)
+        identity = json.dumps(self._unit_identity(key), default=_json_default)
+        atomic_write_npz(self._unit_path(key), **arrays, **{_IDENTITY: np.array(identity)})
 
     def write_json(self, name: str, obj) -> None:
         """Write ``out/name`` as JSON atomically (writer only)."""
@@ -525,6 +813,8 @@ class RunStore:
 
 #: First letter of a unit's key, per sampler of its kernels.
 _UNIT_PREFIX = {"flax": "w", "conditional": "c"}
+_SAMPLER = {prefix: sampler for sampler, prefix in _UNIT_PREFIX.items()}
+_UNIT_KEY = re.compile(r"^([wc])(\d+)_s(\d+)$")
 
 
 def unit_key(width: int, seed: int, sampler: str | None = None) -> str:

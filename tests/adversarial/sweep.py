@@ -173,6 +173,8 @@ def _judge_converge(folder: Path) -> tuple[str, str]:
     for unit in (folder / "units").glob("*.npz"):
         with np.load(unit) as data:
             for name in data.files:
+                if name == "__unit__":  # the unit's identity (JSON text)
+                    continue
                 if not np.all(np.isfinite(data[name])):
                     return "silent-wrong", f"{unit.name}:{name} is not finite"
                 nonzero = nonzero or bool(np.any(data[name]))
@@ -782,8 +784,8 @@ def _shadow_fault(name: str):
 
 
 def startup_cases() -> list[Case]:
-    """Issue 17's classes at the command-line layer (the store's symlinked, cross-job and
-    swapped-unit folders are left to the store's own cases)."""
+    """Issue 17's classes at the command-line layer (symlinked, cross-job and swapped-unit
+    folders are in :func:`folder_cases`)."""
     typed = {"tolerance": 0.01, "target_error": 0.05}
     cases = [
         Case(
@@ -816,6 +818,134 @@ def startup_cases() -> list[Case]:
         cases.append(Case(f"converge ./{name}", "converge", CONVERGE, fault=_shadow_fault(name)))
     cases.append(Case("calibrate ./analytic.py", "calibrate", ["--quick"],
                       fault=_shadow_fault("analytic.py")))  # fmt: skip
+    return cases
+
+
+# -- issue 17: symlinked folders, cross-job output folders, swapped units ----------------------
+
+
+def _snapshot(folder: Path) -> dict:
+    """Every file's bytes under ``folder`` (the lock file aside)."""
+    files = (p for p in folder.rglob("*") if p.is_file() and p.name != ".lock")
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
+
+
+#: Results of each kind of job, as the committed reports hold them (no units).
+_FOREIGN = {
+    "converge": {"run.json": '{"kind": "converge", "fingerprint": "0", "config": {}}',
+                 "results.json": '{"status": "complete"}', "report.md": "# converge\n"},
+    "train": {"run.json": '{"kind": "train", "fingerprint": "0", "config": {}}',
+              "results.json": '{"status": "complete"}', "report.md": "# train\n"},
+    "calibrate": {"records.csv.gz": "", "results.json": "{}", "report.md": "# calibrate\n"},
+    "bench": {"cpu_w8.json": '{"rows": []}', "cpu_w8.md": "# bench\n"},
+}  # fmt: skip
+
+
+def _cross_job_fault(kind: str, *, force: bool = False):
+    """The job run into a folder of ``kind``'s results: refused, exit 2, the kind named, and
+    nothing in that folder changed."""
+
+    def fault(job, folder, argv, env, timeout):
+        other = folder / f"{kind}-folder"
+        other.mkdir()
+        for name, text in _FOREIGN[kind].items():
+            (other / name).write_text(text)
+        before = _snapshot(other)
+        option = "--json" if job == "bench" else "--out"
+        target = other / "results.json" if job == "bench" else other
+        argv = _replace(argv, option, str(target)) + (["--force"] if force else [])
+        rc, _, err, timed_out = _run(job, argv, env, timeout)
+        judged = _judge_exit(rc, err, timed_out)
+        if _snapshot(other) != before:
+            return "lost", f"the {kind} folder's files changed (exit {rc})"
+        if judged is None:
+            return "silent-wrong", f"exit 0: wrote into a {kind} folder"
+        if judged[0] == "clean" and (rc != 2 or f"{kind} folder" not in judged[1]):
+            return "silent-wrong", f"exit {rc} without naming the {kind} folder: {judged[1]}"
+        return judged
+
+    return fault
+
+
+def _linked_units_fault(job, folder, argv, env, timeout):
+    """``out/units`` links to scratch storage; ``--force`` with another config must empty it."""
+    out, scratch = folder / "out", folder / "scratch"
+    scratch.mkdir()
+    out.mkdir()
+    (out / "units").symlink_to(scratch)
+    rc, _, err, _ = _run(job, argv, env, timeout)
+    if rc != 0:
+        return "traceback", f"first run: {_last(err)}"
+    old = {p.name: p.read_bytes() for p in scratch.glob("*.npz")}
+    rc, _, err, timed_out = _run(job, [*_replace(argv, "--w-std", "1.2"), "--force"], env, timeout)
+    judged = _judge_exit(rc, err, timed_out)
+    if judged is not None:
+        return judged
+    if not (out / "units").is_symlink():
+        return "lost", "units/ is no longer the link to scratch storage"
+    kept = [p.name for p in scratch.glob("*.npz") if old.get(p.name) == p.read_bytes()]
+    if kept:
+        return "silent-wrong", f"--force kept the old config's networks: {sorted(kept)[:3]}"
+    return JUDGES[job](out)
+
+
+def _linked_out_fault(job, folder, argv, env, timeout):
+    """``--out`` is a link to the real folder: the rerun resumes through it."""
+    real = folder / "real"
+    real.mkdir()
+    (folder / "out").symlink_to(real)
+    rc, _, err, _ = _run(job, argv, env, timeout)
+    if rc != 0:
+        return "traceback", f"first run: {_last(err)}"
+    return _rerun_and_compare(job, argv, folder / "out", _units(real), timeout)
+
+
+def _dangling_units(folder: Path) -> list[str]:
+    (folder / "out").mkdir()
+    (folder / "out" / "units").symlink_to(folder / "unmounted")
+    return []
+
+
+def _swap(source: str, target: str = "w16_s1"):
+    def damage(out: Path):
+        units = out / "units"
+        (units / f"{target}.npz").write_bytes((units / f"{source}.npz").read_bytes())
+
+    return damage
+
+
+def folder_cases() -> list[Case]:
+    """Issue 17: ``--out`` folders that are links, belong to another job, or hold swapped units."""
+    cases = [
+        Case("converge --force, units/ linked to scratch", "converge", CONVERGE,
+             fault=_linked_units_fault),
+        Case("train --force, units/ linked to scratch", "train", TRAIN, fault=_linked_units_fault),
+        Case("converge --out is a link", "converge", CONVERGE, fault=_linked_out_fault),
+        Case("converge units/ links to nothing", "converge", CONVERGE, setup=_dangling_units),
+        Case("converge unit copied over another seed", "converge", CONVERGE,
+             fault=_damage_fault(_swap("w16_s0"))),
+        Case("converge unit copied over another width", "converge", CONVERGE,
+             fault=_damage_fault(_swap("w8_s1"))),
+        Case("train unit copied over another seed", "train", _replace(TRAIN, "--seeds", "2"),
+             fault=_damage_fault(_swap("w16_s0"))),
+    ]  # fmt: skip
+    crossings = [
+        ("converge", CONVERGE, "train", False),
+        ("converge", CONVERGE, "train", True),
+        ("converge", CONVERGE, "calibrate", True),
+        ("converge", CONVERGE, "bench", True),
+        ("train", TRAIN, "converge", False),
+        ("train", TRAIN, "converge", True),
+        ("train", TRAIN, "calibrate", True),
+        ("calibrate", ["--quick"], "converge", False),
+        ("calibrate", ["--quick"], "train", False),
+        ("calibrate", ["--quick"], "bench", False),
+        ("bench", BENCH, "converge", False),
+        ("bench", BENCH, "calibrate", False),
+    ]
+    for job, base, kind, force in crossings:
+        name = f"{job} {'--force ' if force else ''}into a {kind} folder"
+        cases.append(Case(name, job, base, fault=_cross_job_fault(kind, force=force)))
     return cases
 
 
@@ -861,6 +991,7 @@ def all_cases() -> dict[str, list[Case]]:
         "environment": env_cases(),
         "faults": fault_cases(),
         "startup": startup_cases(),
+        "folders": folder_cases(),
     }
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,12 @@ from harness.converge import seed_batches
 from harness.kernels import estimate_network_bytes
 from harness.runs import ConfigMismatchError
 from harness.runs import FolderBusyError
+from harness.runs import FolderKindError
 from harness.runs import RunStore
 from harness.runs import UsageError
 from harness.runs import atomic_write_json
 from harness.runs import check_out_folder
+from harness.runs import claim_folder
 from harness.runs import config_fingerprint
 from harness.runs import unit_key
 
@@ -220,3 +223,190 @@ def test_unusable_out_folders_are_usage_errors(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="no space left on the file system"):
         check_out_folder(tmp_path / "new")
     assert not (tmp_path / "new").exists()
+
+
+# -- issue 17: what a folder holds, and who may take it ----------------------------------------
+
+
+def test_force_clears_units_behind_a_link(tmp_path):
+    # out/units is a link to scratch storage: --force must empty what it points to.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "units").symlink_to(scratch)
+    old = RunStore(tmp_path / "out", {"W_std": 1.5}, kind="converge")
+    old.save("w4_s0", ntk=np.eye(2))
+    old.save("w4_s1", ntk=np.eye(2))
+    old.close()
+    (scratch / "notes.txt").write_text("not a unit")
+    forced = RunStore(tmp_path / "out", {"W_std": 1.0}, kind="converge", force=True)
+    assert not list(scratch.glob("*.npz"))
+    assert not forced.has("w4_s0")
+    assert (tmp_path / "out" / "units").is_symlink()  # still on scratch storage
+    assert (scratch / "notes.txt").exists()  # only units are the run's
+    forced.save("w4_s0", ntk=2 * np.eye(2))
+    assert (scratch / "w4_s0.npz").exists()
+
+
+def test_units_that_cannot_be_deleted_are_an_error(tmp_path, monkeypatch):
+    old = RunStore(tmp_path, {"W_std": 1.5}, kind="converge")
+    old.save("w4_s0", ntk=np.eye(2))
+    old.close()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "units" / "w4_s0.npz"))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    monkeypatch.setattr(os, "unlink", refuse)
+    with pytest.raises(UsageError, match=r"cannot delete the old units .*Permission denied"):
+        RunStore(tmp_path, {"W_std": 1.0}, kind="converge", force=True)
+    monkeypatch.undo()
+    assert (tmp_path / "units" / "w4_s0.npz").exists()
+    assert json.loads((tmp_path / "run.json").read_text())["config"] == {"W_std": 1.5}
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "reason"),
+    [
+        ("w4_s0", "w4_s1", "it is unit w4_s0 (width 4, seed 0, sampler flax), not w4_s1"),
+        ("w8_s1", "w4_s1", "it is unit w8_s1 (width 8, seed 1, sampler flax), not w4_s1"),
+        ("c4_s1", "w4_s1", "it is unit c4_s1 (width 4, seed 1, sampler conditional), not w4_s1"),
+    ],
+)
+def test_unit_copied_over_another_is_set_aside(tmp_path, capsys, source, target, reason):
+    store = RunStore(tmp_path, {"W_std": 1.5}, kind="converge")
+    for number, key in enumerate(("w4_s0", "w4_s1", "w8_s1", "c4_s1")):
+        store.save(key, nngp=number * np.eye(3), ntk=np.eye(3))
+    store.close()
+    units = tmp_path / "units"
+    (units / f"{target}.npz").write_bytes((units / f"{source}.npz").read_bytes())
+    again = RunStore(tmp_path, {"W_std": 1.5}, kind="converge")
+    assert again.load(source) is not None
+    assert again.load(target) is None
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert reason in err
+    assert len(list((units / "bad").glob(f"{target}.*.npz"))) == 1
+
+
+def test_unit_of_another_config_is_set_aside(tmp_path, capsys):
+    other = RunStore(tmp_path / "other", {"W_std": 1.0, "seeds": 2}, kind="converge")
+    other.save("w4_s0", nngp=np.eye(3), ntk=np.eye(3))
+    mine = RunStore(tmp_path / "mine", {"W_std": 1.5, "seeds": 2}, kind="converge")
+    mine.save("w4_s0", nngp=np.eye(3), ntk=2 * np.eye(3))
+    mine.close()
+    copied = (tmp_path / "other" / "units" / "w4_s0.npz").read_bytes()
+    (tmp_path / "mine" / "units" / "w4_s0.npz").write_bytes(copied)
+    again = RunStore(tmp_path / "mine", {"W_std": 1.5, "seeds": 2}, kind="converge")
+    assert not again.has("w4_s0")
+    assert "belongs to a run of another config (--w-std: stored 1.0, now 1.5)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_unit_without_identity_counts_only_in_older_folders(tmp_path, capsys):
+    store = RunStore(tmp_path, {"seeds": 2}, kind="converge")
+    store.save("w4_s0", nngp=np.eye(3), ntk=np.eye(3))
+    store.close()
+    np.savez(tmp_path / "units" / "w4_s1.npz", nngp=np.eye(3), ntk=np.eye(3))
+    again = RunStore(tmp_path, {"seeds": 2}, kind="converge")
+    assert again.has("w4_s0")
+    assert not again.has("w4_s1")
+    assert "it carries no identity" in capsys.readouterr().err
+
+
+def test_results_of_another_config_are_never_replaced_without_force(tmp_path):
+    # A committed report: run.json and results, no units/ (they are not committed).
+    first = RunStore(tmp_path, {"W_std": 1.5, "n_inputs": 16}, kind="converge")
+    first.write_json("results.json", {"status": "complete"})
+    first.write_text("report.md", "# the committed answer\n")
+    first.close()
+    shutil.rmtree(tmp_path / "units")
+    with pytest.raises(
+        ConfigMismatchError, match=r"different config \(--n-inputs: stored 16, now 4"
+    ):
+        RunStore(tmp_path, {"W_std": 1.5, "n_inputs": 4}, kind="converge")
+    assert (tmp_path / "report.md").read_text() == "# the committed answer\n"
+    assert json.loads((tmp_path / "run.json").read_text())["config"]["n_inputs"] == 16
+
+
+def test_mismatch_names_every_option_that_differs(tmp_path):
+    config = {"W_std": 1.5, "b_std": 0.5, "num_res_blocks": 3, "inputs_sha256": "ab" * 32}
+    RunStore(tmp_path, config, kind="converge").save("w4_s0", ntk=np.eye(2))
+    changed = {**config, "W_std": 1.0, "num_res_blocks": 2, "inputs_sha256": "cd" * 32}
+    with pytest.raises(ConfigMismatchError) as info:
+        RunStore(tmp_path, changed, kind="converge")
+    message = str(info.value)
+    assert "--w-std: stored 1.5, now 1.0" in message
+    assert "--blocks: stored 3, now 2" in message
+    assert "--inputs: stored abababababab…, now cdcdcdcdcdcd…" in message
+    # A field only the stored config has is one the current code no longer counts.
+    assert RunStore(tmp_path, {**config, "b_std": 0.5}, kind="converge").has("w4_s0")
+    del config["b_std"]
+    assert RunStore(tmp_path, config, kind="converge").has("w4_s0")
+
+
+def _finished_run(folder, config, kind="converge"):
+    store = RunStore(folder, config, kind=kind)
+    store.save("w4_s0", ntk=np.eye(2))
+    for name in ("results.json", "results.csv", "report.md", "convergence.png"):
+        store.write_text(name, f"{config}")
+    store.close()
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_a_new_run_moves_the_results_it_finds_to_previous(tmp_path, force):
+    # --force into another config, or a rerun that only re-summarises (another tolerance):
+    # killed right after it took the folder, it must not leave the old results beside it.
+    _finished_run(tmp_path, {"W_std": 1.5})
+    RunStore(tmp_path, {"W_std": 1.0 if force else 1.5}, kind="converge", force=force).close()
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {".lock", "run.json", "units", "previous"}
+    moved = {p.name for p in (tmp_path / "previous").iterdir()}
+    assert moved == {"results.json", "results.csv", "report.md", "convergence.png"}
+    assert (tmp_path / "previous" / "report.md").read_text() == "{'W_std': 1.5}"
+    # The next run replaces previous/ with what it finds (only when it finds results).
+    _finished_run(tmp_path, {"W_std": 2.0} if force else {"W_std": 1.5})
+    assert (tmp_path / "previous" / "report.md").read_text() == "{'W_std': 1.5}"
+    RunStore(tmp_path, {"W_std": 3.0 if force else 1.5}, kind="converge", force=force).close()
+    expected = "{'W_std': 2.0}" if force else "{'W_std': 1.5}"
+    assert (tmp_path / "previous" / "report.md").read_text() == expected
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize(
+    ("found", "files"),
+    [
+        ("train", {"run.json": '{"kind": "train", "fingerprint": "x", "config": {}}'}),
+        ("calibrate", {"records.csv.gz": "", "results.json": "{}", "report.md": ""}),
+        ("bench", {"cpu_w8.json": "{}", "cpu_w8.md": ""}),
+    ],
+)
+def test_a_job_never_writes_into_another_jobs_folder(tmp_path, force, found, files):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "results.json").write_text('{"mine": true}')
+    with pytest.raises(FolderKindError, match=rf"is a {found} folder .* a converge run writes"):
+        RunStore(tmp_path, {"seeds": 2}, kind="converge", force=force)
+    assert json.loads((tmp_path / "results.json").read_text()) == {"mine": True}
+    assert not (tmp_path / "previous").exists()
+    other = "calibrate" if found != "calibrate" else "train"
+    with pytest.raises(FolderKindError), claim_folder(tmp_path, kind=other):
+        pass
+
+
+def test_claim_folder_takes_its_own_kind_and_empty_folders(tmp_path):
+    with claim_folder(tmp_path / "new", kind="calibrate") as folder:
+        (folder / "results.json").write_text("1")
+    with claim_folder(tmp_path / "new", kind="calibrate"):
+        assert (tmp_path / "new" / "previous" / "results.json").read_text() == "1"
+        assert not (tmp_path / "new" / "results.json").exists()
+    assert json.loads((tmp_path / "new" / "run.json").read_text()) == {"kind": "calibrate"}
+    with pytest.raises(FolderKindError, match="is a calibrate folder"):
+        RunStore(tmp_path / "new", {"seeds": 2}, kind="converge", force=True)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("x")
+    refused = pytest.raises(ConfigMismatchError, match="not empty and holds no run")
+    with refused, claim_folder(tmp_path / "mine", kind="calibrate"):
+        pass
+    assert (tmp_path / "mine" / "thesis.tex").exists()
