@@ -29,17 +29,27 @@ so the networks never see what a candidate does to it) and plain
   ``"ntk"``, or a pair ``(nngp, ntk)``: **both** kernels.
 
 Each kernel must be a finite, real ``(N, N)`` array (any real dtype; it is used
-in float64), not all zero, with entries between ``1e-150`` and ``1e150`` in
-magnitude (so that its Frobenius norm, the denominator of every relative
-error, exists in float64). A spec that does not import, a function that raises
-or calls ``sys.exit``, a result whose attributes raise, or a return value that
-breaks the contract is a usage error (one line, exit status 2), reported before
-any network is built.
+in float64; not a masked array, whose mask would be lost), not all zero, with
+entries between ``1e-150`` and ``1e150`` in magnitude (so that its Frobenius
+norm, the denominator of every relative error, exists in float64). An NTK
+returned as a list of rows is refused (at ``N = 2`` it could not be told from a
+pair): return it as an array. Attributes ``.nngp`` and ``.ntk`` are read once
+each, so properties may compute. A spec that does not import, a function that
+raises or calls ``sys.exit``, a result whose attributes raise, or a return
+value that breaks the contract is a usage error (one line, exit status 2),
+reported before any network is built.
+
+What the function prints goes to stderr, each line prefixed with the candidate's
+name, so that stdout keeps the run's own lines. The same function is judged once:
+giving it twice (by one spec, or by two names of one function) is a usage error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import sys
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -112,9 +122,10 @@ def parse_candidates(specs) -> tuple[Candidate, ...]:
     names = set()
     for spec in specs:
         candidate = load_candidate(spec)
-        same = [c.spec for c in loaded if c.spec in BUILT_IN and c.function is candidate.function]
-        if same:  # "notebook" and its alias "seed"
-            raise UsageError(f"--candidate: {spec!r} is given twice (as {same[0]!r})")
+        same = [c.spec for c in loaded if c.function is candidate.function]
+        if same:  # one spec twice, "notebook" and its alias "seed", or two names of one function
+            also = "" if same[0] == candidate.spec else f" (as {same[0]!r})"
+            raise UsageError(f"--candidate: {candidate.spec!r} is given twice{also}")
         name = candidate.name
         if name in names:  # two functions of the same name from different modules
             name = candidate.spec
@@ -145,6 +156,10 @@ def _raised(error: BaseException) -> str:
 
 
 def _as_kernel(value, n: int, what: str) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        raise UsageError(
+            f"{what} is a masked array, whose mask would be lost; return a plain array"
+        )
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):
@@ -178,31 +193,74 @@ def evaluate_candidate(
     xs.setflags(write=False)
     n = xs.shape[0]
     what = f"--candidate {candidate.spec}"
-    try:
-        result = candidate.function(xs, int(num_res_blocks), float(W_std), float(b_std))
-    except (Exception, SystemExit) as error:  # the user's code: report, never crash or exit
-        raise UsageError(f"{what} {_raised(error)}") from None
-    try:
-        kernels = _unpack(result, what)
-        return {kind: _as_kernel(value, n, f"{what} ({kind.upper()})") for kind, value in kernels}
-    except UsageError:
-        raise
-    except (Exception, SystemExit) as error:  # e.g. a property of the result that raises
-        raise UsageError(f"{what}: reading its result raised {_describe(error)}") from None
+    with _printed_to_stderr(candidate.name):
+        try:
+            result = candidate.function(xs, int(num_res_blocks), float(W_std), float(b_std))
+        except (Exception, SystemExit) as error:  # the user's code: report, never crash or exit
+            raise UsageError(f"{what} {_raised(error)}") from None
+        try:
+            kernels = _unpack(result, n, what)
+            return {
+                kind: _as_kernel(value, n, f"{what} ({kind.upper()})") for kind, value in kernels
+            }
+        except UsageError:
+            raise
+        except (Exception, SystemExit) as error:  # e.g. a property of the result that raises
+            raise UsageError(f"{what}: reading its result raised {_describe(error)}") from None
 
 
-def _unpack(result, what: str) -> list[tuple[str, object]]:
-    """``[("ntk", K)]`` or ``[("nngp", K), ("ntk", K)]`` per the contract."""
+@contextlib.contextmanager
+def _printed_to_stderr(name: str):
+    """Capture what the candidate prints to stdout; write it to stderr as ``name: line``."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    finally:
+        text = captured.getvalue()
+        if text and sys.stderr is not None:
+            with contextlib.suppress(OSError, ValueError):  # a closed stderr
+                for line in text.splitlines():
+                    print(f"{name}: {line}", file=sys.stderr)
+                sys.stderr.flush()
+
+
+_MISSING = object()
+
+
+def _is_row(value) -> bool:
+    """Whether ``value`` is one row of numbers (a list, tuple or 1-D array)."""
+    try:
+        return np.ndim(value) == 1
+    except ValueError:  # ragged
+        return False
+
+
+def _unpack(result, n: int, what: str) -> list[tuple[str, object]]:
+    """``[("ntk", K)]`` or ``[("nngp", K), ("ntk", K)]`` per the contract.
+
+    Attributes are read once each (a property may compute, or count its reads).
+    """
     if isinstance(result, np.ndarray):
         return [("ntk", result)]
-    if hasattr(result, "nngp") and hasattr(result, "ntk"):
-        return [("nngp", result.nngp), ("ntk", result.ntk)]
+    nngp = getattr(result, "nngp", _MISSING)
+    ntk = getattr(result, "ntk", _MISSING) if nngp is not _MISSING else _MISSING
+    if ntk is not _MISSING:
+        return [("nngp", nngp), ("ntk", ntk)]
     if isinstance(result, Mapping):
         if not {"nngp", "ntk"} <= set(result):
             raise UsageError(f"{what} returned a mapping without keys 'nngp' and 'ntk'")
         return [("nngp", result["nngp"]), ("ntk", result["ntk"])]
-    if isinstance(result, tuple | list):
-        if len(result) != 2:
-            raise UsageError(f"{what} returned {len(result)} values; expected (nngp, ntk)")
-        return [("nngp", result[0]), ("ntk", result[1])]
-    return [("ntk", result)]
+    if not isinstance(result, tuple | list):
+        return [("ntk", result)]
+    kind = type(result).__name__
+    expected = f"expected the NTK as a ({n}, {n}) NumPy array, or a pair (nngp, ntk) of them"
+    if result and all(_is_row(row) for row in result):  # a kernel written as nested lists
+        try:
+            shape = f"of shape {np.shape(result)}"
+        except ValueError:
+            shape = f"of {len(result)} rows of unequal lengths"
+        raise UsageError(f"{what} returned a nested {kind} {shape}, not an array; {expected}")
+    if len(result) != 2:
+        raise UsageError(f"{what} returned a {kind} of {len(result)} values; {expected}")
+    return [("nngp", result[0]), ("ntk", result[1])]

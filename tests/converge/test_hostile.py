@@ -9,6 +9,7 @@ silent NaN or a wrong verdict, and never lost results.
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import textwrap
@@ -18,9 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import analytic
 import harness.runs._sharding as sharding
 import harness.runs._store as store_module
+from harness.converge import Candidate
+from harness.converge import evaluate_candidate
 from harness.converge import main
+from harness.converge import parse_candidates
+from harness.runs import UsageError
 
 OWN_INPUTS = ["--widths", "8,16", "--seeds", "2", "--blocks", "1", "--candidate", "none", "--quiet"]
 TINY = [*OWN_INPUTS[:-1], "--n-inputs", "4", "--input-dim", "2", "--quiet"]
@@ -74,6 +80,19 @@ def formulas(tmp_path, monkeypatch):
 
             def raising_property(xs, num_res_blocks, W_std, b_std):
                 return Raising()
+
+
+            def masked(xs, num_res_blocks, W_std, b_std):
+                ntk = analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)
+                return np.ma.masked_array(ntk, mask=np.eye(len(xs), dtype=bool))
+
+
+            def nested_list(xs, num_res_blocks, W_std, b_std):
+                return analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std).tolist()
+
+
+            def ragged_rows(xs, num_res_blocks, W_std, b_std):
+                return [[1.0] * (i + 1) for i in range(len(xs))]
             """
         )
     )
@@ -91,6 +110,13 @@ def formulas(tmp_path, monkeypatch):
         ("huge", "(NTK) has entries up to 1e+300, outside 1e-150..1e+150"),
         ("nan", "(NTK) holds NaN or Inf"),
         ("raising_property", "reading its result raised RuntimeError: no NNGP today"),
+        ("masked", "(NTK) is a masked array, whose mask would be lost; return a plain array"),
+        (
+            "nested_list",
+            "returned a nested list of shape (4, 4), not an array; expected the NTK as a (4, 4) "
+            "NumPy array, or a pair (nngp, ntk) of them",
+        ),
+        ("ragged_rows", "returned a nested list of 4 rows of unequal lengths, not an array"),
     ],
 )
 def test_hostile_candidates_are_refused_before_any_network(formulas, cli_exit, name, message):
@@ -100,6 +126,101 @@ def test_hostile_candidates_are_refused_before_any_network(formulas, cli_exit, n
     assert code == 2
     assert message in line
     assert not out.exists()
+
+
+def test_candidate_properties_are_read_once(capsys):
+    reads = {"nngp": 0, "ntk": 0}
+
+    class Lazy:
+        def __init__(self, xs):
+            self.kernels = analytic.rmlp_kernels(xs, num_res_blocks=1, W_std=1.0, b_std=0.0)
+
+        @property
+        def nngp(self):
+            reads["nngp"] += 1
+            return self.kernels.nngp
+
+        @property
+        def ntk(self):
+            reads["ntk"] += 1
+            return self.kernels.ntk
+
+    def lazy(xs, num_res_blocks, W_std, b_std):
+        return Lazy(xs)
+
+    xs = np.random.default_rng(0).standard_normal((4, 2))
+    out = evaluate_candidate(
+        Candidate("lazy", "lazy", lazy), xs, num_res_blocks=1, W_std=1.0, b_std=0.0
+    )
+    assert set(out) == {"nngp", "ntk"}
+    assert reads == {"nngp": 1, "ntk": 1}
+
+
+def test_what_a_candidate_prints_goes_to_stderr_under_its_name(capsys):
+    def chatty(xs, num_res_blocks, W_std, b_std):
+        print("computing the NTK\nof 4 inputs")
+        return analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)
+
+    def chatty_then_wrong(xs, num_res_blocks, W_std, b_std):
+        print("almost there")
+        return np.zeros((len(xs), len(xs)))
+
+    xs = np.random.default_rng(0).standard_normal((4, 2))
+    arch = {"num_res_blocks": 1, "W_std": 1.0, "b_std": 0.0}
+    evaluate_candidate(Candidate("chatty", "mine:chatty", chatty), xs, **arch)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["chatty: computing the NTK", "chatty: of 4 inputs"]
+    candidate = Candidate("chatty_then_wrong", "mine:chatty_then_wrong", chatty_then_wrong)
+    with pytest.raises(UsageError, match="is all zeros"):
+        evaluate_candidate(candidate, xs, **arch)
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "chatty_then_wrong: almost there\n")
+
+
+def test_a_candidate_given_twice_is_refused(formulas):
+    (formulas / "twice.py").write_text(
+        "import analytic\n\n"
+        "def ntk(xs, num_res_blocks, W_std, b_std):\n"
+        "    return analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)\n\n"
+        "same_ntk = ntk\n"
+    )
+    for specs, message in (
+        (["twice:ntk", "twice:ntk"], "--candidate: 'twice:ntk' is given twice"),
+        (["twice:ntk", " twice:ntk "], "--candidate: 'twice:ntk' is given twice"),
+        (["twice:ntk", "twice:same_ntk"], "'twice:same_ntk' is given twice (as 'twice:ntk')"),
+        (["notebook", "seed"], "'seed' is given twice (as 'notebook')"),
+    ):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            parse_candidates(specs)
+    assert [c.name for c in parse_candidates(["twice:ntk", "notebook"])] == ["ntk", "notebook"]
+
+
+@pytest.mark.slow  # one tiny converge run (compilation dominates)
+def test_a_candidate_that_changes_folder_moves_neither_output_nor_headlines(
+    tmp_path, monkeypatch, capsys
+):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "wanders.py").write_text(
+        "import os\n\nimport analytic\n\n"
+        "def ntk(xs, num_res_blocks, W_std, b_std):\n"
+        f"    os.chdir({str(elsewhere)!r})\n"
+        "    print('moved to', os.getcwd())\n"
+        "    return analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # restored after the test, whatever the candidate does
+    argv = [*TINY[:-3], "--candidate", "wanders:ntk", "--out", "run"]
+    assert main(argv) == 0
+    assert (tmp_path / "run" / "results.json").is_file()
+    assert (tmp_path / "run" / "report.md").is_file()
+    assert list(elsewhere.iterdir()) == []
+    captured = capsys.readouterr()
+    assert "moved to" not in captured.out
+    assert f"ntk: moved to {elsewhere}" in captured.err.splitlines()
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["candidates"]["ntk"]["spec"] == "wanders:ntk"
 
 
 @pytest.mark.bad_arguments("converge-extreme")
