@@ -17,6 +17,7 @@ formula rather than as the arithmetic failure it is.
 from __future__ import annotations
 
 import decimal
+import hashlib
 import math
 import os
 import stat
@@ -32,6 +33,7 @@ __all__ = [
     "FLOAT32_KERNEL_RANGE",
     "check_float32_range",
     "gaussian_inputs",
+    "inputs_sha256",
     "load_inputs_file",
     "run_inputs",
 ]
@@ -42,6 +44,9 @@ __all__ = [
 FLOAT32_KERNEL_RANGE = (-30.0, 30.0)
 #: The largest input entry float32 networks take (float32 overflows at 3.4e38).
 FLOAT32_INPUT_LIMIT = 1e30
+#: dtype kinds read as inputs: signed and unsigned integers, floats (not bool, complex,
+#: timedelta64 or datetime64, strings or objects).
+_REAL_KINDS = "iuf"
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -99,10 +104,15 @@ def load_inputs_file(path) -> np.ndarray:
         if "pickle" in reason.lower():
             reason = "it holds Python objects (pickled), not numbers"
         raise UsageError(f"--inputs: cannot read {path} as a .npy array ({reason})") from None
-    if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number):
+    if not isinstance(data, np.ndarray):
         raise UsageError(f"--inputs: {path} does not hold a numeric array")
     if np.iscomplexobj(data):
         raise UsageError(f"--inputs: {path} holds complex numbers")
+    if data.dtype.kind not in _REAL_KINDS:  # timedelta64 passes np.number, and must not
+        raise UsageError(
+            f"--inputs: {path} does not hold a numeric array (its dtype is {data.dtype}); "
+            "save integers or floats"
+        )
     if data.ndim != 2 or data.shape[0] < 2 or data.shape[1] < 1:
         raise UsageError(
             f"--inputs: {path} has shape {data.shape}; expected (N, d) with N >= 2 rows of inputs"
@@ -113,6 +123,23 @@ def load_inputs_file(path) -> np.ndarray:
         row = int(np.argwhere(bad)[0][0])
         raise UsageError(f"--inputs: {path} holds NaN or Inf (first in row {row})")
     return data
+
+
+def inputs_sha256(inputs) -> str:
+    """The identity of a run's inputs: SHA-256 (hex) of their values, not of a file's bytes.
+
+    ``inputs`` is an ``(N, d)`` array, or the path of a ``.npy`` file (read with
+    :func:`load_inputs_file`). Hashed: the shape, then the values as C-ordered
+    little-endian float64 (``-0.0`` as ``0.0``). So the same numbers saved in Fortran
+    order, as float32 or integers, big-endian or by another NumPy version have one
+    identity, and a resumed run finds its folder; any changed value changes it.
+    """
+    if not isinstance(inputs, np.ndarray):
+        inputs = load_inputs_file(inputs)
+    values = np.ascontiguousarray(inputs, dtype="<f8") + 0.0  # + 0.0 turns -0.0 into 0.0
+    digest = hashlib.sha256(f"inputs {values.shape}\n".encode())
+    digest.update(values.astype("<f8", copy=False).tobytes(order="C"))
+    return digest.hexdigest()
 
 
 def _norm_text(squared) -> str:
