@@ -28,7 +28,10 @@ The ETA excludes compilation: the rate is measured from the end of the first uni
 done now (which carries the compilation) over the units after it, so the ETA is
 ``?`` until a second unit is done. When units were skipped, the first unit done
 (or the end) prints ``resumed N of M networks`` (``N, M`` given through ``units=``
-and ``skip(count=)``; without them, the resumed fraction of the work).
+and ``skip(count=)``; without them, the resumed fraction of the work). *Resumed* means
+found on disk when the process started: a run that adds networks in rounds opens one
+``Progress`` per round and passes ``done_earlier=``, the units that this process itself
+finished in earlier rounds, which are skipped like resumed ones but not reported as such.
 
 ``rich`` is used rather than a bar of our own because it already solves redrawing
 on a timer, terminal width and cursor handling, and it ships with Flax.
@@ -74,6 +77,9 @@ class Progress:
       units: the number of units (networks) in ``total``, for the counts in the
         lines; ``None`` shows fractions of the work only.
       unit_name: what a unit is called in the lines.
+      done_earlier: of the units that will be skipped, how many this process finished
+        itself, under an earlier ``Progress`` (an earlier round): they fill the bar but
+        are not counted in the ``resumed`` line (which needs ``units``).
       interval: seconds between plain lines (not on a terminal).
       clock: a monotonic clock, replaceable in tests.
       live: draw the rich bar (``None``: when ``stream`` is a terminal).
@@ -88,6 +94,7 @@ class Progress:
         stream=None,
         units: int | None = None,
         unit_name: str = "networks",
+        done_earlier: int = 0,
         interval: float = 30.0,
         clock=time.monotonic,
         live: bool | None = None,
@@ -105,6 +112,7 @@ class Progress:
         self.count = 0  # finished units, skipped included (when counts are given)
         self.skipped = 0.0  # cost found done
         self.skipped_count = 0
+        self.done_earlier = int(done_earlier)
         self.note = ""
         self._first_done_at = None  # (time, cost) at the end of the first unit done now
         self._resumed_told = False
@@ -190,10 +198,14 @@ class Progress:
         label = f"{self.label}: " if self.label else ""
         return label + self.status()
 
+    def _resumed(self) -> int:
+        """Units found done that this process did not finish itself."""
+        return self.skipped_count - self.done_earlier
+
     def _resumed_text(self) -> str:
         label = f"{self.label}: " if self.label else ""
         if self.units and self.skipped_count:
-            return f"{label}resumed {self.skipped_count} of {self.units} {self.unit_name}"
+            return f"{label}resumed {self._resumed()} of {self.units} {self.unit_name}"
         return f"{label}resumed: {100 * self.skipped / self.total:.0f}% of the work was done before"
 
     def _print(self, line: str) -> None:
@@ -210,7 +222,8 @@ class Progress:
     def _tell_resumed(self) -> None:
         if self.enabled and not self._resumed_told and self.skipped > 0:
             self._resumed_told = True
-            self._print(self._resumed_text())
+            if not (self.units and self.skipped_count and self._resumed() <= 0):
+                self._print(self._resumed_text())
 
     # -- drawing ----------------------------------------------------------------------
 

@@ -76,6 +76,32 @@ def test_a_fully_resumed_run_says_so_without_fractions():
     )
 
 
+def _round(stream, *, units, done_earlier, skipped, computed):
+    """One round of a run that adds networks in rounds: its lines that say "resumed"."""
+    start = stream.tell()
+    with Progress(
+        units, label="converge", stream=stream, units=units, done_earlier=done_earlier
+    ) as bar:
+        bar.skip(skipped, count=skipped)
+        for _ in range(computed):
+            bar.advance(1)
+    return [line for line in stream.getvalue()[start:].splitlines() if "resumed" in line]
+
+
+def test_networks_of_an_earlier_round_of_this_process_are_not_resumed():
+    # A fresh --target-error run: 4 networks, then a top-up to 64 in the same process.
+    stream = io.StringIO()
+    assert _round(stream, units=4, done_earlier=0, skipped=0, computed=4) == []
+    assert _round(stream, units=64, done_earlier=4, skipped=4, computed=60) == []
+    assert _round(stream, units=64, done_earlier=64, skipped=64, computed=0) == []
+    # A rerun after an interruption: 2 networks on disk, 2 computed now, then the top-up.
+    stream = io.StringIO()
+    resumed = ["converge: resumed 2 of 4 networks"]
+    assert _round(stream, units=4, done_earlier=0, skipped=2, computed=2) == resumed
+    resumed = ["converge: resumed 2 of 64 networks"]
+    assert _round(stream, units=64, done_earlier=2, skipped=4, computed=60) == resumed
+
+
 def test_terminal_bar_redraws_in_place_within_the_width():
     stream = _Tty()
     with Progress(4, label="converge", stream=stream, units=4) as bar:
