@@ -28,6 +28,7 @@ from harness.runs import load_inputs_option
 from harness.runs import parse_widths
 from harness.runs import run_job
 from harness.train._config import TrainConfig
+from harness.train._report import step_cap_warning
 from harness.train._run import DEFAULT_TRAIN_OUT
 from harness.train._run import NonFiniteTrainingError
 from harness.train._run import run_training
@@ -96,8 +97,11 @@ def config_from_args(args) -> TrainConfig:
 
 
 def _summary(results: dict, out: str) -> list[str]:
-    """The verdicts, then the wall time and where the report is."""
+    """The step cap, when the loss target was not reached; the verdicts, the wall time and
+    where the report is."""
+    warning = step_cap_warning(results)
     return [
+        *([f"warning: {warning}"] if warning else []),
         *results["verdicts"],
         f"wall time {results['wall_seconds']:.1f} s; results: {out}/report.md",
     ]

@@ -6,7 +6,10 @@ NTK ``Θ`` on the training set and between test and training inputs
 (:func:`analytic.rmlp_kernels`, float64), the learning rate
 ``η = lr_fraction · 2/λ_max(Θ)`` (:func:`harness.train._kernel_dynamics.stable_learning_rate`),
 the number of steps ``T`` and the recorded steps (0 and ``records`` log-spaced steps in
-``1..T``).
+``1..T``), and the expected training loss that ``T`` steps reach
+(:func:`harness.train._kernel_dynamics.expected_loss_ratio`): when the automatic ``T``
+stops at ``max_steps`` before reaching ``loss_ratio``, the run says so instead of
+claiming the target.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from harness.runs import check_float32_range
 from harness.runs import check_run_memory
 from harness.runs import gaussian_inputs
 from harness.runs import load_inputs_file
+from harness.train._kernel_dynamics import expected_loss_ratio
 from harness.train._kernel_dynamics import stable_learning_rate
 from harness.train._kernel_dynamics import steps_to_fit
 from harness.train._task import RegressionTask
@@ -40,6 +44,10 @@ class TrainingProblem(NamedTuple):
     steps: int
     record_steps: np.ndarray
     eigenvalues: np.ndarray  # of Θ(X, X), ascending
+    #: E‖f_T(X) − y‖² / ‖y‖² of the NTK dynamics at ``steps`` (f_0 ~ N(0, K_NNGP)).
+    expected_loss_ratio: float
+    #: The automatic ``T`` hit ``max_steps`` with ``expected_loss_ratio > loss_ratio``.
+    steps_capped: bool
 
 
 def problem_inputs(config) -> np.ndarray:
@@ -103,6 +111,9 @@ def build_problem(config) -> TrainingProblem:
             max_steps=config.max_steps,
         )
     steps = max(int(steps), 1)
+    reached = float(
+        expected_loss_ratio(theta, nngp, task.y_train, learning_rate=eta, steps=[steps])[0]
+    )
     return TrainingProblem(
         task=task,
         theta_train=theta,
@@ -112,4 +123,6 @@ def build_problem(config) -> TrainingProblem:
         steps=steps,
         record_steps=record_schedule(steps, config.records),
         eigenvalues=eigenvalues,
+        expected_loss_ratio=reached,
+        steps_capped=config.steps is None and reached > config.loss_ratio,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.train._summary import MEASURES
 
-__all__ = ["render_train_report"]
+__all__ = ["render_train_report", "step_cap_warning"]
 
 
 def _fmt(value, spec=".3g") -> str:
@@ -16,6 +16,31 @@ def _entry(results: dict, path: tuple) -> dict:
     for key in path:
         node = node[key]
     return node
+
+
+def step_cap_warning(results: dict) -> str | None:
+    """The sentence saying that the automatic ``T`` hit its cap short of the loss target."""
+    config, problem = results["config"], results["problem"]
+    if not problem["steps_capped"]:
+        return None
+    reached = problem["expected_loss_ratio"]
+    worse = " (no better than the zero function)" if reached >= 1 else ""
+    return (
+        f"loss target not reached: the automatic T stopped at its cap of {problem['steps']} "
+        f"steps, where the expected NTK training loss is {reached:.3g} × ½‖y‖²{worse}, above "
+        f"the --loss-ratio {config['loss_ratio']:g} asked; pass --steps to train longer"
+    )
+
+
+def _steps_line(results: dict) -> str:
+    config, problem = results["config"], results["problem"]
+    line = f"- steps T = {problem['steps']}"
+    loss = f"expected NTK training loss {problem['expected_loss_ratio']:.3g} × ½‖y‖²"
+    if config["steps"] is not None:
+        return f"{line} (given; {loss})"
+    if problem["steps_capped"]:
+        return f"{line} (auto, stopped at its cap; {loss})\n- **{step_cap_warning(results)}**"
+    return f"{line} (auto: {loss}, at most the {config['loss_ratio']:g} asked)"
 
 
 def render_train_report(results: dict, *, command: str | None = None) -> str:
@@ -49,12 +74,7 @@ def render_train_report(results: dict, *, command: str | None = None) -> str:
         f"- learning rate η = {problem['learning_rate']:.6g} = {config['lr_fraction']} × "
         f"2/λ_max (λ_max = {problem['ntk_eigenvalue_max']:.6g}, "
         f"λ_min = {problem['ntk_eigenvalue_min']:.6g} of the analytic NTK on the training set)",
-        f"- steps T = {problem['steps']}"
-        + (
-            f" (auto: expected NTK training loss at most {config['loss_ratio']:g} × ½‖y‖²)"
-            if config["steps"] is None
-            else ""
-        ),
+        _steps_line(results),
         f"- {config['seeds']} networks per width, empirical NTK by `{config['ntk_method']}`, "
         f"matmul precision `{env['matmul_precision']}`",
         f"- environment: JAX {env['jax']} on {env['device']} ({env['backend']}), "

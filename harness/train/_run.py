@@ -13,6 +13,7 @@ is built and checked before the folder is opened, so a refused config leaves no 
 
 from __future__ import annotations
 
+import os
 import time
 
 from harness.runs import Progress
@@ -49,7 +50,8 @@ def run_training(
 
     Args:
       config: a :class:`~harness.train._config.TrainConfig`.
-      out: output folder.
+      out: output folder (made absolute before anything else runs, so that code which
+        changes the working folder cannot move it).
       force: replace a run of another config in ``out``.
       quiet: no progress bar (it is also off when the stream is not a terminal).
       progress_stream: where the progress bar goes (default stderr).
@@ -62,6 +64,7 @@ def run_training(
       UsageError: bad inputs file or a config mismatch in ``out``.
       NonFiniteTrainingError: NaN/Inf, naming the width and seed (finished units are kept).
     """
+    out = os.path.abspath(out)
     start = time.perf_counter()
     problem = build_problem(config)  # every check of the inputs, before the folder is touched
     store = RunStore(out, config.to_dict(), kind="train", force=force)

@@ -10,7 +10,10 @@ and the OLS slope of ``log(value)`` against ``log(width)`` over all per-seed poi
 Student-t 95% CI (:func:`harness.stats.summarize_errors`, :func:`harness.stats.loglog_slope`).
 Layout of ``results.json``::
 
-    config, environment, problem          what was run, where, and the derived η, T, spectrum
+    config, environment, problem          what was run, where, and the derived η, T, spectrum;
+                                          .expected_loss_ratio: the NTK's expected training
+                                          loss at T over ½‖y‖²; .steps_capped: the automatic
+                                          T stopped at max_steps above loss_ratio
     kernel_drift                          ‖Θ̂_T - Θ̂_0‖_F / ‖Θ̂_0‖_F
     function_gap                          ‖f_T - f_T^NTK‖ / ‖f_T^NTK‖ over train ∪ test, plus
       .train, .test                         the same over the training / held-out outputs
@@ -113,6 +116,8 @@ def summarize_training(config, problem, units: dict, *, environment: dict) -> di
             "learning_rate": problem.learning_rate,
             "learning_rate_limit": 2.0 / float(problem.eigenvalues[-1]),
             "steps": problem.steps,
+            "expected_loss_ratio": problem.expected_loss_ratio,
+            "steps_capped": problem.steps_capped,
             "record_steps": [int(t) for t in problem.record_steps],
             "ntk_eigenvalue_max": float(problem.eigenvalues[-1]),
             "ntk_eigenvalue_min": float(problem.eigenvalues[0]),

@@ -1,6 +1,8 @@
 """``python -m harness.train`` end to end on a tiny config, resume, and bad inputs (exit 2)."""
 
+import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -156,3 +158,43 @@ def test_results_json_is_strict(tiny_run):
 
     value = {"std": [float("nan"), 0.5], "ci": (float("-inf"), np.float64(2.0)), "n": 3}
     assert strict_json(value) == {"std": [None, 0.5], "ci": [None, 2.0], "n": 3}
+
+
+@pytest.mark.slow  # one tiny run (compilation dominates)
+def test_step_cap_is_said_and_out_stays_put_when_the_folder_changes(tmp_path, monkeypatch, capsys):
+    import harness.train._cli as train_cli
+    import harness.train._run as train_run
+
+    # T capped at 2 steps: far from the loss target (the default run needs 39 steps).
+    parse = train_cli.config_from_args
+    monkeypatch.setattr(
+        train_cli, "config_from_args", lambda args: dataclasses.replace(parse(args), max_steps=2)
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    train = train_run.train_one_network
+
+    def wandering(*args):  # as user code might: change folder, then train
+        os.chdir(elsewhere)
+        return train(*args)
+
+    monkeypatch.setattr(train_run, "train_one_network", wandering)
+    monkeypatch.chdir(tmp_path)  # restored after the test
+    argv = [arg for arg in TINY if arg != "--quiet"]
+    assert main([*argv, "--widths", "16", "--seeds", "1", "--out", "run"]) == 0
+    assert {"results.json", "report.md"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert list(elsewhere.iterdir()) == []
+    problem = json.loads((tmp_path / "run" / "results.json").read_text())["problem"]
+    assert (problem["steps"], problem["steps_capped"]) == (2, True)
+    assert problem["expected_loss_ratio"] > 1e-3
+    warning = (
+        "loss target not reached: the automatic T stopped at its cap of 2 steps, where the "
+        f"expected NTK training loss is {problem['expected_loss_ratio']:.3g} × ½‖y‖²"
+    )
+    said = [line for line in capsys.readouterr().out.splitlines() if "loss target" in line]
+    assert len(said) == 1
+    assert said[0].startswith(f"warning: {warning}")
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "- steps T = 2 (auto, stopped at its cap; expected NTK training loss" in report
+    assert f"- **{warning}" in report
+    assert "at most 0.001 × ½‖y‖²" not in report
