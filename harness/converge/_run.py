@@ -220,7 +220,12 @@ def run_convergence(
     while True:
         total = sum(_unit_cost(*entry) * seeds[entry] for entry in plan)
         with Progress(
-            total, label="converge", quiet=quiet, stream=progress_stream, units=sum(seeds.values())
+            total,
+            label="converge",
+            quiet=quiet,
+            stream=progress_stream,
+            units=sum(seeds.values()),
+            done_earlier=timing["networks_computed"],
         ) as progress:
             for width, kind in plan:
                 loaded = measured.width(width, kind, seeds[(width, kind)], progress)
