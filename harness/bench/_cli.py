@@ -29,6 +29,7 @@ from harness.runs import RunError
 from harness.runs import UsageError
 from harness.runs import announce
 from harness.runs import bounded_int
+from harness.runs import check_folder_kind
 from harness.runs import check_out_folder
 from harness.runs import check_run_memory
 from harness.runs import config_of
@@ -98,8 +99,10 @@ def check_before_measuring(config: BenchConfig, json_path: Path | None) -> None:
                 "with .md); name the JSON file .json"
             )
         check_out_folder(json_path.parent, option="--json")
+        check_folder_kind(json_path.parent, "bench", option="--json")
     else:
         check_out_folder(REPORT_DIR, option="--json (default reports/bench)")
+        check_folder_kind(REPORT_DIR, "bench", option="--json (default reports/bench)")
     networks = types.SimpleNamespace(
         widths=config.widths, seeds=config.seeds, num_res_blocks=config.num_res_blocks
     )

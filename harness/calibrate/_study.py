@@ -270,7 +270,7 @@ def _wrong_formulas(
             if delta is not None:
                 formulas += perturbed_w_std_formulas(xs, **arch, delta=delta, kernels=(kernel,))
     formulas += perturbed_w_std_formulas(xs, **arch, delta=fixed_w_std_delta)
-    if config.b_std > 0.0:
+    if config.b_std > 0.0 and config.num_res_blocks > 0:
         blocks = sorted({0, config.num_res_blocks - 1})
         for block in blocks:
             formulas += dropped_bias_formulas(xs, **arch, block=block, layer=1)

@@ -12,30 +12,30 @@ formula that is 1% off:
 * **Widths** ``256..65536``, in two families that are equal in distribution.
   Instantiated Flax networks (the ground truth) up to ``flax_max_width = 1024``;
   beyond it, exact Gaussian-conditioning samples of the same networks' kernels
-  (:mod:`harness.kernels._conditional`), whose cost grows like ``n`` instead of
+  (:mod:`harness.kernels.conditional`), whose cost grows like ``n`` instead of
   ``n²``. At width 1024 both are drawn, and the report shows that they agree.
   Wide networks matter because one network's relative fluctuation is
-  :math:`c/\sqrt n` with :math:`c \approx 4` here: the detectable formula error
-  falls like :math:`1/\sqrt{n_{max} S}`, and the :math:`1/n` finite-width bias
-  is removed by extrapolating over the widths rather than ignored.
-* ``seeds = 48`` networks per width: one network's relative fluctuation is
-  about :math:`4/\sqrt n` at this architecture, for which
-  :func:`harness.stats.required_seeds` asks for about 27 seeds at widths up to
-  65536 to detect a 1% error; 48 leave room for inputs with a larger
-  fluctuation and keep the Student-t cut close to its large-sample value.
+  :math:`c/\sqrt n`: the formula test's noise falls like :math:`1/\sqrt{n S}`,
+  and the :math:`1/n` finite-width bias is removed by extrapolating over the
+  widths rather than ignored.
+* ``seeds = 48`` networks per width in the first round; unless ``--seeds`` is
+  given (``adaptive``), rounds of networks follow until every judged formula
+  is decided or ``budget`` seconds have passed (:mod:`harness.converge._rounds`),
+  placed where they lower the noise most per second. 48 keep the first
+  round's noise estimate (and so the allocation) steady.
 * ``n_inputs = 16``, ``input_dim = 10``: Gaussian inputs :math:`x \sim N(0, I_d)`
   from a fixed seed, 136 distinct kernel entries. The conditional sampler costs
-  :math:`O(N^2)` per unit of width, and the relative fluctuation that limits the
-  test hardly depends on ``N``.
+  :math:`O(N^2)` per unit of width.
 * ``W_std = 1.5``, ``b_std = 0.5``: away from ``W_std = 1, b_std = 0``, the
   only point at which the seed notebook's NTK was ever checked, so the
-  built-in ``seed`` candidate (run by default) shows what a wrong formula looks
-  like next to the correct one.
-* ``tolerance = 0.01``: a formula is called *consistent* only when the run
-  could have detected a 1% error (80% power); otherwise *inconclusive*.
-* ``target_error``: when set, seeds are added (at the conditional widths, or at
-  every width with ``sampler="flax"``) until the detectable error of our
-  analytic kernels is at most that, or ``max_seeds`` is reached.
+  built-in ``notebook`` candidate (run by default) shows what a wrong formula
+  looks like next to the correct one.
+* ``tolerance = 0.01``: a formula is *consistent* only when its error is below
+  1% with 95% confidence (:mod:`harness.stats._formula_test`).
+* ``budget = 170`` seconds: rounds stop before passing it, so that the
+  mission's ``--widths 128..8192`` ends within 3 minutes on a 2-core CPU.
+* ``target_error``: when set, rounds add networks until the detectable error of
+  our analytic kernels is at most that, or ``max_seeds`` or the budget is reached.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class ConvergeConfig(JobConfig):
         drawn from ``fold_in(PRNGKey(s), n)``, so that widths are independent.
       ntk_method: ``"factored"``, ``"jacobian"`` or ``"nt"``.
       precision: ``"default"``, ``"high"`` or ``"highest"`` matmul precision.
-      candidates: candidate specs: ``"seed"`` or ``"pkg.module:function"``
+      candidates: candidate specs: ``"notebook"`` (alias ``"seed"``) or ``"pkg.module:function"``
         (``"none"`` entries are dropped).
       sampler: ``"auto"``, ``"flax"`` or ``"conditional"`` (:data:`SAMPLERS`).
       flax_max_width: with ``sampler="auto"``, the widest instantiated network.
@@ -108,7 +108,7 @@ class ConvergeConfig(JobConfig):
     seeds: int = 48
     ntk_method: str = "factored"
     precision: str = "default"
-    candidates: tuple[str, ...] = ("seed",)
+    candidates: tuple[str, ...] = ("notebook",)
     sampler: str = "auto"
     flax_max_width: int = 1024
     tolerance: float = 0.01
@@ -160,19 +160,24 @@ class ConvergeConfig(JobConfig):
     def fingerprint(self) -> dict[str, Any]:
         """What a result folder must match to be resumed: what determines its networks.
 
-        An inputs file is identified by its content (``inputs_sha256``), so the same
-        file named by another path resumes. The tolerance, the target error and the
-        seed cap change only the summary or the number of seeds, so they may change
-        between runs on one folder; ``flax_max_width`` matters only with
-        ``sampler="auto"``. Options that did not exist when older folders were
-        written are left out at the values those folders imply, so they still resume.
+        A stored network is one unit, keyed by its width, seed and sampler
+        (:func:`harness.runs.unit_key`), and is determined by the architecture, the
+        inputs and the numerics alone. So the widths, the seed count, the candidates,
+        the sampler choice (``sampler``, ``flax_max_width``: which units a width
+        uses, not what they hold), the tolerance, the target error, the seed cap, the
+        rounds and the budget may all change between runs on one folder: a run with
+        more seeds, another width or another candidate reuses every network it
+        shares with the runs before. An inputs file is identified by its content
+        (``inputs_sha256``), so the same file named by another path resumes.
+        Options that did not exist when older folders were written are left out at
+        the values those folders imply, so they still resume; fields older folders
+        recorded and this method leaves out are ignored by the store.
         """
         data = self.to_dict()
         data["inputs_file"] = None
-        for name in _NOT_IN_UNITS:
+        not_in_units = ("widths", "seeds", "candidates", "sampler", "flax_max_width")
+        for name in (*_NOT_IN_UNITS, *not_in_units):
             data.pop(name)
-        if self.sampler != "auto":
-            data.pop("flax_max_width")
         return data
 
     @classmethod

@@ -57,10 +57,14 @@ def test_outputs_exist_and_have_the_documented_keys(tiny_run):
     # 2 blocks have L + 1 = 3 ReLUs on every path.
     assert results["analytic_vs_neural_tangents"]["nngp"] < 1e-10
     assert results["analytic_vs_neural_tangents"]["ntk"] < 3 * 5e-9 + 1e-10
-    assert set(results["candidates"]["seed"]) >= {"spec", "nngp", "ntk"}
+    assert set(results["candidates"]["notebook"]) >= {"spec", "nngp", "ntk"}
+    for key in ("measure", "worst_entries", "z_matrix", "entry_detectable_error", "size"):
+        assert key in results["kernels"]["ntk"]["formula_test"]
+    assert results["stopped"]["reason"] == "fixed seeds"
     report = (tiny_run / "report.md").read_text()
     assert "![Convergence" in report
-    assert "candidate `seed`" in report
+    assert "candidate `notebook`" in report
+    assert "### Worst entries" in report
 
 
 @pytest.mark.slow

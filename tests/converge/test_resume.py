@@ -5,9 +5,11 @@ and a run in a separate process killed with SIGKILL and resumed, must both end
 with exactly the numbers (and stored kernels) of one uninterrupted run.
 """
 
+import dataclasses
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from harness.converge import build_parser
 from harness.converge import config_from_args
 from harness.converge import run_convergence
 from harness.kernels import per_seed_kernels
+from harness.runs import UsageError
 
 ARGS = shlex.split(
     "--widths 16..64 --blocks 1 --w-std 1.3 --b-std 0.4 --n-inputs 5 "
@@ -130,3 +133,84 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(baseline, tmp_path):
             results["kernels"][kernel]["rel_err_mean"],
             rtol=1e-4,
         )
+
+
+# -- issue 17: what a resumed folder may reuse, and what it must not show ----------------------
+
+
+def _copy_of(baseline, tmp_path):
+    out, _results = baseline
+    return shutil.copytree(out, tmp_path / "run", ignore=shutil.ignore_patterns(".lock"))
+
+
+@pytest.mark.slow
+def test_more_seeds_another_width_and_a_candidate_reuse_every_stored_network(baseline, tmp_path):
+    # Units are keyed by width, seed and sampler: none of these options changes one.
+    folder = _copy_of(baseline, tmp_path)
+    more = dataclasses.replace(CONFIG, seeds=4, widths=(16, 32, 64, 128), candidates=("seed",))
+    results = run_convergence(more, folder, quiet=True)
+    assert results["timing"]["networks_computed"] == 3 + 4  # seed 3 of each width, width 128
+    fewer = dataclasses.replace(CONFIG, candidates=())
+    assert run_convergence(fewer, folder, quiet=True)["timing"]["networks_computed"] == 0
+
+
+def test_fingerprint_holds_only_what_determines_a_network():
+    changed = dataclasses.replace(
+        CONFIG, seeds=7, widths=(8, 128), candidates=("seed",), sampler="conditional",
+        flax_max_width=8, tolerance=0.05, budget=None,
+    )  # fmt: skip
+    assert changed.fingerprint() == CONFIG.fingerprint()
+    for field, value in (("W_std", 1.0), ("num_res_blocks", 2), ("precision", "default")):
+        assert dataclasses.replace(CONFIG, **{field: value}).fingerprint() != CONFIG.fingerprint()
+
+
+@pytest.mark.slow
+def test_mismatch_names_the_option_that_differs(baseline, tmp_path):
+    folder = _copy_of(baseline, tmp_path)
+    with pytest.raises(UsageError, match=r"different config \(--w-std: stored 1.3, now 1.0\)"):
+        run_convergence(dataclasses.replace(CONFIG, W_std=1.0), folder, quiet=True)
+
+
+@pytest.mark.slow
+def test_unit_copied_over_another_seed_is_computed_again(baseline, tmp_path, capsys):
+    _out, results = baseline
+    folder = _copy_of(baseline, tmp_path)
+    units = folder / "units"
+    (units / "w32_s1.npz").write_bytes((units / "w32_s0.npz").read_bytes())
+    capsys.readouterr()
+    resumed = run_convergence(CONFIG, folder, quiet=True)
+    assert "it is unit w32_s0 (width 32, seed 0, sampler flax), not w32_s1" in (
+        capsys.readouterr().err
+    )
+    assert resumed["timing"]["networks_computed"] == 1
+    for key in NUMBERS:
+        assert resumed[key] == results[key]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["force", "tolerance"])
+def test_killed_run_leaves_no_stale_results_beside_it(baseline, tmp_path, monkeypatch, change):
+    # --force into another config, killed before its first network; or a rerun that only
+    # re-summarises (another tolerance), killed while it writes its outputs.
+    folder = _copy_of(baseline, tmp_path)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if change == "force":
+        config, force = dataclasses.replace(CONFIG, W_std=1.0), True
+        monkeypatch.setattr(converge_run, "measure_batch", killed)
+    else:
+        config, force = dataclasses.replace(CONFIG, tolerance=0.05), False
+        monkeypatch.setattr(converge_run, "write_outputs", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_convergence(config, folder, quiet=True, force=force)
+    for name in ("report.md", "results.csv", "convergence.png"):
+        assert not (folder / name).exists()
+        assert (folder / "previous" / name).exists()
+    if change == "force":
+        assert not (folder / "results.json").exists()
+    else:  # this run's own partial results only
+        current = json.loads((folder / "results.json").read_text())
+        assert (current["status"], current["config"]["tolerance"]) == ("partial", 0.05)
+    assert json.loads((folder / "previous" / "results.json").read_text())["status"] == "complete"
