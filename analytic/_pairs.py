@@ -6,8 +6,10 @@ Every layer of the infinite-width recursion maps a 2×2 covariance
 recovering it as ``arccos(k / √(ab))`` is ill-conditioned near ``θ = 0`` and
 ``θ = π``: a rounding error ε in the correlation becomes an error ``~ε/θ`` in θ
 (``~1e-8`` for near-duplicate inputs), and the ReLU derivative kernel
-``(π − θ) / 2π`` inherits it. This is why neural-tangents loses ~1e-8 per ReLU
-on near-duplicate inputs (up to 6e-7 measured at 100 blocks).
+``(π − θ) / 2π`` inherits it. This is why neural-tangents, which takes the
+``arccos`` of the correlation, loses accuracy on near-duplicate inputs, an error
+of order ``ε/θ`` at every ReLU that accumulates with depth (measured figures:
+docs/measurements.md).
 
 Here each pair is carried instead by the per-input roots ``r_i = √K_ii`` and the
 two *balanced gaps*

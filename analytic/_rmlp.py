@@ -32,11 +32,12 @@ only at ``W_std = 1, b_std = 0``, the one case the notebook checked.
 
 Numerics: the covariance is carried as balanced gaps (:mod:`analytic._pairs`),
 so that the angle of every pair, including near-duplicate and antipodal
-inputs, is accurate to a few ulps. Against a 50-digit evaluation of the same
-recursion the kernels agree to ``max|ΔK| / max|K| <= 3e-14`` (measured, up
-to 100 blocks, rows equal to 1e-7, scales 1e-2..1e2, ``W_std`` 0.5..2), where
-neural-tangents' ``arccos`` of the correlation loses up to ~6e-7 (measured at
-100 blocks). The cost is ``O(L·N1·N2)`` elementwise work plus three
+inputs, is accurate to a few ulps. The kernels are tested against a 50-digit
+mpmath evaluation of the same recursion (``tests/analytic/test_reference.py``:
+up to 100 blocks, rows equal to 1e-7, scales 1e-2..1e2, ``W_std`` 0.5..2; it
+asserts ``max|ΔK| / max|K| <= 1e-12``) on the cases where neural-tangents'
+``arccos`` of the correlation loses accuracy at every ReLU (measured figures:
+docs/measurements.md). The cost is ``O(L·N1·N2)`` elementwise work plus three
 ``N1 × N2 × d`` matrix products for the input layer.
 
 The computation is one ``jax.jit``-compiled function run under

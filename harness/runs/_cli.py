@@ -21,11 +21,14 @@ traceback:
 
 Width lists use one syntax everywhere: ``128..8192`` is the powers of two from 128 to
 8192 inclusive; ``100,300,1000`` is an explicit list. Widths are at most
-:data:`MAX_WIDTH` (``2**22``): float32 dot products over ``n`` terms carry a rounding
-error of about ``√n · 6e-8``, ``1.2e-4`` at ``2**22``, already a quarter of the
-``n^{-1/2} = 4.9e-4`` fluctuation a convergence run measures there; wider networks
-would measure float32 rounding, not the kernel. (Instantiated networks are bounded
-far lower by memory: ``2L n²`` float32 weights; conditional samples reach ``2**20``.)
+:data:`MAX_WIDTH` (``2**22``): float32 dot products over ``n`` terms carry a relative
+rounding error of order ``√n · u``, with ``u = 2**-24`` float32's unit roundoff (the
+probabilistic bound of Higham & Mary 2019, "A new approach to probabilistic rounding
+error analysis"), while the fluctuation a convergence run measures is of order
+``n^{-1/2}``. Their ratio ``n · u`` reaches ``1/4`` at ``2**22``; wider networks would
+measure float32 rounding, not the kernel (the numbers at ``2**22``:
+docs/measurements.md). (Instantiated networks are bounded far lower by memory:
+``2L n²`` float32 weights; conditional samples reach ``2**20``.)
 """
 
 from __future__ import annotations
