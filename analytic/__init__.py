@@ -14,8 +14,8 @@ Public API:
   to refuse what would overflow (``ValueError`` naming the block);
 * :func:`validate_architecture`: the checks every kernel function applies to
   ``(num_res_blocks, W_std, b_std)``, for code that takes the same arguments;
-  :func:`check_whole`, :func:`check_real` and :func:`check_input_array`: the
-  checks it is built from, shared with :mod:`harness.kernels`
+  :func:`check_whole` and :func:`check_input_array`: the whole-number and
+  input-array checks that :mod:`harness.kernels` shares
   (:mod:`analytic._validation`).
 
 The architecture, the parameterization and the recursion are documented in
@@ -35,7 +35,6 @@ from analytic._rmlp import rmlp_kernels
 from analytic._rmlp import rmlp_nngp
 from analytic._rmlp import rmlp_ntk
 from analytic._validation import check_input_array
-from analytic._validation import check_real
 from analytic._validation import check_whole
 from analytic._validation import validate_architecture
 
@@ -44,7 +43,6 @@ __all__ = [
     "RMLPDiagonal",
     "RMLPKernels",
     "check_input_array",
-    "check_real",
     "check_whole",
     "notebook_rmlp_kernels",
     "notebook_rmlp_nngp",

@@ -1,7 +1,17 @@
 """Flax residual MLPs in the NTK parameterization, their neural-tangents twins, and the
 import shim that loads neural-tangents on current JAX.
 
-Public API (one name per line; the modules behind them are private):
+Public API (the modules behind it are private):
+
+* :class:`ResidualMLP`, the Flax network; :func:`parameter_shapes` (its variables'
+  shapes, nothing drawn) and :func:`draw_parameters` (all of them in one draw);
+  :func:`residual_mlp_trace`, the forward pass that keeps every layer's input
+  (a :class:`ForwardTrace`, from which :mod:`harness.kernels` builds the empirical
+  kernels);
+* :func:`stax_residual_mlp`, its neural-tangents twin, and
+  :func:`flax_to_stax_params` / :func:`stax_to_flax_params`;
+* :func:`load_neural_tangents`, :func:`neural_tangents_available`,
+  :class:`NeuralTangentsUnavailableError` and :data:`NOT_INSTALLED_HINT`.
 """
 
 from models._draw import draw_parameters
@@ -12,9 +22,7 @@ from models._neural_tangents import NOT_INSTALLED_HINT
 from models._neural_tangents import NeuralTangentsUnavailableError
 from models._neural_tangents import load_neural_tangents
 from models._neural_tangents import neural_tangents_available
-from models._residual_mlp import NTKDense
 from models._residual_mlp import ResidualMLP
-from models._residual_mlp import ntk_dense
 from models._stax import flax_to_stax_params
 from models._stax import stax_residual_mlp
 from models._stax import stax_to_flax_params
@@ -22,14 +30,12 @@ from models._stax import stax_to_flax_params
 __all__ = [
     "NOT_INSTALLED_HINT",
     "ForwardTrace",
-    "NTKDense",
     "NeuralTangentsUnavailableError",
     "ResidualMLP",
     "draw_parameters",
     "flax_to_stax_params",
     "load_neural_tangents",
     "neural_tangents_available",
-    "ntk_dense",
     "parameter_shapes",
     "residual_mlp_trace",
     "stax_residual_mlp",

@@ -1,21 +1,17 @@
-"""``python -m harness.bench``: our empirical and analytic kernels against neural-tangents."""
+"""``python -m harness.bench``: our empirical and analytic kernels against neural-tangents.
+
+Public API: :class:`BenchConfig` (what to benchmark), :func:`run_bench` (measure, return
+the timings as a dict; it raises :class:`models.NeuralTangentsUnavailableError` without
+neural-tangents) and :func:`main` (the command line, which also prints the table and
+writes the JSON and Markdown). The modules behind them are private.
+"""
 
 from harness.bench._cli import main
-from harness.bench._cli import parse_args
-from harness.bench._report import format_table
-from harness.bench._report import save_results
 from harness.bench._run import BenchConfig
 from harness.bench._run import run_bench
-from harness.bench._timing import time_cold
-from harness.bench._timing import time_warm
 
 __all__ = [
     "BenchConfig",
-    "format_table",
     "main",
-    "parse_args",
     "run_bench",
-    "save_results",
-    "time_cold",
-    "time_warm",
 ]

@@ -46,7 +46,7 @@ from typing import Any
 from harness.runs import JobConfig
 from harness.runs import UsageError
 from harness.runs import check_choice
-from harness.runs import file_sha256
+from harness.runs import inputs_sha256
 
 __all__ = [
     "DEFAULT_WIDTHS",
@@ -77,7 +77,8 @@ class ConvergeConfig(JobConfig):
       n_inputs, input_dim: shape of the Gaussian inputs (ignored with ``inputs_file``).
       input_seed: NumPy seed of the Gaussian inputs.
       inputs_file: a ``.npy`` file of inputs (rows are inputs), or ``None``.
-      inputs_sha256: SHA-256 of that file's bytes (part of the fingerprint).
+      inputs_sha256: SHA-256 of that file's values (:func:`harness.runs.inputs_sha256`:
+        shape and C-ordered float64 values, not the file's bytes; part of the fingerprint).
       seeds: networks per width in the first round; network ``s`` of width ``n`` is
         drawn from ``fold_in(PRNGKey(s), n)``, so that widths are independent.
       ntk_method: ``"factored"``, ``"jacobian"`` or ``"nt"``.
@@ -167,8 +168,9 @@ class ConvergeConfig(JobConfig):
         uses, not what they hold), the tolerance, the target error, the seed cap, the
         rounds and the budget may all change between runs on one folder: a run with
         more seeds, another width or another candidate reuses every network it
-        shares with the runs before. An inputs file is identified by its content
-        (``inputs_sha256``), so the same file named by another path resumes.
+        shares with the runs before. An inputs file is identified by its values
+        (``inputs_sha256``), so the same numbers under another path, or saved in
+        Fortran order, another byte order or another real dtype, resume.
         Options that did not exist when older folders were written are left out at
         the values those folders imply, so they still resume; fields older folders
         recorded and this method leaves out are ignored by the store.
@@ -186,5 +188,12 @@ class ConvergeConfig(JobConfig):
         return cls(**data)
 
     def with_inputs_file(self, path: str) -> ConvergeConfig:
-        """The same config reading inputs from ``path``, its SHA-256 recorded."""
-        return dataclasses.replace(self, inputs_file=str(path), inputs_sha256=file_sha256(path))
+        """The same config reading inputs from ``path``, the SHA-256 of their values recorded.
+
+        The hash is :func:`harness.runs.inputs_sha256`: the shape, then the values as
+        C-ordered little-endian float64, so it does not depend on how the file stores them.
+
+        Raises:
+          UsageError: ``path`` is not a readable ``.npy`` array of inputs.
+        """
+        return dataclasses.replace(self, inputs_file=str(path), inputs_sha256=inputs_sha256(path))

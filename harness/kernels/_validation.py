@@ -4,8 +4,8 @@ Every public function of :mod:`harness.kernels` that takes a model, parameters o
 inputs checks them here first and raises ``ValueError`` with the argument's name,
 instead of returning a kernel of the wrong shape or of NaN. The checks of numbers
 and input arrays are :mod:`analytic`'s (:func:`analytic.check_whole`,
-:func:`analytic.check_real`, :func:`analytic.validate_architecture`,
-:func:`analytic.check_input_array`); this module adds what needs the network:
+:func:`analytic.validate_architecture`, :func:`analytic.check_input_array`); this
+module adds what needs the network:
 
 * the model: ``width >= 1``, ``num_res_blocks >= 0``, ``out_dim >= 1`` whole numbers,
   ``W_std`` finite and ``> 0``, ``b_std`` finite and ``>= 0``;

@@ -2,9 +2,16 @@
 (:class:`JobConfig`) and ``main()`` (:func:`run_job`), inputs, the resumable run store,
 progress, the environment stamp and seed sharding. Plot conventions live in
 :mod:`harness.runs.plots` (imported on demand: Matplotlib is slow to import).
+
+Exported: what the job packages (:mod:`harness.converge`, :mod:`harness.train`,
+:mod:`harness.bench`, :mod:`harness.calibrate`) use, and the errors their run functions
+raise: :class:`UsageError` (bad input, exit status 2) with its subclasses
+:class:`ConfigMismatchError`, :class:`FolderKindError` and :class:`FolderBusyError`
+(another run's folder, or one locked by a live run), and :class:`RunError` (a fault while
+running, such as a distributed coordinator that does not answer). The modules behind them
+are private.
 """
 
-from harness.runs._cli import MAX_WIDTH
 from harness.runs._cli import ArgumentParser
 from harness.runs._cli import RunError
 from harness.runs._cli import UsageError
@@ -15,10 +22,9 @@ from harness.runs._config import JobConfig
 from harness.runs._environment import device_banner
 from harness.runs._environment import device_description
 from harness.runs._environment import environment_stamp
-from harness.runs._environment import gpu_fallback_warning
-from harness.runs._environment import matmul_description
 from harness.runs._inputs import check_float32_range
 from harness.runs._inputs import gaussian_inputs
+from harness.runs._inputs import inputs_sha256
 from harness.runs._inputs import load_inputs_file
 from harness.runs._inputs import run_inputs
 from harness.runs._memory import check_run_memory
@@ -33,16 +39,11 @@ from harness.runs._options import add_seeds_option
 from harness.runs._options import announce
 from harness.runs._options import bounded_int
 from harness.runs._options import check_choice
-from harness.runs._options import check_minimums
-from harness.runs._options import check_scales
-from harness.runs._options import check_widths
 from harness.runs._options import config_of
 from harness.runs._options import jax_precision_of
 from harness.runs._options import load_inputs_option
 from harness.runs._options import run_job
 from harness.runs._progress import Progress
-from harness.runs._progress import format_duration
-from harness.runs._sharding import SEED_AXIS
 from harness.runs._sharding import gather_to_host
 from harness.runs._sharding import initialize_distributed
 from harness.runs._sharding import is_writer
@@ -55,12 +56,10 @@ from harness.runs._store import FolderKindError
 from harness.runs._store import RunStore
 from harness.runs._store import atomic_write_bytes
 from harness.runs._store import atomic_write_json
-from harness.runs._store import atomic_write_npz
 from harness.runs._store import atomic_write_text
 from harness.runs._store import check_folder_kind
 from harness.runs._store import check_out_folder
 from harness.runs._store import claim_folder
-from harness.runs._store import config_fingerprint
 from harness.runs._store import csv_text
 from harness.runs._store import file_sha256
 from harness.runs._store import strict_json
@@ -68,9 +67,7 @@ from harness.runs._store import unit_key
 
 __all__ = [
     "MAX_BLOCKS",
-    "MAX_WIDTH",
     "PRECISIONS",
-    "SEED_AXIS",
     "ArgumentParser",
     "ConfigMismatchError",
     "FolderBusyError",
@@ -89,36 +86,29 @@ __all__ = [
     "announce",
     "atomic_write_bytes",
     "atomic_write_json",
-    "atomic_write_npz",
     "atomic_write_text",
     "bounded_int",
     "check_choice",
     "check_float32_range",
     "check_folder_kind",
-    "check_minimums",
     "check_out_folder",
     "check_run_memory",
-    "check_scales",
-    "check_widths",
     "claim_folder",
-    "config_fingerprint",
     "config_of",
     "csv_text",
     "device_banner",
     "device_description",
     "environment_stamp",
     "file_sha256",
-    "format_duration",
     "gather_to_host",
     "gaussian_inputs",
-    "gpu_fallback_warning",
     "initialize_distributed",
+    "inputs_sha256",
     "is_out_of_memory",
     "is_writer",
     "jax_precision_of",
     "load_inputs_file",
     "load_inputs_option",
-    "matmul_description",
     "parse_widths",
     "replicate",
     "run_cli",

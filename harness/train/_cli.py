@@ -23,7 +23,7 @@ from harness.runs import add_run_options
 from harness.runs import add_seeds_option
 from harness.runs import bounded_int
 from harness.runs import config_of
-from harness.runs import file_sha256
+from harness.runs import inputs_sha256
 from harness.runs import load_inputs_option
 from harness.runs import parse_widths
 from harness.runs import run_job
@@ -90,7 +90,7 @@ def config_from_args(args) -> TrainConfig:
         config = dataclasses.replace(
             config,
             inputs_file=str(args.inputs),
-            inputs_sha256=file_sha256(args.inputs),
+            inputs_sha256=inputs_sha256(data),
             input_dim=data.shape[1],
         )
     return config

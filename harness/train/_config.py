@@ -56,7 +56,9 @@ class TrainConfig(JobConfig):
       n_train, n_test: training and held-out inputs (the first ``n_train`` rows, then the
         next ``n_test``).
       input_dim, input_seed: Gaussian inputs (ignored with ``inputs_file``).
-      inputs_file, inputs_sha256: a ``.npy`` file of inputs and the SHA-256 of its bytes.
+      inputs_file, inputs_sha256: a ``.npy`` file of inputs and the SHA-256 of its values
+        (:func:`harness.runs.inputs_sha256`: shape and C-ordered float64 values, not the
+        file's bytes, so the same numbers stored another way resume the run).
       target: ``"smooth"`` or ``"nngp"`` (see :mod:`harness.train._task`).
       seeds: networks per width; network ``s`` at width ``n`` is initialised from
         ``fold_in(PRNGKey(s), n)`` (independent draws at different widths).

@@ -6,7 +6,7 @@ import jax
 import pytest
 
 from harness.bench import main
-from harness.bench import parse_args
+from harness.bench._cli import parse_args
 
 
 @pytest.mark.slow

@@ -39,17 +39,17 @@ import pytest
 import scipy.stats
 
 import analytic
-from harness.calibrate import CalibrationResult
 from harness.calibrate import StudyConfig
-from harness.calibrate import dropped_bias_formulas
-from harness.calibrate import judge_config
-from harness.calibrate import perturbed_w_std_formulas
-from harness.calibrate import recursion_kernels
-from harness.calibrate import sample_config
-from harness.calibrate import scaled_formulas
-from harness.calibrate import size_summary
-from harness.calibrate import w_std_for_error
-from harness.calibrate import write_report
+from harness.calibrate._recursion import recursion_kernels
+from harness.calibrate._report import write_report
+from harness.calibrate._study import CalibrationResult
+from harness.calibrate._study import judge_config
+from harness.calibrate._study import sample_config
+from harness.calibrate._summary import size_summary
+from harness.calibrate._wrong_formulas import dropped_bias_formulas
+from harness.calibrate._wrong_formulas import perturbed_w_std_formulas
+from harness.calibrate._wrong_formulas import scaled_formulas
+from harness.calibrate._wrong_formulas import w_std_for_error
 from harness.runs import gaussian_inputs
 from harness.stats import formula_test
 from models import ResidualMLP

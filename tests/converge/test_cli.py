@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import analytic
-from harness.converge import evaluate_candidate
-from harness.converge import load_candidate
 from harness.converge import main
-from harness.converge import parse_candidates
+from harness.converge._candidates import evaluate_candidate
+from harness.converge._candidates import load_candidate
+from harness.converge._candidates import parse_candidates
 from harness.kernels import empirical_nngp
 from harness.kernels import empirical_ntk
 from harness.runs import UsageError

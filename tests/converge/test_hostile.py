@@ -22,10 +22,10 @@ import pytest
 import analytic
 import harness.runs._sharding as sharding
 import harness.runs._store as store_module
-from harness.converge import Candidate
-from harness.converge import evaluate_candidate
 from harness.converge import main
-from harness.converge import parse_candidates
+from harness.converge._candidates import Candidate
+from harness.converge._candidates import evaluate_candidate
+from harness.converge._candidates import parse_candidates
 from harness.runs import UsageError
 
 OWN_INPUTS = ["--widths", "8,16", "--seeds", "2", "--blocks", "1", "--candidate", "none", "--quiet"]

@@ -22,9 +22,9 @@ import pytest
 
 import harness.converge._run as converge_run
 from harness.converge import NonFiniteKernelError
-from harness.converge import build_parser
-from harness.converge import config_from_args
 from harness.converge import run_convergence
+from harness.converge._cli import build_parser
+from harness.converge._cli import config_from_args
 from harness.kernels import per_seed_kernels
 from harness.runs import UsageError
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.runs import MAX_WIDTH
 from harness.runs import RunError
 from harness.runs import UsageError
 from harness.runs import check_float32_range
@@ -22,6 +21,7 @@ from harness.runs import check_run_memory
 from harness.runs import is_out_of_memory
 from harness.runs import load_inputs_file
 from harness.runs import parse_widths
+from harness.runs._cli import MAX_WIDTH
 
 
 def test_widths_are_bounded():

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from harness.calibrate._cli import main as calibrate_main
-from harness.converge import build_parser
-from harness.converge import config_from_args
+from harness.converge._cli import build_parser
+from harness.converge._cli import config_from_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONVERGE = ["--widths", "8,16", "--seeds", "2", "--blocks", "1", "--n-inputs", "4",

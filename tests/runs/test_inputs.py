@@ -7,10 +7,10 @@ import pytest
 
 from harness.converge import ConvergeConfig
 from harness.runs import UsageError
+from harness.runs import inputs_sha256
 from harness.runs import load_inputs_file
-from harness.runs._inputs import inputs_sha256
-from harness.train import build_parser
-from harness.train import config_from_args
+from harness.train._cli import build_parser
+from harness.train._cli import config_from_args
 
 VALUES = np.random.default_rng(5).standard_normal((6, 3))
 
@@ -62,7 +62,6 @@ def test_inputs_are_identified_by_their_values_not_the_file_bytes(tmp_path):
     assert len(inputs_sha256(VALUES)) == 64
 
 
-@pytest.mark.xfail(strict=True, reason="ConvergeConfig.with_inputs_file still hashes file bytes")
 def test_a_fortran_ordered_copy_resumes_a_converge_run(tmp_path):
     np.save(tmp_path / "c.npy", VALUES)
     np.save(tmp_path / "fortran.npy", np.asfortranarray(VALUES))
@@ -71,7 +70,6 @@ def test_a_fortran_ordered_copy_resumes_a_converge_run(tmp_path):
     assert c.fingerprint() == fortran.fingerprint()
 
 
-@pytest.mark.xfail(strict=True, reason="harness.train still hashes file bytes")
 def test_a_fortran_ordered_copy_resumes_a_training_run(tmp_path):
     np.save(tmp_path / "c.npy", VALUES)
     np.save(tmp_path / "fortran.npy", np.asfortranarray(VALUES))

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from harness.runs import Progress
-from harness.runs import format_duration
+from harness.runs._progress import format_duration
 
 
 class _Clock:

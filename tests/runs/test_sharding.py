@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import harness.runs._sharding as sharding
-from harness.converge import build_parser
-from harness.converge import config_from_args
 from harness.converge import run_convergence
+from harness.converge._cli import build_parser
+from harness.converge._cli import config_from_args
 from harness.runs import UsageError
 
 ARGS = shlex.split(

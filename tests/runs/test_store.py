@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from harness.converge import ConvergeConfig
-from harness.converge import networks_per_device
-from harness.converge import seed_batches
+from harness.converge._measure import networks_per_device
+from harness.converge._measure import seed_batches
 from harness.kernels import estimate_network_bytes
 from harness.runs import ConfigMismatchError
 from harness.runs import FolderBusyError
@@ -20,8 +20,8 @@ from harness.runs import UsageError
 from harness.runs import atomic_write_json
 from harness.runs import check_out_folder
 from harness.runs import claim_folder
-from harness.runs import config_fingerprint
 from harness.runs import unit_key
+from harness.runs._store import config_fingerprint
 
 
 def test_units_round_trip_and_resume(tmp_path):

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from harness.runs import UsageError
-from harness.runs import file_sha256
+from harness.runs import inputs_sha256
 from harness.runs import strict_json
-from harness.train import build_parser
-from harness.train import config_from_args
 from harness.train import main
-from harness.train import problem_inputs
+from harness.train._cli import build_parser
+from harness.train._cli import config_from_args
+from harness.train._problem import problem_inputs
 
 BASE = [
     "--widths", "16,32",
@@ -144,7 +144,7 @@ def test_inputs_file_rows_split_into_train_and_test(tmp_path):
     args = build_parser().parse_args([*BASE, "--inputs", str(tmp_path / "x.npy")])
     config = config_from_args(args)
     assert config.input_dim == 2
-    assert config.inputs_sha256 == file_sha256(tmp_path / "x.npy")
+    assert config.inputs_sha256 == inputs_sha256(rows)
     # The first --n-train (4) rows train, the next --n-test (3) are held out; the rest unused.
     np.testing.assert_array_equal(problem_inputs(config), rows[:7])
 

@@ -9,12 +9,12 @@ powers ``(I - ηΘ)^t`` from ``numpy.linalg.matrix_power``; (3) the Taylor serie
 import numpy as np
 import pytest
 
-from harness.train import expected_loss_ratio
-from harness.train import kernel_gd_iteration
-from harness.train import kernel_gd_prediction
-from harness.train import stable_learning_rate
-from harness.train import steps_to_fit
 from harness.train._kernel_dynamics import _decay_and_gain
+from harness.train._kernel_dynamics import expected_loss_ratio
+from harness.train._kernel_dynamics import kernel_gd_iteration
+from harness.train._kernel_dynamics import kernel_gd_prediction
+from harness.train._kernel_dynamics import stable_learning_rate
+from harness.train._kernel_dynamics import steps_to_fit
 
 
 def _problem(n_train=12, n_test=5, rank=None, seed=0):

@@ -14,11 +14,11 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from harness.kernels import empirical_ntk
-from harness.train import half_squared_loss
-from harness.train import kernel_gd_prediction
-from harness.train import linearize_apply
-from harness.train import stable_learning_rate
-from harness.train import train_full_batch
+from harness.train._gradient_descent import half_squared_loss
+from harness.train._gradient_descent import train_full_batch
+from harness.train._kernel_dynamics import kernel_gd_prediction
+from harness.train._kernel_dynamics import stable_learning_rate
+from harness.train._linearized import linearize_apply
 from models import ResidualMLP
 
 

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 from harness.train import TrainConfig
-from harness.train import build_problem
-from harness.train import expected_loss_ratio
+from harness.train._kernel_dynamics import expected_loss_ratio
+from harness.train._problem import build_problem
 from harness.train._report import step_cap_warning
 
 

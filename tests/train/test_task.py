@@ -9,9 +9,9 @@ second moment ``Ĉ_ij = mean(y_i y_j)`` has standard deviation ``√((K_ii K_jj 
 import numpy as np
 
 from analytic import rmlp_nngp
-from harness.train import make_regression_task
-from harness.train import nngp_target
-from harness.train import smooth_target
+from harness.train._task import make_regression_task
+from harness.train._task import nngp_target
+from harness.train._task import smooth_target
 
 ARCH = {"num_res_blocks": 2, "W_std": 1.5, "b_std": 0.5}
 

@@ -30,8 +30,8 @@ import pytest
 
 from harness.stats import relative_frobenius_error
 from harness.train import TrainConfig
-from harness.train import build_problem
-from harness.train import train_one_network
+from harness.train._network import train_one_network
+from harness.train._problem import build_problem
 
 pytestmark = pytest.mark.slow
 
