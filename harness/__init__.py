@@ -7,6 +7,8 @@ The jobs (each also ``python -m harness.<job>``):
 * :func:`run_training` with a :class:`TrainConfig`: do wide networks train like
   their NTK says? (:mod:`harness.train`)
 * :mod:`harness.bench`: our estimators against neural-tangents, side by side.
+* :mod:`harness.calibrate`: the formula test's size and power on real network
+  kernels.
 
 The decision rule is :func:`formula_test` (result: :class:`FormulaTest`): per-width,
 per-network kernels and a formula in, a calibrated outcome out. The main
