@@ -1,0 +1,108 @@
+"""End to end: formulas wrong in a few entries, or only at small input norms, are inconsistent.
+
+The audit's cases, through ``run_convergence`` with the conditional sampler
+(equal in law to instantiated networks, ``tests/kernels/test_conditional.py``):
+
+* one symmetric pair of entries 8% too large, in both kernels: diluted to
+  well under 1% in the Frobenius norm of the whole 8 × 8 kernel, but 8% of one
+  entry is many standard errors at widths up to 65536, as in the default run;
+* ``b_std`` written for ``b_std²`` on inputs whose norms span 0.03 to 316: the
+  raw Frobenius error is a fraction of a percent (the large-norm entries
+  dominate), the scale-free error at the small-norm inputs up to 100%.
+
+Our analytic kernels (truth: a 50-digit reference, ``tests/analytic``) are
+judged on the same networks and must not be called inconsistent.
+"""
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from harness.converge import ConvergeConfig
+from harness.converge import run_convergence
+
+CANDIDATES = textwrap.dedent(
+    """
+    import numpy as np
+
+    import analytic
+
+
+    def pair_8_percent(xs, num_res_blocks, W_std, b_std):
+        k = analytic.rmlp_kernels(xs, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std)
+        out = {}
+        for name in ("nngp", "ntk"):
+            m = np.array(getattr(k, name))
+            m[2, 5] *= 1.08
+            m[5, 2] = m[2, 5]
+            out[name] = m
+        return out
+
+
+    def bias_variance_slip(xs, num_res_blocks, W_std, b_std):
+        k = analytic.rmlp_kernels(
+            xs, num_res_blocks=num_res_blocks, W_std=W_std, b_std=float(np.sqrt(b_std))
+        )
+        return {"nngp": k.nngp, "ntk": k.ntk}
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def candidates_module(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("candidates")
+    (folder / "local_wrong.py").write_text(CANDIDATES)
+    sys.path.insert(0, str(folder))
+    yield folder
+    sys.path.remove(str(folder))
+
+
+def _run(tmp_path, config):
+    return run_convergence(config, tmp_path / "out", quiet=True)
+
+
+@pytest.mark.slow
+def test_one_pair_of_entries_8_percent_off_is_inconsistent(tmp_path, candidates_module):
+    config = ConvergeConfig(
+        widths=(4096, 16384, 65536),
+        seeds=32,
+        sampler="conditional",
+        n_inputs=8,
+        candidates=("local_wrong:pair_8_percent",),
+    )
+    results = _run(tmp_path, config)
+    for kernel in ("nngp", "ntk"):
+        assert results["kernels"][kernel]["outcome"] != "inconsistent"
+        wrong = results["candidates"]["pair_8_percent"][kernel]
+        assert wrong["outcome"] == "inconsistent"
+        worst = wrong["formula_test"]["worst_entries"][0]
+        assert {worst["row"], worst["col"]} == {2, 5}
+        # The entry-wise test sees it; the whole matrix's norm dilutes it.
+        test = wrong["formula_test"]
+        assert test["entry_z"] > test["entry_cut"]
+        assert abs(worst["error"]) > 1.5 * wrong["formula_error"]
+
+
+@pytest.mark.slow
+def test_bias_variance_slip_at_small_norms_is_inconsistent(tmp_path, candidates_module):
+    rng = np.random.default_rng(7)
+    directions = rng.standard_normal((12, 10))
+    norms = np.geomspace(0.03, 316.0, 12)
+    xs = directions / np.linalg.norm(directions, axis=1, keepdims=True) * norms[:, None]
+    path = tmp_path / "inputs.npy"
+    np.save(path, xs)
+    config = ConvergeConfig(
+        widths=(256, 512, 1024, 2048),
+        seeds=32,
+        sampler="conditional",
+        candidates=("local_wrong:bias_variance_slip",),
+        n_inputs=12,
+    ).with_inputs_file(str(path))
+    results = _run(tmp_path, config)
+    for kernel in ("nngp", "ntk"):
+        assert results["kernels"][kernel]["outcome"] != "inconsistent"
+        wrong = results["candidates"]["bias_variance_slip"][kernel]
+        assert wrong["outcome"] == "inconsistent"
+        assert wrong["formula_error"] > 0.05
