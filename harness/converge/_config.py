@@ -171,9 +171,7 @@ class ConvergeConfig(JobConfig):
         shares with the runs before. An inputs file is identified by its values
         (``inputs_sha256``), so the same numbers under another path, or saved in
         Fortran order, another byte order or another real dtype, resume.
-        Options that did not exist when older folders were written are left out at
-        the values those folders imply, so they still resume; fields older folders
-        recorded and this method leaves out are ignored by the store.
+        Fields a stored config has and this method leaves out are ignored by the store.
         """
         data = self.to_dict()
         data["inputs_file"] = None

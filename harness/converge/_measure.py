@@ -17,11 +17,11 @@ network ``s`` of width ``n`` is ``models.draw_parameters(model, fold_in(PRNGKey(
 whatever the batching. Folding the width in makes networks of different widths
 independent, which the formula test assumes: with ``PRNGKey(s)`` alone a narrow
 network's weights are a prefix of the same random stream as a wide one's, and
-their kernels correlate. (Folders written before this keep ``PRNGKey(s)``.)
+their kernels correlate.
 
 After every batch, each seed's kernels are checked for NaN/Inf
 (:class:`NonFiniteKernelError` names the width and seed) and stored as one unit
-``w{n}_s{s}`` in the :class:`~harness.runs._store.RunStore`, atomically. A
+``w{n}_s{s}`` in the :class:`~harness.runs.RunStore`, atomically. A
 resumed run recomputes only batches with a missing seed, with the same batch
 boundaries, so it reproduces an uninterrupted run's numbers exactly.
 

@@ -12,6 +12,11 @@ running, such as a distributed coordinator that does not answer). The modules be
 are private.
 """
 
+from harness.runs._atomic import atomic_write_bytes
+from harness.runs._atomic import atomic_write_json
+from harness.runs._atomic import atomic_write_text
+from harness.runs._atomic import csv_text
+from harness.runs._atomic import strict_json
 from harness.runs._cli import ArgumentParser
 from harness.runs._cli import RunError
 from harness.runs._cli import UsageError
@@ -22,7 +27,14 @@ from harness.runs._config import JobConfig
 from harness.runs._environment import device_banner
 from harness.runs._environment import device_description
 from harness.runs._environment import environment_stamp
+from harness.runs._folder import ConfigMismatchError
+from harness.runs._folder import FolderBusyError
+from harness.runs._folder import FolderKindError
+from harness.runs._folder import check_folder_kind
+from harness.runs._folder import check_out_folder
+from harness.runs._folder import claim_folder
 from harness.runs._inputs import check_float32_range
+from harness.runs._inputs import file_sha256
 from harness.runs._inputs import gaussian_inputs
 from harness.runs._inputs import inputs_sha256
 from harness.runs._inputs import load_inputs_file
@@ -50,19 +62,7 @@ from harness.runs._sharding import is_writer
 from harness.runs._sharding import replicate
 from harness.runs._sharding import seed_mesh
 from harness.runs._sharding import shard_keys
-from harness.runs._store import ConfigMismatchError
-from harness.runs._store import FolderBusyError
-from harness.runs._store import FolderKindError
 from harness.runs._store import RunStore
-from harness.runs._store import atomic_write_bytes
-from harness.runs._store import atomic_write_json
-from harness.runs._store import atomic_write_text
-from harness.runs._store import check_folder_kind
-from harness.runs._store import check_out_folder
-from harness.runs._store import claim_folder
-from harness.runs._store import csv_text
-from harness.runs._store import file_sha256
-from harness.runs._store import strict_json
 from harness.runs._store import unit_key
 
 __all__ = [

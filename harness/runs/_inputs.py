@@ -32,6 +32,7 @@ __all__ = [
     "FLOAT32_INPUT_LIMIT",
     "FLOAT32_KERNEL_RANGE",
     "check_float32_range",
+    "file_sha256",
     "gaussian_inputs",
     "inputs_sha256",
     "load_inputs_file",
@@ -223,3 +224,15 @@ def run_inputs(config) -> np.ndarray:
         xs, num_res_blocks=config.num_res_blocks, W_std=config.W_std, b_std=config.b_std
     )
     return xs
+
+
+def file_sha256(path, *, option: str = "--inputs") -> str:
+    """SHA-256 (hex) of a file's bytes; an unreadable file is a :class:`UsageError`."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError as error:
+        raise UsageError(f"{option}: cannot read {path} ({error.strerror})") from None

@@ -42,9 +42,9 @@ from harness.runs._cli import ArgumentParser
 from harness.runs._cli import UsageError
 from harness.runs._environment import device_banner
 from harness.runs._environment import gpu_fallback_warning
+from harness.runs._folder import check_out_folder
 from harness.runs._inputs import load_inputs_file
 from harness.runs._sharding import initialize_distributed
-from harness.runs._store import check_out_folder
 
 #: Matmul precisions: ``default`` is JAX's default (TF32 on H100/H200 in float32).
 PRECISIONS = ("default", "high", "highest")
@@ -239,7 +239,7 @@ def run_job(
 
     ``argv=None`` reads ``sys.argv[1:]``. ``run(config, out, force=, quiet=, command=)``
     gets the command line as typed. ``--out`` is checked first
-    (:func:`harness.runs._store.check_out_folder`): a file, an unwritable folder or a
+    (:func:`harness.runs._folder.check_out_folder`): a file, an unwritable folder or a
     full disk is a usage error before any work. Unless ``--quiet``, the lines of
     ``summary(results, out)`` are printed. Returns the exit status: 0, or 1 after a
     ``failures`` exception, printed as ``error: ...`` on stderr (finished networks stay

@@ -4,7 +4,7 @@
   works without a display (CI, clusters).
 * :func:`save_figure` writes ``<stem>.png`` (150 dpi, for the Markdown report
   and README) and ``<stem>.svg`` (vector, for papers), each atomically
-  (:func:`harness.runs._store.atomic_write_bytes`), with the creation date left
+  (:func:`harness.runs._atomic.atomic_write_bytes`), with the creation date left
   out of the metadata so that a rerun writes identical bytes.
 * :data:`KERNEL_COLORS` gives NNGP and NTK the same colours in every figure.
 """
@@ -21,7 +21,7 @@ matplotlib.rcParams["svg.hashsalt"] = "harness"  # deterministic SVG element ids
 
 import matplotlib.pyplot as plt  # noqa: E402  (after selecting the backend)
 
-from harness.runs._store import atomic_write_bytes  # noqa: E402
+from harness.runs._atomic import atomic_write_bytes  # noqa: E402
 
 __all__ = ["KERNEL_COLORS", "REFERENCE_STYLES", "new_figure", "plt", "save_figure"]
 

@@ -74,6 +74,12 @@ as much as one at large-norm inputs.
    :math:`n_W \ge 2 n_1`). The drift's noise and the comparison's noise share
    the size equally. With neither, one width cannot separate bias from error:
    *inconclusive*.
+
+One concept, the decision rule, holds this module's length: the six steps above,
+which :class:`_Rule` carries out for the extrapolated and the lack-of-fit
+comparison alike (they share every quantity), and :class:`FormulaTest`, what the
+rule reports. The statistics it draws on each have their own module (layout,
+extrapolation, noise law, planning).
 """
 
 from __future__ import annotations

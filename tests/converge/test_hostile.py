@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import analytic
+import harness.runs._atomic as atomic_module
 import harness.runs._sharding as sharding
-import harness.runs._store as store_module
 from harness.converge import main
 from harness.converge._candidates import Candidate
 from harness.converge._candidates import evaluate_candidate
@@ -325,7 +325,7 @@ def test_second_run_into_a_busy_folder_is_refused_even_with_force(tmp_path, cli_
 
 @pytest.mark.slow
 def test_disk_full_keeps_finished_networks_and_exits_1(tmp_path, cli_exit, monkeypatch):
-    real = store_module.atomic_write_bytes
+    real = atomic_module.atomic_write_bytes
     writes = []
 
     def filling(path, data):
@@ -335,14 +335,14 @@ def test_disk_full_keeps_finished_networks_and_exits_1(tmp_path, cli_exit, monke
                 raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    monkeypatch.setattr(store_module, "atomic_write_bytes", filling)
+    monkeypatch.setattr(atomic_module, "atomic_write_bytes", filling)
     out = tmp_path / "out"
     code, line = cli_exit(main, [*TINY, "--out", str(out)], warnings=True)
     assert code == 1
     assert "No space left on device" in line
     assert "completed results are kept" in line
     assert sorted(p.name for p in (out / "units").glob("*.npz")) == ["w8_s0.npz", "w8_s1.npz"]
-    monkeypatch.setattr(store_module, "atomic_write_bytes", real)
+    monkeypatch.setattr(atomic_module, "atomic_write_bytes", real)
     assert main([*TINY, "--out", str(out)]) == 0  # the rerun resumes and completes
     assert len(list((out / "units").glob("*.npz"))) == 4
 

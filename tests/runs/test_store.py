@@ -167,18 +167,20 @@ def test_damaged_unit_is_set_aside_and_counts_as_missing(tmp_path, capsys, damag
     assert again.has("w4_s1")
 
 
-def test_schema_of_older_folders_is_what_most_units_have(tmp_path, capsys):
+def test_units_without_identity_are_set_aside(tmp_path, capsys):
+    """A unit file that does not say which unit of which run it is is never used."""
     (tmp_path / "units").mkdir()
-    for seed in range(3):
+    for seed in range(2):
         np.savez(tmp_path / "units" / f"w4_s{seed}.npz", nngp=np.eye(3), ntk=np.eye(3))
-    np.savez(tmp_path / "units" / "w4_s3.npz", nngp=np.eye(3))
-    fingerprint = config_fingerprint({"kind": "converge", "config": {"seeds": 4}})
+    fingerprint = config_fingerprint({"kind": "converge", "config": {"seeds": 2}})
     (tmp_path / "run.json").write_text(
-        json.dumps({"kind": "converge", "fingerprint": fingerprint, "config": {"seeds": 4}})
+        json.dumps({"kind": "converge", "fingerprint": fingerprint, "config": {"seeds": 2}})
     )
-    store = RunStore(tmp_path, {"seeds": 4}, kind="converge")
-    assert [store.has(f"w4_s{seed}") for seed in range(4)] == [True, True, True, False]
-    assert "has no array 'ntk'" in capsys.readouterr().err
+    store = RunStore(tmp_path, {"seeds": 2}, kind="converge")
+    assert [store.has(f"w4_s{seed}") for seed in range(2)] == [False, False]
+    assert "carries no identity" in capsys.readouterr().err
+    bad = sorted(p.name.split(".")[0] for p in (tmp_path / "units" / "bad").iterdir())
+    assert bad == ["w4_s0", "w4_s1"]
 
 
 @pytest.mark.parametrize("content", ["[]", '"hello"', '{"kind": "conv', "", "{}"])
