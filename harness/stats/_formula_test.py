@@ -35,6 +35,13 @@ as much as one at large-norm inputs.
    ``python -m harness.calibrate``.
    An entry whose value is the same in every network (a zero input without
    biases) is compared exactly: any difference beyond float32 rounding rejects.
+   That needs enough networks: a ReLU network's entry is also zero when each of
+   the :math:`n` units of its last layer is inactive at one of the two inputs,
+   which for pre-activations of correlation :math:`\rho \ge 0` has probability
+   at most :math:`(3/4)^n` (Sheppard: both active with probability
+   :math:`1/4 + \arcsin(\rho)/2\pi`). Over :math:`\sum_w n_w S_w \ge 512`
+   unit draws that chance is below :math:`10^{-63}`; with fewer, a mismatch in
+   a non-varying entry makes the outcome *inconclusive*, not *inconsistent*.
 
 3. **Formula error and its 95% interval.** The reported error is the
    scale-free relative Frobenius error
@@ -130,6 +137,9 @@ LACK_OF_FIT_LEVEL = 0.01
 
 #: A deterministic entry differs when it is off by more than this (float32 rounding).
 EXACT_TOLERANCE = 1e-5
+#: Unit draws :math:`\sum_w n_w S_w` below which an entry that never varies may be
+#: so by chance (module docstring, step 2), and is not compared exactly.
+EXACT_MIN_UNIT_DRAWS = 512
 #: Entries listed in :attr:`FormulaTest.worst_entries`.
 WORST_ENTRIES = 5
 #: The detectable error uses the noise scale that the data exceed with this probability.
@@ -482,13 +492,21 @@ class _Rule:
         )
 
     def decide(self, c: _Comparison, *, lof_text: str = "") -> FormulaTest:
+        draws = sum(n * s for n, s in zip(self.est.widths, self.est.seeds, strict=True))
         if c.exact_reject:
             worst = self._worst(c)[0]
             reason = (
                 f"entry ({worst.row}, {worst.col}) is the same in every network and differs "
                 f"from the formula by {percent(abs(worst.error))}"
             )
-            return self.result("inconsistent", reason, c)
+            if draws >= EXACT_MIN_UNIT_DRAWS:
+                return self.result("inconsistent", reason, c)
+            if not (c.global_reject or c.entry_reject):
+                reason += (
+                    f", but {draws} unit draws (width × networks, summed) are too few to tell "
+                    "a fixed entry from one whose units were all inactive by chance"
+                )
+                return self.result("inconclusive", reason, c)
         if c.global_reject or c.entry_reject:
             parts = []
             if c.global_reject:

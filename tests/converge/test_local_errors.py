@@ -11,11 +11,12 @@ The audit's cases, through ``run_convergence`` with the conditional sampler
   dominate), the scale-free error at the small-norm inputs up to 100%.
 
 Our analytic kernels (truth: a 50-digit reference, ``tests/analytic``) are
-judged on the same networks and must not be called inconsistent.
+judged on the same networks and must not be called inconsistent. The wrong
+formulas are the README's example, ``reports/local-errors-cpu/wrong_kernels.py``.
 """
 
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,40 +24,15 @@ import pytest
 from harness.converge import ConvergeConfig
 from harness.converge import run_convergence
 
-CANDIDATES = textwrap.dedent(
-    """
-    import numpy as np
-
-    import analytic
-
-
-    def pair_8_percent(xs, num_res_blocks, W_std, b_std):
-        k = analytic.rmlp_kernels(xs, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std)
-        out = {}
-        for name in ("nngp", "ntk"):
-            m = np.array(getattr(k, name))
-            m[2, 5] *= 1.08
-            m[5, 2] = m[2, 5]
-            out[name] = m
-        return out
-
-
-    def bias_variance_slip(xs, num_res_blocks, W_std, b_std):
-        k = analytic.rmlp_kernels(
-            xs, num_res_blocks=num_res_blocks, W_std=W_std, b_std=float(np.sqrt(b_std))
-        )
-        return {"nngp": k.nngp, "ntk": k.ntk}
-    """
-)
+#: The wrong formulas of the README's example (``reports/local-errors-cpu``).
+EXAMPLES = Path(__file__).resolve().parents[2] / "reports" / "local-errors-cpu"
 
 
 @pytest.fixture(scope="module")
-def candidates_module(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("candidates")
-    (folder / "local_wrong.py").write_text(CANDIDATES)
-    sys.path.insert(0, str(folder))
-    yield folder
-    sys.path.remove(str(folder))
+def candidates_module():
+    sys.path.insert(0, str(EXAMPLES))
+    yield EXAMPLES
+    sys.path.remove(str(EXAMPLES))
 
 
 def _run(tmp_path, config):
@@ -70,7 +46,7 @@ def test_one_pair_of_entries_8_percent_off_is_inconsistent(tmp_path, candidates_
         seeds=32,
         sampler="conditional",
         n_inputs=8,
-        candidates=("local_wrong:pair_8_percent",),
+        candidates=("wrong_kernels:pair_8_percent",),
     )
     results = _run(tmp_path, config)
     for kernel in ("nngp", "ntk"):
@@ -97,7 +73,7 @@ def test_bias_variance_slip_at_small_norms_is_inconsistent(tmp_path, candidates_
         widths=(256, 512, 1024, 2048),
         seeds=32,
         sampler="conditional",
-        candidates=("local_wrong:bias_variance_slip",),
+        candidates=("wrong_kernels:bias_variance_slip",),
         n_inputs=12,
     ).with_inputs_file(str(path))
     results = _run(tmp_path, config)

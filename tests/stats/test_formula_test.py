@@ -37,6 +37,7 @@ from harness.stats import extrapolate_to_infinite_width
 from harness.stats import formula_test
 from harness.stats import sample_agreement
 from harness.stats import scale_free_errors
+from harness.stats._formula_test import EXACT_MIN_UNIT_DRAWS
 
 #: The documented bound on the size under skewed or heavy-tailed rank-one noise.
 NON_GAUSSIAN_SIZE_BOUND = 1e-3
@@ -394,6 +395,30 @@ def test_an_entry_that_never_varies_is_compared_exactly():
     result = formula_test(per_width, wrong)
     assert result.outcome == "inconsistent"
     assert "same in every network" in result.reason
+
+
+def test_an_entry_constant_over_few_unit_draws_is_not_taken_as_fixed():
+    """Widths 1 and 2, two networks each: an entry zero in all four may be dead units.
+
+    ``--widths 1,2 --seeds 2`` in the sweep had our correct formula called inconsistent
+    because ReLU units inactive by chance zeroed an entry in every network. Below
+    ``EXACT_MIN_UNIT_DRAWS`` unit draws such a mismatch leaves the outcome open; with
+    the same pattern over enough draws it is still a rejection.
+    """
+    rng = np.random.default_rng(2013)
+    few = simulate(rng, PROBLEM, (1, 2), 2)
+    for stack in few.values():
+        stack[:, 0, 3] = stack[:, 3, 0] = 0.0
+    result = formula_test(few, PROBLEM.kernel)
+    assert result.outcome == "inconclusive"
+    assert "inactive by chance" in result.reason
+    assert sum(n * s for n, s in zip(result.widths, result.seeds, strict=True)) < (
+        EXACT_MIN_UNIT_DRAWS
+    )
+    many = simulate(rng, PROBLEM, (64, 128), 4)
+    for stack in many.values():
+        stack[:, 0, 3] = stack[:, 3, 0] = 0.0
+    assert formula_test(many, PROBLEM.kernel).outcome == "inconsistent"
 
 
 def test_tiny_run_is_inconclusive_and_its_seed_count_decides():
