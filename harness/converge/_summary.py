@@ -125,4 +125,7 @@ def advice(test) -> str:
         return f"; about --seeds {test.seeds_needed} would decide it"
     if test.detectable_error == float("inf"):
         return ""
-    return "; its estimated error is not below the tolerance, so only many more or wider networks decide it"
+    return (
+        "; its estimated error is not below the tolerance, so only many more or wider "
+        "networks decide it"
+    )
