@@ -22,7 +22,9 @@ left alone):
   line, with status 2. (A ``harness.py`` there cannot be reported by us: Python
   imports it instead of this package and stops with its own one-line error.)
 
-Only the standard library is imported here.
+It also notes the moment the process started (:data:`PROCESS_START`), so that a job
+can say how long its first network took from the start. Only the standard library
+is imported here.
 """
 
 from __future__ import annotations
@@ -33,9 +35,14 @@ import itertools
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
-__all__ = ["prepare_job_process"]
+__all__ = ["PROCESS_START", "prepare_job_process"]
+
+#: ``time.monotonic()`` when this package was first imported: under ``python -m harness.…``,
+#: before JAX and the other heavy modules load, so a job's timings count its imports.
+PROCESS_START = time.monotonic()
 
 #: The repository's top-level packages that a job imports.
 PACKAGES = ("analytic", "models", "harness")

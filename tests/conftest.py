@@ -16,13 +16,20 @@ once here, as fixtures; a fixture that is a helper returns the function:
 
 A test marked ``@pytest.mark.bad_arguments(group)`` takes ``argv`` and ``message``
 and runs once per row of that group of ``tests/bad_arguments.txt``.
+
+Jobs started by the tests (in this process or in new ones) share one persistent
+compilation cache in a temporary folder for the session, unless
+``HARNESS_COMPILATION_CACHE`` is set: the suite never writes into the user's cache
+folder, and a program compiled by one test's process is read back by the next.
 """
 
 import contextlib
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +38,22 @@ from harness.runs import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_ARGUMENTS = ROOT / "tests" / "bad_arguments.txt"
+
+
+_SESSION_CACHE: list[str] = []
+
+
+def pytest_configure(config):
+    """One compilation cache for the session's jobs (see the module docstring)."""
+    if "HARNESS_COMPILATION_CACHE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="harness-test-jax-cache-")
+        os.environ["HARNESS_COMPILATION_CACHE"] = folder
+        _SESSION_CACHE.append(folder)
+
+
+def pytest_unconfigure(config):
+    for folder in _SESSION_CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _bad_arguments(group: str) -> list:

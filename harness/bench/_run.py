@@ -8,7 +8,8 @@ For each width, on the same parameters and inputs in one process:
   ``ntk_speedup_vs_nt`` = neural-tangents' fastest ÷ ours factored.
 * **Monte Carlo NNGP + NTK over S seeds**: :func:`harness.kernels._ntk.monte_carlo_kernels`
   against ``nt.monte_carlo_kernel_fn(..., implementation=2, vmap_axes=0)``, cold
-  (caches cleared, fresh functions, compilation included) and warm.
+  (caches cleared, persistent cache off, fresh functions, compilation included, and
+  the seconds of it spent compiling) and warm.
   ``mc_speedup_vs_nt`` = neural-tangents cold ÷ ours cold.
 
 Once per run, **analytic kernels** (NNGP + NTK) at ``analytic_n`` inputs:
@@ -117,19 +118,21 @@ def _monte_carlo(config, model, xs, log):
         return lambda: kernel_fn(xs, None, ("nngp", "ntk"))
 
     with jax.default_matmul_precision(config.precision):
-        ours_cold, _ = time_cold(ours)
-        log(f"  mc ours cold {ours_cold:8.2f} s")
+        ours_cold, ours_compile, _ = time_cold(ours)
+        log(f"  mc ours cold {ours_cold:8.2f} s (compiling {ours_compile:.2f} s)")
         ours_warm, _ = time_warm(ours(), repeats=1)
         log(f"  mc ours warm {ours_warm:8.2f} s")
-        nt_cold, _ = time_cold(theirs)
-        log(f"  mc nt   cold {nt_cold:8.2f} s")
+        nt_cold, nt_compile, _ = time_cold(theirs)
+        log(f"  mc nt   cold {nt_cold:8.2f} s (compiling {nt_compile:.2f} s)")
         nt_warm, _ = time_warm(theirs(), repeats=1)
         log(f"  mc nt   warm {nt_warm:8.2f} s")
     return {
         "mc_seeds": config.seeds,
         "mc_ours_cold_s": ours_cold,
+        "mc_ours_compile_s": ours_compile,
         "mc_ours_warm_s": ours_warm,
         "mc_nt_cold_s": nt_cold,
+        "mc_nt_compile_s": nt_compile,
         "mc_nt_warm_s": nt_warm,
         "mc_speedup_vs_nt": nt_cold / ours_cold,
         "mc_warm_speedup_vs_nt": nt_warm / ours_warm,

@@ -2,9 +2,12 @@
 
 *Warm*: the function is called once untimed (compilation, caches), then
 ``repeats`` times; the median is reported. *Cold*: :func:`jax.clear_caches`
-empties every JAX compilation cache first and the caller passes a function
-built fresh for the measurement, so the time includes tracing and compiling,
-as a first call in a new process would (apart from the one-off import cost).
+empties every in-memory JAX cache first, the persistent compilation cache is
+turned off for the call (:mod:`harness.runs._compilation`; a job turns it on), and
+the caller passes a function built fresh for the measurement, so the time includes
+tracing and compiling, as a first call in a new process with an empty cache would
+(apart from the one-off import cost). The seconds spent tracing, lowering and
+compiling during the cold call are measured too (:class:`harness.runs.CompileLog`).
 Every result is forced with ``jax.block_until_ready``.
 """
 
@@ -15,6 +18,8 @@ import time
 from collections.abc import Callable
 
 import jax
+
+from harness.runs import CompileLog
 
 __all__ = ["time_cold", "time_warm"]
 
@@ -35,14 +40,22 @@ def time_warm(fn: Callable[[], object], *, repeats: int = 5) -> tuple[float, obj
     return statistics.median(times), out
 
 
-def time_cold(make_fn: Callable[[], Callable[[], object]]) -> tuple[float, object]:
-    """Seconds of the first call of a freshly built function, after clearing JAX's caches.
+def time_cold(make_fn: Callable[[], Callable[[], object]]) -> tuple[float, float, object]:
+    """Seconds of the first call of a freshly built function, of them the seconds spent
+    compiling, and the result; JAX's caches cleared and the persistent cache off.
 
     ``make_fn`` builds the function (e.g. ``nt.monte_carlo_kernel_fn(...)``);
     building is included in the time, since it is part of a first call's cost.
     """
     jax.clear_caches()
-    start = time.perf_counter()
-    fn = make_fn()
-    out = jax.block_until_ready(fn())
-    return time.perf_counter() - start, out
+    persistent = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    try:
+        with CompileLog() as log:
+            start = time.perf_counter()
+            fn = make_fn()
+            out = jax.block_until_ready(fn())
+            seconds = time.perf_counter() - start
+    finally:
+        jax.config.update("jax_enable_compilation_cache", persistent)
+    return seconds, log.seconds, out

@@ -18,6 +18,13 @@ The plan of a run:
 5. Summarise (:mod:`harness.converge._summary`) and write ``results.json``,
    ``results.csv``, the figures and ``report.md`` (:mod:`harness.converge._report`).
 
+``timing`` in ``results.json`` holds the wall time, the seconds per width,
+``first_network_s`` (from the process's start, imports included, to the first
+network stored; None when every network was on disk), ``compilation`` (seconds
+spent tracing, lowering and compiling, per program, and the persistent cache's
+hits: :class:`harness.runs.CompileLog`) and ``compilation_cache`` (its folder, or
+None when it is off).
+
 Everything in ``results.json`` except ``timing`` (and, when the time budget
 stopped the run, how many rounds it reached) is a function of the stored
 kernels alone, so a resumed run ends with the numbers of an uninterrupted one.
@@ -36,6 +43,7 @@ import time
 
 import numpy as np
 
+from harness._startup import PROCESS_START
 from harness.converge._candidates import evaluate_candidate
 from harness.converge._candidates import parse_candidates
 from harness.converge._measure import CONDITIONAL_BATCH
@@ -51,8 +59,10 @@ from harness.converge._rounds import next_round
 from harness.converge._summary import csv_rows
 from harness.converge._summary import error_curves
 from harness.converge._summary import summarize_curve
+from harness.runs import CompileLog
 from harness.runs import Progress
 from harness.runs import RunStore
+from harness.runs import compilation_cache_in_use
 from harness.runs import environment_stamp
 from harness.runs import initialize_distributed
 from harness.runs import is_writer
@@ -183,6 +193,12 @@ def run_convergence(
       NonFiniteKernelError, NonFiniteReferenceError: NaN/Inf, naming width and seed.
       MemoryError: one network per device does not fit; finished networks are kept.
     """
+    with CompileLog() as compile_log:
+        return _run(config, out, force, quiet, progress_stream, command, kernels_fn, compile_log)
+
+
+def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compile_log) -> dict:
+    """:func:`run_convergence`, with its compilations logged in ``compile_log``."""
     out = os.path.abspath(out)
     initialize_distributed()
     start = time.perf_counter()
@@ -272,6 +288,11 @@ def run_convergence(
     if config.target_error is not None:
         results["target_error"] = _target_summary(config, results, decision)
     timing["wall_s"] = time.perf_counter() - start
+    timing["first_network_s"] = (
+        None if store.first_saved is None else store.first_saved - PROCESS_START
+    )
+    timing["compilation"] = compile_log.to_json()
+    timing["compilation_cache"] = compilation_cache_in_use()
     results = strict_json({**base, "status": "complete", **results, "timing": timing})
     write_outputs(store, results, rows, references, empirical, config, command, writer)
     return results

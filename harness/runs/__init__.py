@@ -23,6 +23,10 @@ from harness.runs._cli import UsageError
 from harness.runs._cli import is_out_of_memory
 from harness.runs._cli import parse_widths
 from harness.runs._cli import run_cli
+from harness.runs._compilation import CACHE_ENV
+from harness.runs._compilation import CompileLog
+from harness.runs._compilation import compilation_cache_in_use
+from harness.runs._compilation import configure_compilation_cache
 from harness.runs._config import JobConfig
 from harness.runs._environment import device_banner
 from harness.runs._environment import device_description
@@ -66,9 +70,11 @@ from harness.runs._store import RunStore
 from harness.runs._store import unit_key
 
 __all__ = [
+    "CACHE_ENV",
     "MAX_BLOCKS",
     "PRECISIONS",
     "ArgumentParser",
+    "CompileLog",
     "ConfigMismatchError",
     "FolderBusyError",
     "FolderKindError",
@@ -94,7 +100,9 @@ __all__ = [
     "check_out_folder",
     "check_run_memory",
     "claim_folder",
+    "compilation_cache_in_use",
     "config_of",
+    "configure_compilation_cache",
     "csv_text",
     "device_banner",
     "device_description",

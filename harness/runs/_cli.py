@@ -65,7 +65,31 @@ class RunError(RuntimeError):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An ``argparse`` parser whose errors raise :class:`UsageError`."""
+    """An ``argparse`` parser whose errors raise :class:`UsageError`.
+
+    Every job's parser also takes ``--no-compilation-cache``, and parsing its command
+    line configures JAX's persistent compilation cache for the process
+    (:func:`harness.runs._compilation.configure_compilation_cache`): on, in the
+    user's cache folder, unless that option or ``HARNESS_COMPILATION_CACHE=off``
+    turns it off.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--no-compilation-cache",
+            action="store_true",
+            help="do not read or write JAX's persistent compilation cache "
+            "(also HARNESS_COMPILATION_CACHE=off; the default folder is "
+            "$XDG_CACHE_HOME/rmlp-kernel-harness/jax, else ~/.cache/...)",
+        )
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        from harness.runs._compilation import configure_compilation_cache  # imports JAX
+
+        configure_compilation_cache(enabled=not parsed.no_compilation_cache)
+        return parsed
 
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(message)

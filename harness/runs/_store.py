@@ -179,6 +179,8 @@ class RunStore:
         self.fingerprint = _fingerprint(kind, self.config)
         self.units = self.out / "units"
         self._lock = None
+        #: ``time.monotonic()`` when this process stored its first unit (None: none yet).
+        self.first_saved: float | None = None
         self._memory: dict[str, dict] = {}  # units saved by a non-writer process
         self._schema = (
             None
@@ -425,6 +427,8 @@ class RunStore:
             self._write_manifest()
         identity = json.dumps(self._unit_identity(key), default=json_default)
         atomic_write_npz(self._unit_path(key), **arrays, **{_IDENTITY: np.array(identity)})
+        if self.first_saved is None:
+            self.first_saved = time.monotonic()
 
     def write_json(self, name: str, obj) -> None:
         """Write ``out/name`` as JSON atomically (writer only)."""

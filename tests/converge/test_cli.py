@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import textwrap
 
 import jax
@@ -44,6 +45,14 @@ def test_outputs_exist_and_have_the_documented_keys(tiny_run):
         assert (tiny_run / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
     results = json.loads((tiny_run / "results.json").read_text())
     assert results["status"] == "complete"
+    timing = results["timing"]
+    # From the process's start (the test session's) to the first stored network.
+    assert timing["first_network_s"] > 0
+    assert timing["compilation_cache"] == os.environ["HARNESS_COMPILATION_CACHE"]
+    compiled = timing["compilation"]
+    assert compiled["programs"] >= 1
+    assert compiled["compilations"] >= compiled["programs"]
+    assert 0 < compiled["slowest"][0]["seconds"] <= compiled["seconds"]
     assert results["config"]["widths"] == [16, 32]
     assert results["environment"]["backend"] == jax.default_backend()
     for kernel in ("nngp", "ntk"):
@@ -100,6 +109,7 @@ def test_rerun_of_same_config_resumes_with_identical_numbers(tiny_run):
     assert main(args) == 0
     after = json.loads((tiny_run / "results.json").read_text())
     assert after["timing"]["networks_computed"] == 0
+    assert after["timing"]["first_network_s"] is None  # every network was on disk
     for key in ("kernels", "candidates", "analytic_vs_neural_tangents", "config"):
         assert after[key] == before[key]
 
