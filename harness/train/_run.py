@@ -3,12 +3,15 @@
 :func:`run_training` is what ``python -m harness.train`` calls (tests and notebooks call it
 directly). For each width and seed it runs :func:`harness.train._network.train_one_network`
 and stores the unit atomically in ``out/units/w<width>_s<seed>.npz``
-(:class:`harness.runs._store.RunStore`): outputs at the recorded steps of the network, its
+(:class:`harness.runs.RunStore`): outputs at the recorded steps of the network, its
 linearisation and the NTK prediction, and the empirical NTK at the start and the end.
 ``results.json`` is rewritten after every finished width; at the end come ``results.csv``,
 the figures and ``report.md``. Rerunning the same command resumes; a different config in the
 same ``out`` is refused unless ``force``. The problem (inputs, analytic kernels, ``η``, ``T``)
 is built and checked before the folder is opened, so a refused config leaves no trace there.
+``results.json`` also says how long the first network took from the process's start
+(``first_network_s``) and what was compiled (``compilation``, ``compilation_cache``; see
+:class:`harness.runs.CompileLog`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from __future__ import annotations
 import os
 import time
 
+from harness._startup import PROCESS_START
+from harness.runs import CompileLog
 from harness.runs import Progress
 from harness.runs import RunStore
+from harness.runs import compilation_cache_in_use
 from harness.runs import csv_text
 from harness.runs import environment_stamp
 from harness.runs import strict_json
@@ -64,6 +70,12 @@ def run_training(
       UsageError: bad inputs file or a config mismatch in ``out``.
       NonFiniteTrainingError: NaN/Inf, naming the width and seed (finished units are kept).
     """
+    with CompileLog() as compile_log:
+        return _run(config, out, force, quiet, progress_stream, command, compile_log)
+
+
+def _run(config, out, force, quiet, progress_stream, command, compile_log) -> dict:
+    """:func:`run_training`, with its compilations logged in ``compile_log``."""
     out = os.path.abspath(out)
     start = time.perf_counter()
     problem = build_problem(config)  # every check of the inputs, before the folder is touched
@@ -100,6 +112,11 @@ def run_training(
     results["networks_computed_now"] = computed
     results["network_seconds_total"] = float(sum(float(a["seconds"]) for a in units.values()))
     results["wall_seconds"] = time.perf_counter() - start
+    results["first_network_s"] = (
+        None if store.first_saved is None else store.first_saved - PROCESS_START
+    )
+    results["compilation"] = compile_log.to_json()
+    results["compilation_cache"] = compilation_cache_in_use()
     store.write_json("results.json", strict_json(results))
     store.write_text("results.csv", csv_text(*csv_rows(problem, units)))
     # Matplotlib is imported only when a report is written, not with ``import harness``.
