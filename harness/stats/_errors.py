@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import scipy.stats
+import scipy  # scipy.stats loads on first use (SciPy imports submodules lazily)
 
 __all__ = [
     "ErrorSummary",

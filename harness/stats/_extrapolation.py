@@ -70,7 +70,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import scipy.stats
+import scipy  # scipy.stats loads on first use (SciPy imports submodules lazily)
 
 from harness.stats._layout import KernelLayout
 

@@ -97,7 +97,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-import scipy.stats
+import scipy  # scipy.stats loads on first use (SciPy imports submodules lazily)
 
 from harness.stats._extrapolation import NOISE_FLOOR
 from harness.stats._extrapolation import WidthExtrapolation

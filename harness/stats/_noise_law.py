@@ -45,8 +45,7 @@ import math
 import warnings
 
 import numpy as np
-import scipy.optimize
-import scipy.stats
+import scipy  # scipy.stats, scipy.optimize: loaded on first use (SciPy imports them lazily)
 
 __all__ = [
     "entry_cuts",
