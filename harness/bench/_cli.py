@@ -50,7 +50,11 @@ MAX_SEEDS = 4096
 
 def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     """Parse the command line into a :class:`BenchConfig` and the JSON path (``None``: default)."""
-    parser = ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(
+        prog="python -m harness.bench",
+        description=__doc__.splitlines()[0],
+        compilation_cache=False,  # cold times include compiling
+    )
     parser.add_argument("--widths", default="1024", help="e.g. 512..8192 or 1024,2048")
     parser.add_argument("--n-inputs", type=bounded_int("--n-inputs", 1, 2**31), default=32)
     parser.add_argument("--seeds", type=bounded_int("--seeds", 1, MAX_SEEDS), default=8)

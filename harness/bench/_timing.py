@@ -2,11 +2,11 @@
 
 *Warm*: the function is called once untimed (compilation, caches), then
 ``repeats`` times; the median is reported. *Cold*: :func:`jax.clear_caches`
-empties every in-memory JAX cache first, the persistent compilation cache is
-turned off for the call (:mod:`harness.runs._compilation`; a job turns it on), and
-the caller passes a function built fresh for the measurement, so the time includes
-tracing and compiling, as a first call in a new process with an empty cache would
-(apart from the one-off import cost). The seconds spent tracing, lowering and
+empties every in-memory JAX cache first (the benchmark's process never uses the
+persistent compilation cache, :mod:`harness.runs._compilation`), and the caller
+passes a function built fresh for the measurement, so the time includes tracing and
+compiling, as a first call in a new process with an empty cache would (apart from
+the one-off import cost). The seconds spent tracing, lowering and
 compiling during the cold call are measured too (:class:`harness.runs.CompileLog`).
 Every result is forced with ``jax.block_until_ready``.
 """
@@ -48,14 +48,9 @@ def time_cold(make_fn: Callable[[], Callable[[], object]]) -> tuple[float, float
     building is included in the time, since it is part of a first call's cost.
     """
     jax.clear_caches()
-    persistent = jax.config.jax_enable_compilation_cache
-    jax.config.update("jax_enable_compilation_cache", False)
-    try:
-        with CompileLog() as log:
-            start = time.perf_counter()
-            fn = make_fn()
-            out = jax.block_until_ready(fn())
-            seconds = time.perf_counter() - start
-    finally:
-        jax.config.update("jax_enable_compilation_cache", persistent)
+    with CompileLog() as log:
+        start = time.perf_counter()
+        fn = make_fn()
+        out = jax.block_until_ready(fn())
+        seconds = time.perf_counter() - start
     return seconds, log.seconds, out

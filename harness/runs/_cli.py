@@ -71,11 +71,15 @@ class ArgumentParser(argparse.ArgumentParser):
     line configures JAX's persistent compilation cache for the process
     (:func:`harness.runs._compilation.configure_compilation_cache`): on, in the
     user's cache folder, unless that option or ``HARNESS_COMPILATION_CACHE=off``
-    turns it off.
+    turns it off. A job that measures compilation (the benchmark) passes
+    ``compilation_cache=False``: no option, and the cache is always off.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, compilation_cache: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
+        self.compilation_cache = compilation_cache
+        if not compilation_cache:  # a job that measures compilation (the benchmark)
+            return
         self.add_argument(
             "--no-compilation-cache",
             action="store_true",
@@ -88,7 +92,8 @@ class ArgumentParser(argparse.ArgumentParser):
         parsed = super().parse_args(args, namespace)
         from harness.runs._compilation import configure_compilation_cache  # imports JAX
 
-        configure_compilation_cache(enabled=not parsed.no_compilation_cache)
+        wanted = self.compilation_cache and not parsed.no_compilation_cache
+        configure_compilation_cache(enabled=wanted)
         return parsed
 
     def error(self, message: str):  # type: ignore[override]

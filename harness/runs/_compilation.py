@@ -33,6 +33,7 @@ import threading
 from pathlib import Path
 
 import jax
+from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 
 __all__ = [
     "CACHE_ENV",
@@ -88,6 +89,9 @@ def configure_compilation_cache(*, enabled: bool = True, environ=None) -> Path |
                     file=sys.stderr,
                 )
             folder = None
+    # JAX decides once per process whether and where it caches; reset_cache makes it
+    # decide again, so the setting holds even after something was compiled.
+    _jax_cache.reset_cache()
     if folder is None:
         jax.config.update("jax_enable_compilation_cache", False)
         return None
