@@ -7,6 +7,7 @@ import pytest
 
 from harness.bench import main
 from harness.bench._cli import parse_args
+from harness.runs import compilation_cache_in_use
 
 
 @pytest.mark.slow
@@ -15,6 +16,7 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     argv = ["--widths", "32", "--n-inputs", "3", "--seeds", "2", "--blocks", "1"]
     argv += ["--repeats", "1", "--analytic-n", "8", "--json", str(path)]
     assert main(argv) == 0
+    assert compilation_cache_in_use() is None  # the benchmark's cold times include compiling
     result = json.loads(path.read_text())
     device = jax.devices()[0]
     assert result["device"].startswith("cpu" if device.platform == "cpu" else device.device_kind)
@@ -30,6 +32,9 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
             min(row["ntk_nt1_s"], row["ntk_nt2_s"]) / row["ntk_factored_s"]
         )
         assert row["mc_speedup_vs_nt"] == pytest.approx(row["mc_nt_cold_s"] / row["mc_ours_cold_s"])
+        # The part of a cold call spent tracing, lowering and compiling (JAX's own events).
+        for who in ("ours", "nt"):
+            assert 0 < row[f"mc_{who}_compile_s"] < row[f"mc_{who}_cold_s"]
         # Same network, same inputs: the methods agree (default float32 precision).
         assert row["ntk_nt1_rel_diff"] < 1e-4
         assert row["ntk_jacobian_rel_diff"] < 1e-4
