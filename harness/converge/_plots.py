@@ -1,5 +1,8 @@
 r"""The four figures of a convergence report (PNG + SVG each, see :mod:`harness.runs.plots`).
 
+Labels are plain Unicode (``n^-1/2``, ``‖K̂ − K‖_F``), not Matplotlib's mathtext,
+whose parser is built on first use and costs seconds of every short run.
+
 * ``convergence``: per kernel, the mean per-seed relative error against width
   on log-log axes with its bootstrap 95% band, the per-seed points, the fitted
   power law (slope and CI in the legend), the seed-mean kernel's error, every
@@ -45,7 +48,7 @@ def _fit_label(summary: dict, what: str) -> str:
     if summary.get("slope") is None:
         return what
     low, high = (f"{v:.2f}" if v is not None else "?" for v in summary["slope_ci95"])
-    return f"{what}: $n^{{{summary['slope']:.2f}}}$ [{low}, {high}]"
+    return f"{what}: n^{summary['slope']:.2f} [{low}, {high}]"
 
 
 def plot_convergence(results: dict, folder, *, writer: bool = True) -> list[str]:
@@ -67,10 +70,10 @@ def plot_convergence(results: dict, folder, *, writer: bool = True) -> list[str]
         seed_mean = summary["rel_err_of_seed_mean"]
         label = "seed-mean kernel"
         if summary.get("seed_mean_slope") is not None:
-            label += f": $n^{{{summary['seed_mean_slope']:.2f}}}$"
+            label += f": n^{summary['seed_mean_slope']:.2f}"
         ax.plot(widths, seed_mean, "s--", color=color, alpha=0.6, ms=4, label=label)
         guide = mean[0] * (widths / widths[0]) ** -0.5
-        ax.plot(widths, guide, color="gray", lw=1, ls=(0, (2, 2)), label="$n^{-1/2}$ guide")
+        ax.plot(widths, guide, color="gray", lw=1, ls=(0, (2, 2)), label="n^-1/2 guide")
         for index, (name, candidate) in enumerate(results.get("candidates", {}).items()):
             if kernel not in candidate:
                 continue
@@ -88,8 +91,8 @@ def plot_convergence(results: dict, folder, *, writer: bool = True) -> list[str]
             )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("width $n$")
-        ax.set_ylabel(r"$\|\hat K - K\|_F / \|K\|_F$")
+        ax.set_xlabel("width n")
+        ax.set_ylabel("‖K\u0302 − K‖_F / ‖K‖_F")
         ax.set_title(f"{KERNEL_TITLES[kernel]}: empirical vs analytic")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
@@ -137,7 +140,7 @@ def plot_error_distributions(results: dict, folder, *, writer: bool = True) -> l
             ax.scatter(position + jitter, values, s=8, color=KERNEL_COLORS[kernel], alpha=0.6)
         ax.set_xticks(positions, [str(w) for w in widths])
         ax.set_yscale("log")
-        ax.set_xlabel("width $n$")
+        ax.set_xlabel("width n")
         ax.set_ylabel("per-network relative error")
         ax.set_title(f"{KERNEL_TITLES[kernel]}: spread over seeds")
         ax.grid(True, axis="y", which="both", alpha=0.3)
@@ -163,7 +166,7 @@ def plot_power(results: dict, folder, *, writer: bool = True) -> list[str]:
             x,
             detectable * np.sqrt(budget / x),
             color=KERNEL_COLORS[kernel],
-            label=f"{KERNEL_TITLES[kernel]}: $\\propto (n_{{max}} S)^{{-1/2}}$",
+            label=f"{KERNEL_TITLES[kernel]}: ∝ (n_max S)^-1/2",
         )
         ax.loglog(
             [budget],
@@ -173,7 +176,7 @@ def plot_power(results: dict, folder, *, writer: bool = True) -> list[str]:
             label=f"{KERNEL_TITLES[kernel]}: this run, {100 * detectable:.2g}%",
         )
     ax.axhline(tolerance, color="0.3", ls="--", lw=1, label=f"tolerance {100 * tolerance:.2g}%")
-    ax.set_xlabel("largest width × seeds, $n_{max} S$")
+    ax.set_xlabel("largest width × seeds, n_max S")
     ax.set_ylabel("detectable scale-free error (95% power)")
     ax.set_title("What this run can see")
     ax.grid(True, which="both", alpha=0.3)
