@@ -291,20 +291,15 @@ def test_runs_without_neural_tangents_and_says_so(tmp_path, run_python):
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "neural-tangents reference skipped" in done.stdout
+    # The first line names the device, the JAX version and the dtype.
+    first = done.stdout.splitlines()[0]
+    device = jax.devices()[0]
+    name = device.platform if device.platform == "cpu" else device.device_kind
+    assert first.startswith(f"converge: {jax.device_count()} × {name}")
+    assert f"JAX {jax.__version__}, float32" in first
     results = json.loads((out / "results.json").read_text())
     for kernel in ("nngp", "ntk"):
         assert results["kernels"][kernel]["references"]["neural_tangents"]["installed"] is False
         assert results["kernels"][kernel]["outcome"] in ("consistent", "inconclusive")
     assert results["analytic_vs_neural_tangents"] is None
     assert "neural-tangents reference: not installed" in (out / "report.md").read_text()
-
-
-@pytest.mark.slow
-def test_first_line_names_the_device(tmp_path, run_python):
-    done = run_python("-m", "harness.converge", *TINY[:-1], "--out", tmp_path / "r")
-    assert done.returncode == 0, done.stderr
-    first = done.stdout.splitlines()[0]
-    device = jax.devices()[0]
-    name = device.platform if device.platform == "cpu" else device.device_kind
-    assert first.startswith(f"converge: {jax.device_count()} × {name}")
-    assert f"JAX {jax.__version__}, float32" in first
