@@ -43,7 +43,6 @@ import time
 
 import numpy as np
 
-from harness._startup import PROCESS_START
 from harness.converge._candidates import evaluate_candidate
 from harness.converge._candidates import parse_candidates
 from harness.converge._measure import CONDITIONAL_BATCH
@@ -62,7 +61,6 @@ from harness.converge._summary import summarize_curve
 from harness.runs import CompileLog
 from harness.runs import Progress
 from harness.runs import RunStore
-from harness.runs import compilation_cache_in_use
 from harness.runs import environment_stamp
 from harness.runs import initialize_distributed
 from harness.runs import is_writer
@@ -288,11 +286,7 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
     if config.target_error is not None:
         results["target_error"] = _target_summary(config, results, decision)
     timing["wall_s"] = time.perf_counter() - start
-    timing["first_network_s"] = (
-        None if store.first_saved is None else store.first_saved - PROCESS_START
-    )
-    timing["compilation"] = compile_log.to_json()
-    timing["compilation_cache"] = compilation_cache_in_use()
+    timing |= compile_log.start_up(store.first_saved)
     results = strict_json({**base, "status": "complete", **results, "timing": timing})
     write_outputs(store, results, rows, references, empirical, config, command, writer)
     return results

@@ -192,6 +192,25 @@ def _quiet_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def _exit_interrupted(interruption: KeyboardInterrupt) -> None:
+    """One line, and status 130 (Ctrl-C) or 143 (``SIGTERM``); completed results are kept."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    terminated = isinstance(interruption, _Terminated)
+    what = "terminated (SIGTERM)" if terminated else "interrupted"
+    _tell(f"\n{what}; completed results are kept")
+    os._exit(143 if terminated else 130)
+
+
+def _unraisable(unraisable) -> None:
+    """``sys.unraisablehook``: an interruption that lands where Python cannot raise it
+    (a garbage-collection callback, such as JAX's, or a finalizer) still ends the run,
+    instead of being printed and ignored. Anything else goes to Python's own hook."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _exit_interrupted(unraisable.exc_value)
+    sys.__unraisablehook__(unraisable)
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv=None) -> None:
     """Run ``main(argv)`` and exit with the status of the module docstring, in one line."""
     # Only the main thread may set handlers (ValueError elsewhere); a signal the parent
@@ -204,6 +223,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv=None) -> No
         with contextlib.suppress(ValueError):
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, handler)
+    sys.unraisablehook = _unraisable
     try:
         status = main(argv)
         if sys.stdout is not None:  # None: descriptor 1 was closed at start
@@ -211,12 +231,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv=None) -> No
     except UsageError as error:
         _fail(_one_line(error), 2)
     except KeyboardInterrupt as interruption:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-        terminated = isinstance(interruption, _Terminated)
-        what = "terminated (SIGTERM)" if terminated else "interrupted"
-        _tell(f"\n{what}; completed results are kept")
-        os._exit(143 if terminated else 130)
+        _exit_interrupted(interruption)
     except BrokenPipeError:
         _quiet_stdout()
         sys.exit(1)

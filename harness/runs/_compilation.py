@@ -189,6 +189,22 @@ class CompileLog:
         """Total seconds of tracing, lowering and compilation."""
         return sum(p.seconds for p in self.programs.values())
 
+    def start_up(self, first_saved: float | None) -> dict:
+        """What a run's ``results.json`` says of its start and its compilations.
+
+        ``{"first_network_s", "compilation", "compilation_cache"}``: seconds from the
+        process's start (:data:`harness._startup.PROCESS_START`, imports included) to
+        ``first_saved``, the ``time.monotonic()`` of the first unit this process
+        stored (None: none), then :meth:`to_json` and the cache's folder.
+        """
+        from harness._startup import PROCESS_START
+
+        return {
+            "first_network_s": None if first_saved is None else first_saved - PROCESS_START,
+            "compilation": self.to_json(),
+            "compilation_cache": compilation_cache_in_use(),
+        }
+
     def to_json(self, top: int = 12) -> dict:
         """``{"seconds", "programs", "compilations", "cache_hits", "slowest": [...]}``."""
         ranked = sorted(self.programs.items(), key=lambda item: -item[1].seconds)

@@ -19,11 +19,9 @@ from __future__ import annotations
 import os
 import time
 
-from harness._startup import PROCESS_START
 from harness.runs import CompileLog
 from harness.runs import Progress
 from harness.runs import RunStore
-from harness.runs import compilation_cache_in_use
 from harness.runs import csv_text
 from harness.runs import environment_stamp
 from harness.runs import strict_json
@@ -112,11 +110,7 @@ def _run(config, out, force, quiet, progress_stream, command, compile_log) -> di
     results["networks_computed_now"] = computed
     results["network_seconds_total"] = float(sum(float(a["seconds"]) for a in units.values()))
     results["wall_seconds"] = time.perf_counter() - start
-    results["first_network_s"] = (
-        None if store.first_saved is None else store.first_saved - PROCESS_START
-    )
-    results["compilation"] = compile_log.to_json()
-    results["compilation_cache"] = compilation_cache_in_use()
+    results |= compile_log.start_up(store.first_saved)
     store.write_json("results.json", strict_json(results))
     store.write_text("results.csv", csv_text(*csv_rows(problem, units)))
     # Matplotlib is imported only when a report is written, not with ``import harness``.
