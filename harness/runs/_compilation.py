@@ -63,7 +63,7 @@ def compilation_cache_folder(environ=None) -> Path | None:
     if value.lower() in _OFF:
         return None
     if value:
-        return Path(value).expanduser()
+        return Path(value).expanduser().absolute()  # a later chdir must not move it
     base = environ.get("XDG_CACHE_HOME", "").strip()
     root = Path(base).expanduser() if base else Path.home() / ".cache"
     return root / "rmlp-kernel-harness" / "jax"
