@@ -122,11 +122,8 @@ class WidthMeasurement:
       kernels_fn: replaces ``per_seed_kernels`` (tests); same signature.
     """
 
-    def __init__(
-        self, model, xs, mesh, *, ntk_method: str, precision, kernels_fn=None, width_keys=True
-    ):
+    def __init__(self, model, xs, mesh, *, ntk_method: str, precision, kernels_fn=None):
         self.model = model
-        self.width_keys = width_keys
         self.mesh = mesh
         self.xs = replicate(np.asarray(xs, np.float32), mesh)
         if kernels_fn is None:
@@ -138,8 +135,7 @@ class WidthMeasurement:
         devices = self.mesh.size
         padded = list(seeds) + [seeds[-1]] * (-len(seeds) % devices)
         keys = np.asarray(seed_keys(padded))
-        if self.width_keys:
-            keys = np.asarray(jax.vmap(jax.random.fold_in, (0, None))(keys, self.model.width))
+        keys = np.asarray(jax.vmap(jax.random.fold_in, (0, None))(keys, self.model.width))
         keys = shard_keys(keys, self.mesh)
         nngp, ntk = self._compute(keys, self.xs)
         nngp, ntk = gather_to_host(nngp), gather_to_host(ntk)
