@@ -112,14 +112,15 @@ def compilation_cache_in_use() -> str | None:
 _LOCK = threading.Lock()
 #: The open logs; JAX's listeners are registered once, and do nothing while it is empty.
 _ACTIVE: list[CompileLog] = []
-_LISTENING: list[bool] = []
+_LISTENING = False
 
 
 def _listen() -> None:
+    global _LISTENING
     if not _LISTENING:
         jax.monitoring.register_event_duration_secs_listener(_on_duration)
         jax.monitoring.register_event_listener(_on_event)
-        _LISTENING.append(True)
+        _LISTENING = True
 
 
 def _on_duration(event: str, duration: float, **kwargs) -> None:
