@@ -139,7 +139,9 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
         "- Per-network NNGP and NTK from the conditional sampler (`harness.kernels."
         "conditional_kernels`, float64; equal in law to Flax networks by "
         "`tests/kernels/test_conditional.py`) or, for the `f` configs, instantiated Flax "
-        "networks (`monte_carlo_kernels`, float32) on the same inputs as their conditional twin.",
+        "networks (`monte_carlo_kernels`, float32) on the same inputs as their conditional twin. "
+        "As in `harness.converge`, each network's kernels are judged minus their exact "
+        "mean-zero control variates (`harness/kernels/_control.py`).",
         "- Seeds: config `cNN` uses keys `fold_in(PRNGKey(1000 + NN), i)`, Flax config `fNN` "
         "`PRNGKey(10⁹ + 10⁷·NN + i)`, with `i = (width index · R + replicate) · S + seed`, so "
         "no two networks share a key; inputs `study_inputs` with seed 1000 + NN: Gaussian, "

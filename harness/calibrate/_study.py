@@ -213,7 +213,9 @@ def sample_config(config: StudyConfig) -> ConfigSamples:
         first = config.network_index(i, 0, 0)
         kernels = draw(config, xs, width, list(range(first, first + R * S)))
         for kernel in KERNELS:
-            stack = np.asarray(getattr(kernels, kernel), np.float64)
+            # What converge judges: each network's kernel minus its mean-zero control variate.
+            stack = getattr(kernels, kernel) - getattr(kernels, f"{kernel}_control")
+            stack = np.asarray(stack, np.float64)
             for r in range(R):
                 per_width[kernel][r][width] = stack[r * S : (r + 1) * S]
     return ConfigSamples(config, xs, per_width, time.perf_counter() - start)

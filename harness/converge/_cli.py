@@ -84,6 +84,17 @@ def build_parser() -> ArgumentParser:
     cap = "the most seeds per width that added rounds may use"
     add_option(parser, "--max-seeds", _DEFAULTS.max_seeds, cap, type=int)
     add_numerics_options(parser, _DEFAULTS)
+    controls_help = (
+        "judge each network's kernels as they are, without subtracting their exact mean-zero "
+        "control variates (same mean, about 2-5x the variance; for checking the control variates)"
+    )
+    parser.add_argument(
+        "--no-control-variates",
+        dest="control_variates",
+        action="store_false",
+        default=None,
+        help=controls_help,
+    )
     candidate_help = (
         "candidate formula to judge: 'notebook' (built in; alias 'seed'), "
         "'pkg.module:function', or 'none'; repeatable (default: the notebook's)"

@@ -63,7 +63,14 @@ SAMPLERS = ("auto", "flax", "conditional")
 #: Seconds a run may spend adding rounds of networks (``--budget``).
 DEFAULT_BUDGET = 170.0
 #: Fields that change the summary or how many seeds are drawn, never a stored network.
-_NOT_IN_UNITS = ("tolerance", "target_error", "max_seeds", "adaptive", "budget")
+_NOT_IN_UNITS = (
+    "tolerance",
+    "target_error",
+    "max_seeds",
+    "adaptive",
+    "budget",
+    "control_variates",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +102,9 @@ class ConvergeConfig(JobConfig):
         (:mod:`harness.converge._rounds`); the command line sets it unless
         ``--seeds`` is given.
       budget: seconds since the start after which no new round begins (None: no limit).
+      control_variates: judge ``K̂ − C`` (each network's kernels minus their exact
+        mean-zero control variates, :mod:`harness.kernels._control`) rather than
+        ``K̂``: the same mean at every width, a smaller variance. Units hold both.
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
@@ -117,6 +127,7 @@ class ConvergeConfig(JobConfig):
     max_seeds: int = 4096
     adaptive: bool = False
     budget: float | None = DEFAULT_BUDGET
+    control_variates: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))

@@ -42,6 +42,7 @@ from harness.kernels import conditional_kernels
 from harness.kernels import default_memory_budget_bytes
 from harness.kernels import empirical_nngp
 from harness.kernels import estimate_network_bytes
+from harness.kernels import network_controls
 from harness.kernels import nt_ntk
 from harness.kernels import per_seed_kernels
 from harness.kernels import seed_keys
@@ -51,9 +52,11 @@ from harness.runs import replicate
 from harness.runs import shard_keys
 from harness.runs import unit_key
 from models import draw_parameters
+from models import residual_mlp_trace
 
 __all__ = [
     "CONDITIONAL_BATCH",
+    "UNIT_ARRAYS",
     "NonFiniteKernelError",
     "WidthMeasurement",
     "measure_batch",
@@ -65,6 +68,8 @@ __all__ = [
 
 #: Upper bound on networks per device in one batch (more gains nothing on a CPU).
 MAX_NETWORKS_PER_DEVICE = 16
+#: The arrays of every unit: one network's kernels and their control variates.
+UNIT_ARRAYS = ("nngp", "ntk", "nngp_control", "ntk_control")
 #: Seeds per call of the conditional sampler (fixed, so a resumed run repeats the batches).
 CONDITIONAL_BATCH = 32
 
@@ -106,7 +111,9 @@ def _compiled(model, ntk_method, precision, kernels_fn):
     """One ``jax.jit`` per (model, method, precision), reused by resumed and repeated runs."""
 
     def compute(keys, inputs):
-        return kernels_fn(model, keys, inputs, ntk_method=ntk_method, precision=precision)
+        return kernels_fn(
+            model, keys, inputs, ntk_method=ntk_method, precision=precision, control_variates=True
+        )
 
     return jax.jit(compute)
 
@@ -130,22 +137,23 @@ class WidthMeasurement:
             kernels_fn = nt_per_seed_kernels if ntk_method == "nt" else per_seed_kernels
         self._compute = _compiled(model, ntk_method, precision, kernels_fn)
 
-    def __call__(self, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Kernels of ``seeds`` as float64 NumPy ``(len(seeds), N, N)`` arrays each."""
+    def __call__(self, seeds: list[int]) -> dict[str, np.ndarray]:
+        """The :data:`UNIT_ARRAYS` of ``seeds``, float64 ``(len(seeds), N, N)`` each."""
         devices = self.mesh.size
         padded = list(seeds) + [seeds[-1]] * (-len(seeds) % devices)
         keys = np.asarray(seed_keys(padded))
         keys = np.asarray(jax.vmap(jax.random.fold_in, (0, None))(keys, self.model.width))
         keys = shard_keys(keys, self.mesh)
-        nngp, ntk = self._compute(keys, self.xs)
-        nngp, ntk = gather_to_host(nngp), gather_to_host(ntk)
-        return (
-            nngp[: len(seeds)].astype(np.float64),
-            ntk[: len(seeds)].astype(np.float64),
-        )
+        arrays = self._compute(keys, self.xs)
+        return {
+            name: gather_to_host(array)[: len(seeds)].astype(np.float64)
+            for name, array in zip(UNIT_ARRAYS, arrays, strict=True)
+        }
 
 
-def nt_per_seed_kernels(model, keys, xs, *, ntk_method="nt", precision=None):
+def nt_per_seed_kernels(
+    model, keys, xs, *, ntk_method="nt", precision=None, control_variates=False
+):
     """Like ``per_seed_kernels`` with the NTK from neural-tangents (implementation 2).
 
     Seeds run one after another (``jax.lax.map``): neural-tangents' NTK-vector
@@ -155,19 +163,26 @@ def nt_per_seed_kernels(model, keys, xs, *, ntk_method="nt", precision=None):
 
     def one(key):
         variables = draw_parameters(model, key, xs.shape[-1])
-        return (
+        kernels = (
             empirical_nngp(model, variables, xs, precision=precision),
             nt_ntk(model, variables, xs, implementation=2, precision=precision),
         )
+        if not control_variates:
+            return kernels
+        trace = residual_mlp_trace(
+            variables, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
+        )
+        return (*kernels, *network_controls(model, variables, trace, xs, precision=precision))
 
     return jax.lax.map(one, keys)
 
 
-def _check_finite(width: int, seed: int, nngp: np.ndarray, ntk: np.ndarray) -> None:
-    for name, kernel in (("NNGP", nngp), ("NTK", ntk)):
+def _check_finite(width: int, seed: int, unit: dict) -> None:
+    for name, kernel in unit.items():
         if not np.all(np.isfinite(kernel)):
+            what = name.upper().replace("_CONTROL", " control variate")
             raise NonFiniteKernelError(
-                f"the empirical {name} at width {width}, seed {seed} holds NaN or Inf "
+                f"the empirical {what} at width {width}, seed {seed} holds NaN or Inf "
                 "(overflow? try smaller --w-std/--b-std or fewer --blocks)"
             )
 
@@ -189,10 +204,10 @@ def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_u
     )
     for index, seed in enumerate(seeds):
         key = unit_key(width, seed, "conditional")
-        nngp, ntk = kernels.nngp[index], kernels.ntk[index]
-        _check_finite(width, seed, nngp, ntk)
+        unit = {name: getattr(kernels, name)[index] for name in UNIT_ARRAYS}
+        _check_finite(width, seed, unit)
         if not store.has(key):
-            store.save(key, nngp=nngp, ntk=ntk)
+            store.save(key, **unit)
             if on_unit is not None:
                 on_unit(seed)
 
@@ -203,7 +218,7 @@ def measure_batch(measure, store, width: int, seeds: list[int], *, on_unit=None)
     ``on_unit(seed)`` is called after each seed is stored (progress).
     """
     try:
-        nngp, ntk = measure(seeds)
+        arrays = measure(seeds)
     except Exception as error:
         if not is_out_of_memory(error):
             raise
@@ -216,13 +231,14 @@ def measure_batch(measure, store, width: int, seeds: list[int], *, on_unit=None)
         used = measure_batch(measure, store, width, seeds[:half], on_unit=on_unit)
         measure_batch(measure, store, width, seeds[half:], on_unit=on_unit)
         return min(used, half)
-    for index, seed in enumerate(seeds):  # store every finite seed before reporting a bad one
+    units = [{name: array[index] for name, array in arrays.items()} for index in range(len(seeds))]
+    for seed, unit in zip(seeds, units, strict=True):  # store every finite seed before a bad one
         key = unit_key(width, seed)
-        finite = np.all(np.isfinite(nngp[index])) and np.all(np.isfinite(ntk[index]))
+        finite = all(np.all(np.isfinite(array)) for array in unit.values())
         if finite and not store.has(key):
-            store.save(key, nngp=nngp[index], ntk=ntk[index])
+            store.save(key, **unit)
             if on_unit is not None:
                 on_unit(seed)
-    for index, seed in enumerate(seeds):
-        _check_finite(width, seed, nngp[index], ntk[index])
+    for seed, unit in zip(seeds, units, strict=True):
+        _check_finite(width, seed, unit)
     return len(seeds)

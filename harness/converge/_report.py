@@ -209,6 +209,8 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
         "Lack of fit: the p-value of the 1/n law over the widths (below 1%, extrapolation is "
         "not trusted). The mathematics is in `harness/stats/_formula_test.py`.",
         "",
+        _controls_sentence(results.get("control_variates")),
+        "",
         "| formula | kernel | outcome | formula error [95% CI] | detectable | entry detectable "
         "| z / cut | entry z / cut | noise rank | df | lack of fit |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
@@ -299,6 +301,26 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
     return "\n".join(lines) + "\n"
 
 
+def _controls_sentence(controls: dict | None) -> str:
+    """What the judged kernels are: with or without control variates, and what they gained."""
+    if not controls or not controls.get("applied"):
+        return (
+            "The judged kernels are the networks' own (`--no-control-variates`): each network's "
+            "exact mean-zero control variates were not subtracted."
+        )
+    ratios = controls.get("variance_ratio", {})
+    gains = ", ".join(
+        f"{kernel.upper()} {ratios[kernel]:.2f}×" for kernel in ("nngp", "ntk") if kernel in ratios
+    )
+    return (
+        "Each network's kernels are judged minus their exact mean-zero control variates "
+        "(`harness/kernels/_control.py`: every layer's Gram matrix minus its conditional mean "
+        "given the layer before, pushed to the output by the linearised recursion), which "
+        "keeps the mean at every width and divides the variance, summed over the scale-free "
+        f"entries, by {gains}."
+    )
+
+
 def write_outputs(store, results, rows, references, empirical, config, command, writer) -> None:
     """``results.json``, ``results.csv``, the figures and ``report.md`` (process 0 writes)."""
     # Matplotlib is imported only when a report is written, not with ``import harness``.
@@ -314,8 +336,8 @@ def write_outputs(store, results, rows, references, empirical, config, command, 
     plot_convergence(results, store.out, writer=writer)
     figures["Convergence of the relative error with width"] = "convergence.png"
     widths = list(config.widths)
-    smallest = {k: empirical[widths[0]][k][0] for k in _TITLES}
-    largest = {k: empirical[widths[-1]][k][0] for k in _TITLES}
+    smallest = {k: empirical[widths[0]]["raw"][k][0] for k in _TITLES}
+    largest = {k: empirical[widths[-1]]["raw"][k][0] for k in _TITLES}
     plot_heatmaps(references["analytic"], smallest, largest, widths, store.out, writer=writer)
     figures["Kernels: analytic against one network (seed 0)"] = "heatmaps.png"
     plot_error_distributions(results, store.out, writer=writer)

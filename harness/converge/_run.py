@@ -46,6 +46,7 @@ import numpy as np
 from harness.converge._candidates import evaluate_candidate
 from harness.converge._candidates import parse_candidates
 from harness.converge._measure import CONDITIONAL_BATCH
+from harness.converge._measure import UNIT_ARRAYS
 from harness.converge._measure import WidthMeasurement
 from harness.converge._measure import measure_batch
 from harness.converge._measure import measure_conditional
@@ -90,11 +91,17 @@ def _unit_cost(width: int, sampler: str) -> float:
     return float(max(width, 64)) ** 2
 
 
-def _load(store: RunStore, sampler: str, width: int, seeds: int) -> dict | None:
+def _load(store: RunStore, sampler: str, width: int, seeds: int, *, controls: bool) -> dict | None:
+    """Per-seed stacks ``{nngp, ntk}`` of one width, minus their control variates if
+    ``controls``; ``"raw"`` holds the networks' own kernels."""
     units = [store.load(unit_key(width, seed, sampler)) for seed in range(seeds)]
     if any(unit is None for unit in units):
         return None
-    return {kernel: np.stack([unit[kernel] for unit in units]) for kernel in KERNELS}
+    raw = {kernel: np.stack([unit[kernel] for unit in units]) for kernel in KERNELS}
+    if not controls:
+        return {**raw, "raw": raw}
+    control = {k: np.stack([unit[f"{k}_control"] for unit in units]) for k in KERNELS}
+    return {**{k: raw[k] - control[k] for k in KERNELS}, "raw": raw}
 
 
 def summarize_run(
@@ -209,7 +216,14 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
     candidate_kernels = {
         c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), **arch)) for c in candidates
     }
-    store = RunStore(out, config.fingerprint(), kind="converge", force=force, writer=writer)
+    store = RunStore(
+        out,
+        config.fingerprint(),
+        kind="converge",
+        force=force,
+        writer=writer,
+        unit_schema={name: xs.shape[:1] * 2 for name in UNIT_ARRAYS},
+    )
     mesh = seed_mesh()
     environment = environment_stamp(precision=config.jax_precision, dtype="float32")
     base = {
@@ -280,6 +294,7 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
             "width": width,
             **{k: sample_agreement(empirical[width][k], conditional[k]) for k in KERNELS},
         }
+    results["control_variates"] = _controls_summary(config, empirical, references)
     results["seeds_per_width"] = {str(w): seeds[(w, config.sampler_of(w))] for w in config.widths}
     results["rounds"] = rounds
     results["stopped"] = {"reason": decision.stop, "message": decision.message}
@@ -290,6 +305,26 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
     results = strict_json({**base, "status": "complete", **results, "timing": timing})
     write_outputs(store, results, rows, references, empirical, config, command, writer)
     return results
+
+
+def _controls_summary(config, empirical: dict, references: dict) -> dict:
+    """Whether control variates were subtracted, and the variance they removed per kernel:
+    the summed per-seed variance of the scale-free entries, raw over judged, pooled over widths."""
+    summary = {"applied": bool(config.control_variates), "variance_ratio": {}}
+    if not config.control_variates:
+        return summary
+    for kernel in KERNELS:
+        diagonal = np.abs(np.diagonal(references["analytic"][kernel]))
+        scale = np.sqrt(np.outer(diagonal, diagonal))
+        scale = np.where(scale > 0, scale, 1.0)
+        raw = judged = 0.0
+        for kernels in empirical.values():
+            if kernels[kernel].shape[0] > 1:
+                raw += float(np.sum(np.var(kernels["raw"][kernel] / scale, axis=0, ddof=1)))
+                judged += float(np.sum(np.var(kernels[kernel] / scale, axis=0, ddof=1)))
+        if judged > 0:
+            summary["variance_ratio"][kernel] = raw / judged
+    return summary
 
 
 def _read_only_copy(xs: np.ndarray) -> np.ndarray:
@@ -369,7 +404,7 @@ class Measured:
             per_network = seconds / len(missing)
             known = self.measured_seconds.get((width, kind), math.inf)
             self.measured_seconds[(width, kind)] = min(known, per_network)
-        loaded = _load(store, kind, width, seeds)
+        loaded = _load(store, kind, width, seeds, controls=config.control_variates)
         if loaded is None:  # a non-writer process cannot read what it did not store
             raise RuntimeError(f"kernels of width {width} are missing from {store.out}")
         return loaded

@@ -15,6 +15,10 @@ Two errors are measured at each width ``n`` against a reference ``K``:
   (fluctuation-dominated) and :math:`-1` (bias-dominated). For a *wrong*
   reference it plateaus at the systematic difference.
 
+With control variates (:mod:`harness.kernels._control`) the seed mean is that
+of ``K̂_s − C_s``, which has the same expectation and less noise; the per-seed
+errors stay those of the networks themselves.
+
 Both slopes are reported, and per width the seed-mean kernel's distance from
 the reference in standard errors (``seed_mean_z``, :func:`harness.stats.seed_mean_z`).
 They are diagnostics: whether a formula is right is decided by the formula test
@@ -38,10 +42,16 @@ CSV_HEADER = ("width", "seed", "kernel", "reference", "rel_err")
 def error_curves(empirical: dict, reference: np.ndarray, kernel: str) -> dict:
     """Per-seed errors ``[W][S]``, seed-mean errors and their z-scores ``[W]``, one kernel.
 
-    ``empirical`` maps width → ``{"nngp": (S, N, N), "ntk": (S, N, N)}``.
+    ``empirical`` maps width → ``{"nngp": (S, N, N), "ntk": (S, N, N)}``, the
+    kernels judged (a network's kernels minus their control variates, when
+    used), and optionally ``"raw"``: the networks' own kernels, which the
+    per-seed errors then describe (a network's error, not an estimator's).
     """
     widths = sorted(empirical)
-    per_seed = [relative_frobenius_error(empirical[w][kernel], reference) for w in widths]
+    per_seed = [
+        relative_frobenius_error(empirical[w].get("raw", empirical[w])[kernel], reference)
+        for w in widths
+    ]
     z = [seed_mean_z(empirical[w][kernel], reference) for w in widths]
     seed_mean = [
         relative_frobenius_error(empirical[w][kernel].mean(axis=0), reference) for w in widths

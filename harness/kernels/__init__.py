@@ -11,14 +11,23 @@ Public API:
   :func:`conditional_kernels` (:class:`ConditionalKernels`),
   :func:`conditional_network_kernels`, :func:`conditional_keys`,
   :func:`conditional_network_bytes`;
+* exact mean-zero control variates of one network's kernels
+  (:mod:`harness.kernels._control`): :func:`control_variates`,
+  :func:`network_controls` (an instantiated network), :func:`trace_grams`,
+  :func:`readout_noise`; ``per_seed_kernels(..., control_variates=True)`` and
+  :class:`ConditionalKernels` carry them for every network;
 * :func:`default_memory_budget_bytes`, :func:`precision_label`.
 """
 
 from harness.kernels._budget import default_memory_budget_bytes
+from harness.kernels._control import control_variates
+from harness.kernels._control import readout_noise
+from harness.kernels._control import trace_grams
 from harness.kernels._monte_carlo import PerSeedKernels
 from harness.kernels._monte_carlo import estimate_network_bytes
 from harness.kernels._monte_carlo import init_network
 from harness.kernels._monte_carlo import monte_carlo_kernels
+from harness.kernels._monte_carlo import network_controls
 from harness.kernels._monte_carlo import per_seed_kernels
 from harness.kernels._monte_carlo import seed_keys
 from harness.kernels._nngp import empirical_nngp
@@ -41,15 +50,19 @@ __all__ = [
     "conditional_keys",
     "conditional_network_bytes",
     "conditional_network_kernels",
+    "control_variates",
     "default_memory_budget_bytes",
     "empirical_nngp",
     "empirical_ntk",
     "estimate_network_bytes",
     "init_network",
     "monte_carlo_kernels",
+    "network_controls",
     "nt_ntk",
     "output_nngp",
     "per_seed_kernels",
     "precision_label",
+    "readout_noise",
     "seed_keys",
+    "trace_grams",
 ]

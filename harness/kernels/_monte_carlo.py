@@ -32,6 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from harness.kernels._budget import default_memory_budget_bytes
+from harness.kernels._control import control_variates
+from harness.kernels._control import readout_noise
+from harness.kernels._control import trace_grams
 from harness.kernels._factored import factored_ntk_from_trace
 from harness.kernels._jacobian import dense_jacobian_ntk
 from harness.kernels._nngp import readout_marginal_nngp
@@ -49,6 +52,7 @@ __all__ = [
     "estimate_network_bytes",
     "init_network",
     "monte_carlo_kernels",
+    "network_controls",
     "per_seed_kernels",
     "seed_keys",
 ]
@@ -58,15 +62,22 @@ NTK_METHODS_PER_SEED = ("factored", "jacobian")
 
 
 class PerSeedKernels(NamedTuple):
-    """Per-seed kernels from :func:`monte_carlo_kernels` (NumPy, seeds on axis 0)."""
+    """Per-seed kernels from :func:`monte_carlo_kernels` (NumPy, seeds on axis 0).
+
+    ``nngp_control`` and ``ntk_control`` are each network's exact mean-zero
+    control variates (:mod:`harness.kernels._control`): ``nngp − nngp_control``
+    has the mean of ``nngp`` and a smaller variance; likewise for the NTK.
+    """
 
     nngp: np.ndarray
     ntk: np.ndarray
     seeds: tuple
     precision: str
+    nngp_control: np.ndarray
+    ntk_control: np.ndarray
 
 
-def _one_seed(model, key, xs, ntk_method, precision):
+def _one_seed(model, key, xs, ntk_method, precision, controls=False):
     variables = draw_parameters(model, key, xs.shape[-1])
     trace = residual_mlp_trace(
         variables, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
@@ -78,7 +89,19 @@ def _one_seed(model, key, xs, ntk_method, precision):
         )
     else:
         ntk = dense_jacobian_ntk(model.clone(precision=precision), variables, xs, precision)
-    return nngp, ntk
+    if not controls:
+        return nngp, ntk
+    return nngp, ntk, *network_controls(model, variables, trace, xs, precision=precision)
+
+
+def network_controls(model, variables, trace, xs, *, precision=None):
+    """``(C_nngp, C_ntk)`` of an instantiated network (:mod:`harness.kernels._control`)."""
+    hidden, branch = trace_grams(trace, precision=precision)
+    readout = variables.get("params", variables)["readout"]["kernel"]
+    noise = readout_noise(trace.last_hidden, readout, W_std=model.W_std, precision=precision)
+    return control_variates(
+        xs, hidden, branch, noise, W_std=model.W_std, b_std=model.b_std, precision=precision
+    )
 
 
 def _check_keys(keys) -> None:
@@ -96,7 +119,14 @@ def _check_keys(keys) -> None:
 
 
 def per_seed_kernels(
-    model, keys, xs, *, ntk_method: str = "factored", precision=None, seed_loop: str = "vmap"
+    model,
+    keys,
+    xs,
+    *,
+    ntk_method: str = "factored",
+    precision=None,
+    seed_loop: str = "vmap",
+    control_variates: bool = False,
 ):
     """Empirical NNGP and NTK of one network per key: ``(nngp[S, N, N], ntk[S, N, N])``.
 
@@ -118,6 +148,9 @@ def per_seed_kernels(
         docs/measurements.md). Within one ``seed_loop`` a key gives
         bit-identical kernels whatever the batch; the two loops differ by
         float32 rounding.
+      control_variates: also return each network's mean-zero control
+        variates ``(C_nngp, C_ntk)`` (:mod:`harness.kernels._control`), as
+        ``(nngp, ntk, c_nngp, c_ntk)``.
     """
     if ntk_method not in NTK_METHODS_PER_SEED:
         raise ValueError(f"ntk_method must be one of {NTK_METHODS_PER_SEED}, not {ntk_method!r}")
@@ -126,7 +159,13 @@ def per_seed_kernels(
     _check_keys(keys)
     precision = resolve_precision(model, precision)
     xs = jnp.asarray(xs, model.dtype)
-    one = functools.partial(_one_seed, model, ntk_method=ntk_method, precision=precision)
+    one = functools.partial(
+        _one_seed,
+        model,
+        ntk_method=ntk_method,
+        precision=precision,
+        controls=bool(control_variates),
+    )
     if seed_loop == "vmap":
         return jax.vmap(lambda key: one(key, xs))(keys)
     if seed_loop == "map":
@@ -135,7 +174,8 @@ def per_seed_kernels(
 
 
 _per_seed_kernels_jit = jax.jit(
-    per_seed_kernels, static_argnames=("model", "ntk_method", "precision", "seed_loop")
+    per_seed_kernels,
+    static_argnames=("model", "ntk_method", "precision", "seed_loop", "control_variates"),
 )
 
 
@@ -226,7 +266,8 @@ def monte_carlo_kernels(
     :func:`default_seed_loop` (``"map"`` on the CPU, ``"vmap"`` elsewhere).
 
     Returns:
-      :class:`PerSeedKernels` with ``nngp`` and ``ntk`` of shape ``(S, N, N)``.
+      :class:`PerSeedKernels` with ``nngp`` and ``ntk`` of shape ``(S, N, N)``
+      and their control variates.
 
     Raises:
       ValueError: no seeds, seeds that are not whole numbers in ``0 … 2**32 - 1``,
@@ -263,21 +304,20 @@ def monte_carlo_kernels(
     # differs from the batched ones; every size >= 2 gives
     # bit-identical per-seed kernels (tested), so vmap batches are padded to >= 2.
     padded_size = max(2, batch_size) if seed_loop == "vmap" else batch_size
-    nngps, ntks = [], []
+    parts = []
     for start in range(0, len(seeds), batch_size):
         batch = list(seeds[start : start + batch_size])
         real = len(batch)
         batch += [batch[-1]] * (padded_size - real)
-        nngp, ntk = _per_seed_kernels_jit(
+        arrays = _per_seed_kernels_jit(
             model,
             seed_keys(batch, impl=prng_impl),
             xs,
             ntk_method=ntk_method,
             precision=precision,
             seed_loop=seed_loop,
+            control_variates=True,
         )
-        nngps.append(np.asarray(nngp)[:real])
-        ntks.append(np.asarray(ntk)[:real])
-    return PerSeedKernels(
-        np.concatenate(nngps), np.concatenate(ntks), seeds, precision_label(precision)
-    )
+        parts.append([np.asarray(array)[:real] for array in arrays])
+    nngp, ntk, nngp_control, ntk_control = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return PerSeedKernels(nngp, ntk, seeds, precision_label(precision), nngp_control, ntk_control)

@@ -99,12 +99,12 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_run(baseline, tmp_path
             np.testing.assert_array_equal(resumed_units[name][kernel], arrays[kernel])
 
 
-def poisoned_kernels(model, keys, xs, *, ntk_method, precision):
+def poisoned_kernels(model, keys, xs, **options):
     """``per_seed_kernels`` with NaN in every kernel of seed 1 (key ``fold_in(PRNGKey(1), n)``)."""
-    nngp, ntk = per_seed_kernels(model, keys, xs, ntk_method=ntk_method, precision=precision)
+    nngp, *rest = per_seed_kernels(model, keys, xs, **options)
     seed_1 = jax.random.fold_in(jax.random.PRNGKey(1), model.width)
     poison = jnp.where(jnp.all(keys == seed_1, axis=1), jnp.nan, 1.0)[:, None, None]
-    return nngp * poison, ntk
+    return nngp * poison, *rest
 
 
 def test_nan_names_width_and_seed_and_keeps_finished_networks(tmp_path):
@@ -113,11 +113,11 @@ def test_nan_names_width_and_seed_and_keeps_finished_networks(tmp_path):
     assert sorted(_units(tmp_path)) == ["w16_s0.npz", "w16_s2.npz"]
 
 
-def exhausting_kernels(model, keys, xs, *, ntk_method, precision):
+def exhausting_kernels(model, keys, xs, **options):
     """``per_seed_kernels`` that runs out of memory for more than one network per batch."""
     if keys.shape[0] > 1:
         raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate (fake)")
-    return per_seed_kernels(model, keys, xs, ntk_method=ntk_method, precision=precision)
+    return per_seed_kernels(model, keys, xs, **options)
 
 
 @pytest.mark.slow

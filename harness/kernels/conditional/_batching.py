@@ -64,12 +64,17 @@ class ConditionalKernels(NamedTuple):
       ntk: empirical NTK (one output), ``(S, N, N)``.
       seeds: the network indices ``s`` (key ``fold_in(PRNGKey(base_seed), s)``).
       dtype: the compute dtype, ``"float64"`` or ``"float32"``.
+      nngp_control, ntk_control: each network's mean-zero control variates
+        (:mod:`harness.kernels._control`): ``nngp − nngp_control`` has the
+        mean of ``nngp`` and a smaller variance; likewise for the NTK.
     """
 
     nngp: np.ndarray
     ntk: np.ndarray
     seeds: tuple
     dtype: str
+    nngp_control: np.ndarray
+    ntk_control: np.ndarray
 
 
 def _seed_list(seeds):
@@ -124,7 +129,14 @@ def _group_size(width, n_inputs):
 def _batched(seeds, base_key, xs, W_std, b_std, *, width, num_res_blocks, dtype, group):
     def one(key):
         return _network_kernels(
-            key, xs, W_std, b_std, width=width, num_res_blocks=num_res_blocks, dtype=dtype
+            key,
+            xs,
+            W_std,
+            b_std,
+            width=width,
+            num_res_blocks=num_res_blocks,
+            dtype=dtype,
+            controls=True,
         )
 
     return jax.lax.map(one, _keys(seeds, base_key), batch_size=group)
@@ -208,7 +220,8 @@ def conditional_kernels(
         context, the global flag untouched) or ``"float32"``.
 
     Returns:
-      :class:`ConditionalKernels` with float64 NumPy arrays ``(S, N, N)``.
+      :class:`ConditionalKernels` with float64 NumPy arrays ``(S, N, N)``: the
+      kernels and each network's control variates.
 
     Raises:
       ValueError: on invalid arguments.
@@ -240,7 +253,7 @@ def conditional_kernels(
         batch += [batch[-1]] * (chunk - real)
         # The x64 context is per thread, so it is entered here.
         with jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext():
-            nngp, ntk = _batched_jit(
+            kernels = _batched_jit(
                 jnp.asarray(batch, jnp.uint32),
                 jnp.asarray(base_key),
                 jnp.asarray(xs, dtype),
@@ -251,7 +264,7 @@ def conditional_kernels(
                 dtype=dtype,
                 group=group,
             )
-            return np.asarray(nngp, np.float64)[:real], np.asarray(ntk, np.float64)[:real]
+            return tuple(np.asarray(kernel, np.float64)[:real] for kernel in kernels)
 
     starts = range(0, len(seeds), chunk)
     if workers > 1 and len(starts) > 1:
@@ -264,5 +277,7 @@ def conditional_kernels(
         pool.shutdown()
     else:
         results = [run(start) for start in starts]
-    nngps, ntks = zip(*results, strict=True)
-    return ConditionalKernels(np.concatenate(nngps), np.concatenate(ntks), seeds, dtype)
+    nngp, ntk, nngp_control, ntk_control = (
+        np.concatenate(part) for part in zip(*results, strict=True)
+    )
+    return ConditionalKernels(nngp, ntk, seeds, dtype, nngp_control, ntk_control)

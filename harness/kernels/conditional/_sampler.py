@@ -101,6 +101,8 @@ import jax.numpy as jnp
 from analytic import check_input_array
 from analytic import check_whole
 from analytic import validate_architecture
+from harness.kernels._control import control_variates
+from harness.kernels._control import readout_noise
 from harness.kernels.conditional._basis import _backward_product
 from harness.kernels.conditional._basis import _basis
 from harness.kernels.conditional._basis import _square_root
@@ -126,8 +128,11 @@ def _check_dtype(dtype):
     return name
 
 
-def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype):
+def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype, controls=False):
     """``(nngp, ntk)`` of one sampled network; traced in ``key``, ``xs``, ``W_std``, ``b_std``.
+
+    With ``controls``, ``(nngp, ntk, c_nngp, c_ntk)``: the network's mean-zero
+    control variates (:mod:`harness.kernels._control`) as well.
 
     Randomness: ``fold_in(key, i)``, ``i = 0 … 2L``, gives one key for the
     embedding and readout and one forward and one backward key per block;
@@ -208,11 +213,20 @@ def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype):
     )
     x_factor = s_embed**2 * _gram(xs) + beta**2
     ntk = ntk + x_factor * _gram(grad_h)
-    return nngp, ntk
+    if not controls:
+        return nngp, ntk
+    grams_h, grams_v = saved[5], saved[6]
+    hidden = jnp.concatenate([grams_h, _gram(h)[None]]) / n
+    highest = jax.lax.Precision.HIGHEST
+    noise = readout_noise(h, readout, W_std=W_std, precision=highest)
+    c_nngp, c_ntk = control_variates(
+        xs, hidden, grams_v / n, noise, W_std=W_std, b_std=beta, precision=highest
+    )
+    return nngp, ntk, c_nngp, c_ntk
 
 
 _network_kernels_jit = jax.jit(
-    _network_kernels, static_argnames=("width", "num_res_blocks", "dtype")
+    _network_kernels, static_argnames=("width", "num_res_blocks", "dtype", "controls")
 )
 
 
