@@ -167,7 +167,7 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
             "## False rejections",
             "",
             "| config | L | W_std | b_std | widths | seeds | replicate | kernel | z | cut "
-            "| estimated error | 1/n lack-of-fit p |",
+            "| estimated error | lack-of-fit p |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in false:
@@ -188,7 +188,7 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
             "said *does not converge* (z 4.2 / 4.4) for correct formulas.",
             "",
             "| config | replicate | kernel | outcome | z | cut | 95% interval | detectable "
-            "| 1/n lack-of-fit p |",
+            "| lack-of-fit p |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in deep:

@@ -195,8 +195,9 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
         "Each formula `K_ref` is judged on the *scale-free* entries "
         "`(K_∞ − K_ref)_ij / √(K_ii K_jj)` (`K_ii`: the networks' mean diagonal), so an error "
         "at inputs of small norm weighs as much as one at large norms. The seed-mean kernels "
-        "`m_n` are fitted as `m_n = K_∞ + A/n` over the widths, entry by entry, which removes "
-        "the O(1/n) finite-width bias instead of reading it as error. Two tests share the "
+        "`m_n` are fitted as `m_n = K_∞ + A/n + B/n²` over the widths (`B = 0` with two), entry "
+        "by entry, which removes the finite-width bias instead of reading it as error. Two "
+        "tests share the "
         f"size {_num(_size(results))}: a global one, `z = ‖K_∞ − K_ref‖ / se` against the law "
         "of the noise with its estimated effective rank, and an entry-wise one, the largest "
         "`|z_ij|` against a Bonferroni cut, which sees an error in a single entry, a row or "
@@ -206,7 +207,7 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
         "The *formula error* is the scale-free relative Frobenius error; the *detectable "
         "error* is the one caught with 95% probability in the noise's worst direction, the "
         "*entry detectable* the smallest single-entry error caught with 95% probability. "
-        "Lack of fit: the p-value of the 1/n law over the widths (below 1%, extrapolation is "
+        "Lack of fit: the p-value of that law over the widths (below 1%, extrapolation is "
         "not trusted). The mathematics is in `harness/stats/_formula_test.py`.",
         "",
         _controls_sentence(results.get("control_variates")),

@@ -9,7 +9,8 @@ networks; the question is whether a formula :math:`K_{\rm ref}` equals
 as much as one at large-norm inputs.
 
 1. **Estimate.** The seed means are extrapolated to infinite width,
-   :math:`m_w = K_\infty + A/n_w`, entry by entry, and the error of the
+   :math:`m_w = K_\infty + A/n_w + B/n_w^2` (:math:`B = 0` with two widths),
+   entry by entry, and the error of the
    estimate :math:`\hat K_\infty` gets an estimated covariance :math:`\hat C`
    (:mod:`harness.stats._extrapolation`).
 
@@ -71,7 +72,7 @@ as much as one at large-norm inputs.
    command line turns it into advice). One seed per width, or kernels that do
    not vary beyond rounding, leave the noise unknown: *inconclusive*.
 
-6. **Lack of fit.** When the :math:`1/n` law is rejected over the widths
+6. **Lack of fit.** When the fitted law is rejected over the widths
    (level 1%), or with one usable width or ``extrapolate=False``, the
    extrapolation is not trusted and the largest width's mean :math:`m_W` is
    compared with the formula, allowing a finite-width bias :math:`b_W`:
@@ -133,7 +134,7 @@ INTERVAL_CONSTRUCTION_LEVEL = 0.97
 """Level at which the interval reported as 95% is built (module docstring, step 3)."""
 
 LACK_OF_FIT_LEVEL = 0.01
-"""Level of the lack-of-fit test of the :math:`1/n` law."""
+"""Level of the lack-of-fit test of the fitted law over the widths."""
 
 #: A deterministic entry differs when it is off by more than this (float32 rounding).
 EXACT_TOLERANCE = 1e-5
@@ -194,8 +195,8 @@ class FormulaTest:
       z_matrix: standardized deviations :math:`d_j/\mathrm{se}_j` in the
         kernel's shape (NaN where untested), for a heatmap.
       widths, seeds: widths and seeds per width used.
-      lack_of_fit: ``(F, p)`` for the :math:`1/n` law, or None.
-      extrapolated: whether the decision used the :math:`1/n` extrapolation.
+      lack_of_fit: ``(F, p)`` for the fitted law, or None.
+      extrapolated: whether the decision used the extrapolation.
       seeds_needed: seeds per width (at the same proportions) with which the
         bound would reach the tolerance, if the error stayed at its estimate;
         None when decided, or when no seed count would do.
@@ -306,11 +307,11 @@ def formula_test(
         with 95% confidence.
       size: probability of calling a correct formula inconsistent.
       power: power at which the detectable error is quoted.
-      extrapolate: use the :math:`1/n` extrapolation; if False, compare the
+      extrapolate: use the extrapolation; if False, compare the
         largest width with a bias bound (module docstring, step 6).
       bias_allowance: relative bound on the finite-width bias at the largest
         width, used whenever the decision does not extrapolate.
-      lack_of_fit_level: level of the lack-of-fit test of the :math:`1/n` law.
+      lack_of_fit_level: level of the lack-of-fit test of the fitted law.
       scale_free: measure entries relative to :math:`s_i s_j` (square kernels).
 
     Raises:
@@ -643,7 +644,7 @@ class _Rule:
         lof_text = ""
         if lof_rejected:
             lof_text = (
-                f"the kernels do not follow the 1/n law over these widths "
+                f"the kernels do not follow the fitted law over these widths "
                 f"(lack-of-fit p = {est.lack_of_fit[1]:.2g}); wider networks would help"
             )
         if bias_allowance is not None:
