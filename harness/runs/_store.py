@@ -216,6 +216,10 @@ class RunStore:
             return "damaged", None, []
         schema = previous.get("unit_schema")
         schema = schema if isinstance(schema, dict) else None
+        if schema is not None and self._schema is not None and set(schema) != set(self._schema):
+            # Units written by another version of the harness, which stored other arrays.
+            stored, wanted = ", ".join(sorted(schema)), ", ".join(sorted(self._schema))
+            return "different", schema, [f"its units hold {stored}; this version stores {wanted}"]
         if previous.get("fingerprint") == self.fingerprint:
             return "same", schema, []
         differences = _differences(previous.get("kind"), previous["config"], self.kind, self.config)

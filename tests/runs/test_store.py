@@ -58,6 +58,20 @@ def test_different_config_is_refused_unless_forced(tmp_path):
     assert manifest["config"] == {"seeds": 3}
 
 
+def test_units_of_another_format_are_refused_unless_forced(tmp_path):
+    """A folder from a version that stored other arrays: refused by name, never half-reused."""
+    old = {"nngp": (2, 2), "ntk": (2, 2)}
+    RunStore(tmp_path, {"seeds": 2}, kind="converge", unit_schema=old).save(
+        "w64_s0", nngp=np.eye(2), ntk=np.eye(2)
+    )
+    new = {**old, "nngp_control": (2, 2), "ntk_control": (2, 2)}
+    with pytest.raises(ConfigMismatchError, match="its units hold nngp, ntk; this version stores"):
+        RunStore(tmp_path, {"seeds": 2}, kind="converge", unit_schema=new)
+    assert (tmp_path / "units" / "w64_s0.npz").exists()  # nothing lost by the refusal
+    forced = RunStore(tmp_path, {"seeds": 2}, kind="converge", unit_schema=new, force=True)
+    assert not forced.has("w64_s0")
+
+
 def test_non_empty_foreign_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigMismatchError, match="not empty"):
