@@ -137,7 +137,9 @@ def test_flax_controls_match_a_numpy_recomputation():
     m_v = [gram_v[l] - moment(w * gram[l] + beta) for l in range(blocks)]
     m_h = [gram[l + 1] - (gram[l] + w * gram_v[l] + beta) for l in range(blocks)]
     step = 1e-5
-    plus = _numpy_recursion(k0, step * m_0, [step * m for m in m_v], [step * m for m in m_h], w, beta)
+    plus = _numpy_recursion(
+        k0, step * m_0, [step * m for m in m_v], [step * m for m in m_h], w, beta
+    )
     minus = _numpy_recursion(
         k0, -step * m_0, [-step * m for m in m_v], [-step * m for m in m_h], w, beta
     )
@@ -181,7 +183,11 @@ CUT = float(stats.norm.isf(ALPHA / (2 * 21)))
     [("gaussian", 0.5, 8), ("special", 0.0, 8), ("gaussian", 0.5, 64)],
 )
 def test_conditional_controls_have_mean_zero_and_reduce_variance(inputs, b_std, width):
-    xs = _special_inputs() if inputs == "special" else np.random.default_rng(6).standard_normal((6, 4))
+    xs = (
+        _special_inputs()
+        if inputs == "special"
+        else np.random.default_rng(6).standard_normal((6, 4))
+    )
     kernels = conditional_kernels(
         xs, 4000, width=width, num_res_blocks=2, W_std=1.5, b_std=b_std, base_seed=11
     )

@@ -447,7 +447,7 @@ def test_tiny_run_is_inconclusive_and_its_seed_count_decides():
 
 
 def test_curved_widths_are_inconclusive_unless_the_error_is_gross():
-    """A strong 1/n³ term at widths 16..128 breaks the fitted law; a gross error is still flagged."""
+    """A strong 1/n³ term at widths 16..128 breaks the fitted law; a gross error is flagged."""
     rng = np.random.default_rng(2014)
     widths = (16, 32, 64, 128)
 
