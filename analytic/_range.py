@@ -42,6 +42,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from analytic.activations import Activation
+from analytic.activations import get_activation
+
 __all__ = [
     "FLOAT64_LIMIT",
     "RMLPDiagonal",
@@ -56,6 +59,29 @@ FLOAT64_LIMIT = 1e300
 SQUARED_LIMIT = 1e154
 #: Squared row norms outside ``[1e-300, 1e300]`` leave the normal float64 range.
 _SQUARED_NORM_RANGE = (1e-300, 1e300)
+
+
+class _Scales(NamedTuple):
+    """The activation's diagonal bounds and the squared branch scale."""
+
+    activation: Activation
+    gain: float
+    offset: float
+    derivative_gain: float
+    branch_var: float
+    exact: bool
+
+    @classmethod
+    def of(cls, activation, branch_scale: float) -> _Scales:
+        act = get_activation(activation)
+        return cls(
+            act,
+            act.gain,
+            act.offset,
+            act.derivative_gain,
+            float(branch_scale) ** 2,
+            act.exact,
+        )
 
 
 class RMLPDiagonal(NamedTuple):
@@ -97,13 +123,25 @@ def _log10(value: decimal.Decimal) -> float:
     return -math.inf if value == 0 else float(value.log10())
 
 
-def _state(squared_norm: float, dim: int, blocks: int, W_std: float, b_std: float):
-    """``(K_L, Θ_L, w, β)`` as decimals (inside an extended-range context)."""
+def _state(squared_norm, dim: int, blocks: int, W_std: float, b_std: float, arch: _Scales):
+    r"""``(K_L, Θ_L, w, β, K_0)`` as decimals (inside an extended-range context).
+
+    With :math:`V(a) \le g a + c`, :math:`\dot V \le \dot g` on the diagonal and the
+    branch scale :math:`\alpha` (``s = α²``), a block maps
+    :math:`K \mapsto (1 + s w^2 g) K + s(β(1 + wg) + wc)` and
+    :math:`Θ \mapsto (1 + s w^2 \dot g)Θ + s w^2(\dot g + g) K + s(wβ(\dot g + g) + wc + β)`,
+    equalities for a positively homogeneous activation (ReLU: ``g = ġ = 1/2``, ``c = 0``,
+    the matrix of the module docstring) and upper bounds otherwise.
+    """
     D = decimal.Decimal
     w = D(W_std) * D(W_std)
     beta = D(b_std) * D(b_std)
-    a = 1 + w * w / 2
-    step = [[a, D(0), beta * (1 + w / 2)], [w * w, a, (w + 1) * beta], [D(0), D(0), D(1)]]
+    g, c, gd, s = D(arch.gain), D(arch.offset), D(arch.derivative_gain), D(arch.branch_var)
+    step = [
+        [1 + s * w * w * g, D(0), s * (beta * (1 + w * g) + w * c)],
+        [s * w * w * (gd + g), 1 + s * w * w * gd, s * (w * beta * (gd + g) + w * c + beta)],
+        [D(0), D(0), D(1)],
+    ]
     k0 = w / D(dim) * D(squared_norm) + beta  # squared_norm: a float or a Decimal
     power = _power(step, blocks)
     K = power[0][0] * k0 + power[0][1] * k0 + power[0][2]
@@ -111,44 +149,62 @@ def _state(squared_norm: float, dim: int, blocks: int, W_std: float, b_std: floa
     return K, theta, w, beta, k0
 
 
+def _readout(K, theta, w, arch: _Scales):
+    """``(NNGP, NTK)`` on the diagonal from ``(K_L, Θ_L)`` (bounds unless exact)."""
+    D = decimal.Decimal
+    nngp = w * (D(arch.gain) * K + D(arch.offset))
+    return nngp, w * D(arch.derivative_gain) * theta + nngp
+
+
 def rmlp_diagonal_log10(
-    squared_norm: float, *, input_dim: int, num_res_blocks: int, W_std: float, b_std: float
+    squared_norm: float,
+    *,
+    input_dim: int,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    activation: str | Activation = "relu",
+    branch_scale: float = 1.0,
 ) -> RMLPDiagonal:
     """``log10`` of the NNGP, NTK and hidden variances at an input of squared norm ``‖x‖²``.
 
-    Exact (40 significant digits) whatever the magnitude: values beyond float64
-    are reported, not overflowed. Arguments are not validated here.
+    Exact (40 significant digits) whatever the magnitude for a positively homogeneous
+    activation (the ReLU family, the identity): values beyond float64 are reported, not
+    overflowed. For other activations, upper bounds (``activation.exact`` is False).
+    Arguments are not validated here.
     """
+    arch = _Scales.of(activation, branch_scale)
     with decimal.localcontext(_context()):
-        K, theta, w, beta, k0 = _state(squared_norm, input_dim, num_res_blocks, W_std, b_std)
+        K, theta, w, beta, k0 = _state(squared_norm, input_dim, num_res_blocks, W_std, b_std, arch)
         pre = w * K + beta if num_res_blocks else K
+        nngp, ntk = _readout(K, theta, w, arch)
         return RMLPDiagonal(
-            nngp=_log10(w * K / 2),
-            ntk=_log10(w * theta / 2 + w * K / 2),
+            nngp=_log10(nngp),
+            ntk=_log10(ntk),
             hidden=max(_log10(K), _log10(pre)),
             input=_log10(k0),
         )
 
 
-def _peak_log10(squared_norm, dim, blocks, W_std, b_std) -> float:
+def _peak_log10(squared_norm, dim, blocks, W_std, b_std, arch: _Scales) -> float:
     """``log10`` of the largest value the recursion handles up to block ``blocks``."""
     with decimal.localcontext(_context()):
-        K, theta, w, beta, _ = _state(squared_norm, dim, blocks, W_std, b_std)
+        K, theta, w, beta, _ = _state(squared_norm, dim, blocks, W_std, b_std, arch)
         sigma = w * K + beta
-        values = (K, theta, sigma, w * theta + sigma, w * K / 2, w * theta / 2 + w * K / 2)
+        values = (K, theta, sigma, w * theta + sigma, *_readout(K, theta, w, arch))
         return max(_log10(v) for v in values)
 
 
-def _first_block_above(log10_limit, squared_norm, dim, blocks, W_std, b_std) -> int | None:
+def _first_block_above(log10_limit, squared_norm, dim, blocks, W_std, b_std, arch) -> int | None:
     """The first block ``l <= blocks`` whose peak passes ``10^log10_limit`` (0: the input)."""
-    if _peak_log10(squared_norm, dim, blocks, W_std, b_std) <= log10_limit:
+    if _peak_log10(squared_norm, dim, blocks, W_std, b_std, arch) <= log10_limit:
         return None
-    if _peak_log10(squared_norm, dim, 0, W_std, b_std) > log10_limit:
+    if _peak_log10(squared_norm, dim, 0, W_std, b_std, arch) > log10_limit:
         return 0
     low, high = 0, blocks  # peak(low) <= limit < peak(high)
     while high - low > 1:
         middle = (low + high) // 2
-        if _peak_log10(squared_norm, dim, middle, W_std, b_std) > log10_limit:
+        if _peak_log10(squared_norm, dim, middle, W_std, b_std, arch) > log10_limit:
             high = middle
         else:
             low = middle
@@ -170,9 +226,12 @@ def _norm(squared: decimal.Decimal) -> str:
         return f"{squared.sqrt():.3g}"
 
 
-def _describe(blocks, W_std, b_std, squared) -> str:
+def _describe(blocks, W_std, b_std, squared, arch: _Scales) -> str:
+    extra = "" if arch.activation.name == "relu" else f", activation={arch.activation.name}"
+    if arch.branch_var != 1.0:
+        extra += f", branch_scale={math.sqrt(arch.branch_var):g}"
     return (
-        f"num_res_blocks={blocks}, W_std={W_std:g}, b_std={b_std:g}, "
+        f"num_res_blocks={blocks}, W_std={W_std:g}, b_std={b_std:g}{extra}, "
         f"largest input norm {_norm(squared)}"
     )
 
@@ -188,7 +247,15 @@ def _inputs_matter(squared: decimal.Decimal, dim: int, W_std: float, b_std: floa
         return D(W_std) ** 2 / D(dim) * squared > D(b_std) ** 2 * D("1e-17")
 
 
-def check_float64_range(xs: np.ndarray, num_res_blocks: int, W_std: float, b_std: float) -> None:
+def check_float64_range(
+    xs: np.ndarray,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    *,
+    activation: str | Activation = "relu",
+    branch_scale: float = 1.0,
+) -> None:
     """Refuse inputs and architectures whose kernels cannot be computed in float64.
 
     ``xs`` is a validated float64 ``(N, d)`` array and the hyper-parameters are
@@ -199,8 +266,11 @@ def check_float64_range(xs: np.ndarray, num_res_blocks: int, W_std: float, b_std
         inputs are fine, and so are tiny ones beside which the bias term
         dominates), the largest diagonal NNGP or NTK entry is below ``1e-300`` but
         not 0, or the largest diagonal value of the recursion passes
-        :data:`FLOAT64_LIMIT`; the message names the block and the scales.
+        :data:`FLOAT64_LIMIT`; the message names the block and the scales. For an
+        activation that is not positively homogeneous the diagonal is an upper bound
+        (:class:`~analytic.activations.Activation`), and the message says so.
     """
+    arch = _Scales.of(activation, branch_scale)
     largest = _largest_squared_norm(xs)
     low, high = (decimal.Decimal(bound) for bound in _SQUARED_NORM_RANGE)
     if largest > high:
@@ -214,36 +284,51 @@ def check_float64_range(xs: np.ndarray, num_res_blocks: int, W_std: float, b_std
             f"{_norm(largest)}, and its square must stay above {low:.0e}; rescale the inputs"
         )
     diagonal = rmlp_diagonal_log10(
-        largest, input_dim=xs.shape[1], num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std
+        largest,
+        input_dim=xs.shape[1],
+        num_res_blocks=num_res_blocks,
+        W_std=W_std,
+        b_std=b_std,
+        activation=arch.activation,
+        branch_scale=branch_scale,
     )
     for name, value in zip(("NNGP", "NTK"), diagonal[:2], strict=True):
         if -math.inf < value < math.log10(_SQUARED_NORM_RANGE[0]):
             raise ValueError(
                 f"the {name} underflows float64: its largest diagonal entry is 1e{value:+.0f} "
-                f"with {_describe(num_res_blocks, W_std, b_std, largest)}; "
+                f"with {_describe(num_res_blocks, W_std, b_std, largest, arch)}; "
                 "use a larger W_std or larger inputs"
             )
     dim = xs.shape[1]
     limit = math.log10(FLOAT64_LIMIT)
-    peak = _peak_log10(largest, dim, num_res_blocks, W_std, b_std)
+    peak = _peak_log10(largest, dim, num_res_blocks, W_std, b_std, arch)
     if peak > limit:
-        block = _first_block_above(limit, largest, dim, num_res_blocks, W_std, b_std)
+        block = _first_block_above(limit, largest, dim, num_res_blocks, W_std, b_std, arch)
+        reaches = "reaches" if arch.exact else "may reach (an upper bound)"
         raise ValueError(
-            f"the kernel overflows float64: its diagonal reaches 1e{peak:+.0f} "
+            f"the kernel overflows float64: its diagonal {reaches} 1e{peak:+.0f} "
             f"(past {FLOAT64_LIMIT:.0e} {_where(block)}) with "
-            f"{_describe(num_res_blocks, W_std, b_std, largest)}; "
+            f"{_describe(num_res_blocks, W_std, b_std, largest, arch)}; "
             "use fewer blocks, a smaller W_std or smaller inputs"
         )
 
 
 def overflow_error(
-    xs: np.ndarray, num_res_blocks: int, W_std: float, b_std: float, what: str
+    xs: np.ndarray,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    what: str,
+    *,
+    activation: str | Activation = "relu",
+    branch_scale: float = 1.0,
 ) -> ValueError:
     """The error for a non-finite ``what`` (e.g. ``"NTK"``) computed from finite arguments."""
+    arch = _Scales.of(activation, branch_scale)
     largest = _largest_squared_norm(xs)
     dim = xs.shape[1]
     block = _first_block_above(
-        math.log10(SQUARED_LIMIT), largest, dim, num_res_blocks, W_std, b_std
+        math.log10(SQUARED_LIMIT), largest, dim, num_res_blocks, W_std, b_std, arch
     )
     where = (
         f"its diagonal passes {SQUARED_LIMIT:.0e} {_where(block)}, and the residual step squares it"
@@ -252,6 +337,6 @@ def overflow_error(
     )
     return ValueError(
         f"the {what} overflows float64 ({where}) with "
-        f"{_describe(num_res_blocks, W_std, b_std, largest)}; "
+        f"{_describe(num_res_blocks, W_std, b_std, largest, arch)}; "
         "use fewer blocks, a smaller W_std or smaller inputs"
     )

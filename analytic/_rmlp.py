@@ -49,21 +49,24 @@ other entries unchanged), so nearby sizes share a compilation too.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from analytic._arccos import relu_gaps
 from analytic._pairs import affine_gaps
 from analytic._pairs import input_gaps
 from analytic._pairs import kernel_of
 from analytic._pairs import residual_sum_gaps
 from analytic._range import check_float64_range
 from analytic._range import overflow_error
+from analytic._validation import check_real
 from analytic._validation import validate_architecture
 from analytic._validation import validate_inputs
+from analytic.activations import Activation
+from analytic.activations import get_activation
 
 __all__ = ["RMLPKernels", "rmlp_kernels", "rmlp_nngp", "rmlp_ntk"]
 
@@ -86,37 +89,45 @@ def _pad(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return np.pad(x, ((0, rows - x.shape[0]), (0, cols - x.shape[1])))
 
 
-@jax.jit
-def _kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim):
-    """Both kernels; ``dim`` is the true input dimension (inputs may carry zero padding)."""
+@functools.partial(jax.jit, static_argnames=("activation",))
+def _kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var, activation):
+    """Both kernels; ``dim`` is the true input dimension (inputs may carry zero padding).
+
+    ``branch_var`` is ``α²``: the branch's weight and bias variances are scaled by it,
+    which is exact (``α² · w = w`` bit for bit at ``α = 1``).
+    """
     gaps = input_gaps(x1, x2, weight_var / dim, bias_var)
     ntk = kernel_of(gaps)
+    branch_weight_var, branch_bias_var = branch_var * weight_var, branch_var * bias_var
 
     def block(_, carry):
         gaps, ntk = carry
         pre = affine_gaps(gaps, weight_var, bias_var)
-        post, derivative, _ = relu_gaps(pre)
-        branch = affine_gaps(post, weight_var, bias_var)
+        post, derivative = activation.layer_map(pre)
+        branch = affine_gaps(post, branch_weight_var, branch_bias_var)
         first = weight_var * ntk + kernel_of(pre)
-        ntk = ntk + weight_var * derivative * first + kernel_of(branch)
+        ntk = ntk + branch_weight_var * derivative * first + kernel_of(branch)
         return residual_sum_gaps(gaps, branch), ntk
 
     gaps, ntk = jax.lax.fori_loop(0, num_res_blocks, block, (gaps, ntk))
-    post, derivative, _ = relu_gaps(gaps)
+    post, derivative = activation.layer_map(gaps)
     nngp = weight_var * kernel_of(post)
     ntk = weight_var * derivative * ntk + nngp
     return nngp, ntk
 
 
-def _evaluate(x1, x2, num_res_blocks, W_std, b_std) -> RMLPKernels:
+def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) -> RMLPKernels:
     num_res_blocks, W_std, b_std = validate_architecture(num_res_blocks, W_std, b_std)
+    activation = get_activation(activation)
+    branch_scale = check_real("branch_scale", branch_scale, positive=False)
+    shape = {"activation": activation, "branch_scale": branch_scale}
     x1 = validate_inputs(x1, "x1" if x2 is not None else "xs")
     n1, dim = x1.shape
     if x2 is not None:
         x2 = validate_inputs(x2, "x2", dim=dim)
     n2 = n1 if x2 is None else x2.shape[0]
     both = x1 if x2 is None else np.concatenate([x1, x2])
-    check_float64_range(both, num_res_blocks, W_std, b_std)
+    check_float64_range(both, num_res_blocks, W_std, b_std, **shape)
     # Zero rows and zero features do not change the other entries: pad to reuse compilations.
     padded_dim = _bucket(dim)
     x1 = _pad(x1, _bucket(n1), padded_dim)
@@ -129,11 +140,13 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std) -> RMLPKernels:
             jnp.asarray(W_std * W_std, jnp.float64),
             jnp.asarray(b_std * b_std, jnp.float64),
             jnp.asarray(dim, jnp.float64),
+            jnp.asarray(branch_scale * branch_scale, jnp.float64),
+            activation,
         )
     kernels = RMLPKernels(_unpad(nngp, n1, n2), _unpad(ntk, n1, n2))
     for name, kernel in zip(("NNGP", "NTK"), kernels, strict=True):
         if not np.all(np.isfinite(kernel)):
-            raise overflow_error(both, num_res_blocks, W_std, b_std, name)
+            raise overflow_error(both, num_res_blocks, W_std, b_std, name, **shape)
     return kernels
 
 
@@ -145,7 +158,15 @@ def _unpad(kernel: jax.Array, rows: int, cols: int) -> np.ndarray:
     return kernel
 
 
-def rmlp_nngp(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray:
+def rmlp_nngp(
+    xs,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    *,
+    activation: str | Activation = "relu",
+    branch_scale: float = 1.0,
+) -> np.ndarray:
     """Infinite-width NNGP kernel of the residual MLP (see the module docstring).
 
     Args:
@@ -153,6 +174,11 @@ def rmlp_nngp(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray
       num_res_blocks: number of residual blocks ``L >= 0``.
       W_std: weight standard deviation, ``> 0`` (NTK parameterization).
       b_std: bias standard deviation, ``>= 0`` (the readout has none).
+      activation: an :class:`~analytic.activations.Activation` or its spelling
+        (:func:`~analytic.activations.get_activation`): ``"relu"``,
+        ``"leaky_relu:0.1"``, ``"abrelu:a,b"``, ``"erf"``, ``"gelu"`` (exact),
+        ``"sin"``, ``"identity"``.
+      branch_scale: ``α >= 0``, each block is ``h + α·Dense(φ(Dense(h)))``.
 
     Returns:
       The ``(N, N)`` float64 NNGP kernel ``w V(K_L)``, whatever the global
@@ -163,29 +189,46 @@ def rmlp_nngp(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray
         (too deep, too large a ``W_std`` or too large inputs; see :mod:`analytic._range`);
         the message names the block at which it does.
     """
-    return _evaluate(xs, None, num_res_blocks, W_std, b_std).nngp
+    return _evaluate(xs, None, num_res_blocks, W_std, b_std, activation, branch_scale).nngp
 
 
-def rmlp_ntk(xs, num_res_blocks: int, W_std: float, b_std: float) -> np.ndarray:
+def rmlp_ntk(
+    xs,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    *,
+    activation: str | Activation = "relu",
+    branch_scale: float = 1.0,
+) -> np.ndarray:
     """Infinite-width neural tangent kernel of the residual MLP (see the module docstring).
 
     Arguments as for :func:`rmlp_nngp`. Returns the ``(N, N)`` float64 NTK
     ``w V̇(K_L) ⊙ Θ_L + w V(K_L)``.
     """
-    return _evaluate(xs, None, num_res_blocks, W_std, b_std).ntk
+    return _evaluate(xs, None, num_res_blocks, W_std, b_std, activation, branch_scale).ntk
 
 
-def rmlp_kernels(x1, x2=None, *, num_res_blocks: int, W_std: float, b_std: float) -> RMLPKernels:
+def rmlp_kernels(
+    x1,
+    x2=None,
+    *,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    activation: str | Activation = "relu",
+    branch_scale: float = 1.0,
+) -> RMLPKernels:
     """NNGP and NTK between two input sets, e.g. test-versus-train kernels.
 
     Args:
       x1: inputs ``(N1, d)``.
       x2: inputs ``(N2, d)``; ``None`` means ``x1``.
-      num_res_blocks, W_std, b_std: as for :func:`rmlp_nngp`.
+      num_res_blocks, W_std, b_std, activation, branch_scale: as for :func:`rmlp_nngp`.
 
     Returns:
       :class:`RMLPKernels` with float64 ``(N1, N2)`` arrays ``nngp`` and ``ntk``.
       ``rmlp_kernels(x1, x2)`` is the off-diagonal block of the kernels of
       ``concat(x1, x2)``.
     """
-    return _evaluate(x1, x2, num_res_blocks, W_std, b_std)
+    return _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale)

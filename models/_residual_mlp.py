@@ -1,12 +1,16 @@
-"""The ReLU residual MLP of the seed notebook, as a ``flax.linen`` Module.
+"""The residual MLP of the seed notebook, with any activation and a branch scale, in ``flax.linen``.
 
 Architecture (depth ``L = num_res_blocks``, width ``n``, input dimension ``d``)::
 
     h_0     = Dense_{d→n}(x)                                  embedding
-    h_{l+1} = h_l + Dense_{n→n}(φ(Dense_{n→n}(h_l)))          l = 0 … L-1
+    h_{l+1} = h_l + α·Dense_{n→n}(φ(Dense_{n→n}(h_l)))        l = 0 … L-1
     f(x)    = Dense_{n→K}(φ(h_L))        with b_std = 0       readout
 
-with ``φ = ReLU``. Every ``Dense`` is in the NTK parameterization
+with ``φ = ReLU`` and ``α = 1`` in the seed notebook; ``activation`` names any
+activation of :mod:`analytic.activations` (the exact GELU for ``"gelu"``, not
+Flax's tanh approximation) and ``α = branch_scale`` multiplies the branch's
+whole output, its bias included (``1/√L`` is the Stable-ResNet choice, Hayou
+et al. 2021). Every ``Dense`` is in the NTK parameterization
 (Jacot et al. 2018; Novak et al. 2020, neural-tangents ``stax.Dense``):
 
 .. math::
@@ -37,7 +41,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["NTKDense", "ResidualMLP", "ntk_dense", "standard_normal"]
+from analytic.activations import get_activation
+
+__all__ = ["NTKDense", "ResidualMLP", "ntk_dense", "scale_branch", "standard_normal"]
 
 #: Matmul precision: ``None`` (JAX's default), a string such as ``"highest"``,
 #: or a :class:`jax.lax.Precision`.
@@ -83,7 +89,7 @@ class NTKDense(nn.Module):
 
 
 class ResidualMLP(nn.Module):
-    """ReLU residual MLP in the NTK parameterization (see the module docstring).
+    """Residual MLP in the NTK parameterization (see the module docstring).
 
     Attributes:
       width: hidden width ``n``.
@@ -94,6 +100,8 @@ class ResidualMLP(nn.Module):
       precision: matmul precision; ``None`` is JAX's default (TF32 on
         H100/H200 for float32, full float32 on the CPU).
       dtype: parameter and activation dtype (float32; float64 needs x64).
+      activation: the activation's spelling (:func:`analytic.activations.get_activation`).
+      branch_scale: ``α``, the factor on each block's branch.
     """
 
     width: int
@@ -103,6 +111,8 @@ class ResidualMLP(nn.Module):
     out_dim: int = 1
     precision: Precision = None
     dtype: Any = jnp.float32
+    activation: str = "relu"
+    branch_scale: float = 1.0
 
     def _dense(self, features, name, b_std):
         return NTKDense(
@@ -116,12 +126,16 @@ class ResidualMLP(nn.Module):
 
     @nn.compact
     def __call__(self, xs):
+        phi = get_activation(self.activation).fn
         xs = jnp.asarray(xs, self.dtype)
         h = self._dense(self.width, "embed", self.b_std)(xs)
         for block in range(self.num_res_blocks):
             branch = self._dense(self.width, f"block_{block}_dense_0", self.b_std)(h)
-            branch = self._dense(self.width, f"block_{block}_dense_1", self.b_std)(
-                jax.nn.relu(branch)
-            )
-            h = h + branch
-        return self._dense(self.out_dim, "readout", None)(jax.nn.relu(h))
+            branch = self._dense(self.width, f"block_{block}_dense_1", self.b_std)(phi(branch))
+            h = h + scale_branch(branch, self.branch_scale)
+        return self._dense(self.out_dim, "readout", None)(phi(h))
+
+
+def scale_branch(branch, branch_scale: float):
+    """``α · branch``; the identity at ``α = 1`` (the seed's network, bit for bit)."""
+    return branch if branch_scale == 1.0 else branch_scale * branch

@@ -9,6 +9,11 @@ The ``stax`` network is the seed notebook's::
                    FanInSum())] × L,
            Relu(), Dense(K, W_std, b_std=0))
 
+with ``Relu()`` replaced by the activation's ``stax`` layer
+(:func:`stax_activation`) and, for a branch scale ``α``, the branch's second
+``Dense`` given ``α·W_std`` and ``α·b_std``: ``α(s v W + β b)`` is that layer,
+for the function and for its parameter gradients alike.
+
 ``stax.Dense`` in its default NTK parameterization computes
 ``W_std/√fan_in · x W + b_std · b`` with ``W`` of shape ``(fan_in, fan_out)``
 and ``b`` of shape ``(1, fan_out)``, both N(0, 1) (Novak et al. 2020). That is
@@ -25,9 +30,37 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from analytic.activations import get_activation
 from models._neural_tangents import load_neural_tangents
 
-__all__ = ["flax_to_stax_params", "stax_residual_mlp", "stax_to_flax_params"]
+__all__ = [
+    "flax_to_stax_params",
+    "stax_activation",
+    "stax_residual_mlp",
+    "stax_to_flax_params",
+]
+
+
+def stax_activation(activation="relu"):
+    """neural-tangents' layer for an activation, or ``None`` where it has none.
+
+    ``relu`` → ``Relu``, ``leaky_relu:s`` → ``LeakyRelu(s)``, ``abrelu:a,b`` →
+    ``ABRelu(a, b)``, ``erf`` → ``Erf()`` (``erf(x)`` at its defaults), ``gelu`` →
+    ``Gelu(approximate=False)``, ``sin`` → ``Sin()``, ``identity`` → ``Identity()``.
+    """
+    stax = load_neural_tangents().stax
+    name, _, params = get_activation(activation).name.partition(":")
+    numbers = [float(p) for p in params.split(",")] if params else []
+    layers = {
+        "relu": lambda: stax.Relu(),
+        "leaky_relu": lambda: stax.LeakyRelu(*numbers),
+        "abrelu": lambda: stax.ABRelu(*numbers),
+        "erf": lambda: stax.Erf(),
+        "gelu": lambda: stax.Gelu(approximate=False),
+        "sin": lambda: stax.Sin(),
+        "identity": lambda: stax.Identity(),
+    }
+    return layers[name]() if name in layers else None
 
 
 def stax_residual_mlp(
@@ -37,14 +70,22 @@ def stax_residual_mlp(
     *,
     width: int = 1,
     out_dim: int = 1,
+    activation="relu",
+    branch_scale: float = 1.0,
 ):
     """Return ``(init_fn, apply_fn, kernel_fn)`` of the seed's ``stax`` residual MLP.
 
     ``width`` only matters for ``init_fn``/``apply_fn`` (the analytic
     ``kernel_fn`` is the infinite-width limit and ignores it).
+
+    Raises:
+      ValueError: when neural-tangents has no layer for ``activation``.
     """
     stax = load_neural_tangents().stax
     W_std, b_std = float(W_std), float(b_std)
+    alpha = float(branch_scale)
+    if stax_activation(activation) is None:
+        raise ValueError(f"neural-tangents has no layer for the activation {activation!r}")
 
     def block():
         return stax.serial(
@@ -53,8 +94,8 @@ def stax_residual_mlp(
                 stax.Identity(),
                 stax.serial(
                     stax.Dense(width, W_std=W_std, b_std=b_std),
-                    stax.Relu(),
-                    stax.Dense(width, W_std=W_std, b_std=b_std),
+                    stax_activation(activation),
+                    stax.Dense(width, W_std=alpha * W_std, b_std=alpha * b_std),
                 ),
             ),
             stax.FanInSum(),
@@ -63,7 +104,7 @@ def stax_residual_mlp(
     return stax.serial(
         stax.Dense(width, W_std=W_std, b_std=b_std),
         *[block() for _ in range(num_res_blocks)],
-        stax.Relu(),
+        stax_activation(activation),
         stax.Dense(out_dim, W_std=W_std, b_std=0.0),
     )
 

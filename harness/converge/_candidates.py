@@ -16,12 +16,19 @@ Spec syntax (``--candidate`` is repeatable):
 
 Contract. The function is called once, as ::
 
-    function(xs, num_res_blocks, W_std, b_std)
+    function(xs, arch)
 
 with ``xs`` a read-only float64 ``(N, d)`` NumPy array (rows are inputs; a copy,
-so the networks never see what a candidate does to it) and plain
-``int``/``float`` hyper-parameters: the signature of
-:func:`analytic.rmlp_ntk`. What it returns decides what it is compared with:
+so the networks never see what a candidate does to it) and ``arch`` an
+:class:`analytic.Architecture`: ``arch.num_res_blocks`` (int), ``arch.W_std``,
+``arch.b_std``, ``arch.branch_scale`` (floats) and ``arch.activation`` (the
+activation's name, e.g. ``"relu"`` or ``"leaky_relu:0.1"``). A function whose
+signature takes four positional arguments is called the earlier way,
+``function(xs, num_res_blocks, W_std, b_std)`` (the signature of
+:func:`analytic.rmlp_ntk`), which can describe only the ReLU network with branch
+scale 1; with any other architecture it is a usage error. The built-in
+``notebook`` is the seed's ReLU recursion whatever the architecture. What it
+returns decides what it is compared with:
 
 * one ``(N, N)`` array: an **NTK** formula;
 * an object with attributes ``.nngp`` and ``.ntk`` (e.g. the NamedTuple of
@@ -48,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import io
 import sys
 from collections.abc import Callable
@@ -57,6 +65,7 @@ from typing import NamedTuple
 import numpy as np
 
 import analytic
+from analytic import Architecture
 from harness.runs import UsageError
 
 __all__ = ["Candidate", "evaluate_candidate", "load_candidate", "parse_candidates"]
@@ -73,11 +82,30 @@ class Candidate(NamedTuple):
     function: Callable
 
 
-def _notebook_candidate(xs, num_res_blocks, W_std, b_std):
+def _notebook_candidate(xs, arch):
     return {
-        "nngp": analytic.notebook_rmlp_nngp(xs, num_res_blocks, W_std, b_std),
-        "ntk": analytic.notebook_rmlp_ntk(xs, num_res_blocks, W_std, b_std),
+        "nngp": analytic.notebook_rmlp_nngp(xs, arch.num_res_blocks, arch.W_std, arch.b_std),
+        "ntk": analytic.notebook_rmlp_ntk(xs, arch.num_res_blocks, arch.W_std, arch.b_std),
     }
+
+
+def _takes_four(function) -> bool:
+    """Whether ``function`` has the earlier signature ``(xs, num_res_blocks, W_std, b_std)``.
+
+    True when it needs more than two positional arguments and accepts four; a
+    signature that cannot be read, or that accepts two, gets ``(xs, arch)``.
+    """
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    required = sum(p.default is inspect.Parameter.empty for p in positional)
+    return required > 2 and len(positional) >= 4
 
 
 _BUILT_IN_FUNCTIONS = {"notebook": _notebook_candidate}
@@ -185,17 +213,27 @@ def _as_kernel(value, n: int, what: str) -> np.ndarray:
     return array
 
 
-def evaluate_candidate(
-    candidate: Candidate, xs, *, num_res_blocks: int, W_std: float, b_std: float
-) -> dict[str, np.ndarray]:
+def evaluate_candidate(candidate: Candidate, xs, arch: Architecture) -> dict[str, np.ndarray]:
     """Call the candidate per the contract; return ``{"ntk": K}`` or ``{"nngp": K, "ntk": K}``."""
     xs = np.array(xs, dtype=np.float64, copy=True)  # the networks' inputs stay untouched
     xs.setflags(write=False)
     n = xs.shape[0]
     what = f"--candidate {candidate.spec}"
+    four = _takes_four(candidate.function)
+    if four and not arch.is_seed:
+        raise UsageError(
+            f"{what} takes (xs, num_res_blocks, W_std, b_std), which cannot see the activation "
+            f"({arch.activation}) or the branch scale ({arch.branch_scale:g}); write it as "
+            "f(xs, arch) and read arch.activation and arch.branch_scale"
+        )
     with _printed_to_stderr(candidate.name):
         try:
-            result = candidate.function(xs, int(num_res_blocks), float(W_std), float(b_std))
+            if four:
+                result = candidate.function(
+                    xs, arch.num_res_blocks, float(arch.W_std), float(arch.b_std)
+                )
+            else:
+                result = candidate.function(xs, arch)
         except (Exception, SystemExit) as error:  # the user's code: report, never crash or exit
             raise UsageError(f"{what} {_raised(error)}") from None
         try:

@@ -81,6 +81,9 @@ class ConvergeConfig(JobConfig):
       widths: hidden widths ``n``, increasing.
       num_res_blocks: residual blocks ``L``.
       W_std, b_std: NTK-parameterization scales, ``z = W_std/√fan_in · W x + b_std · b``.
+      activation: the activation's spelling (:mod:`analytic.activations`), stored in
+        its canonical form.
+      branch_scale: ``α`` in ``h + α·Dense(φ(Dense(h)))``.
       n_inputs, input_dim: shape of the Gaussian inputs (ignored with ``inputs_file``).
       input_seed: NumPy seed of the Gaussian inputs.
       inputs_file: a ``.npy`` file of inputs (rows are inputs), or ``None``.
@@ -128,6 +131,8 @@ class ConvergeConfig(JobConfig):
     adaptive: bool = False
     budget: float | None = DEFAULT_BUDGET
     control_variates: bool = True
+    activation: str = "relu"
+    branch_scale: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -189,6 +194,10 @@ class ConvergeConfig(JobConfig):
         not_in_units = ("widths", "seeds", "candidates", "sampler", "flax_max_width")
         for name in (*_NOT_IN_UNITS, *not_in_units):
             data.pop(name)
+        # The seed's network leaves them out, so folders written before they existed resume.
+        for name, seed_value in (("activation", "relu"), ("branch_scale", 1.0)):
+            if data[name] == seed_value:
+                data.pop(name)
         return data
 
     @classmethod

@@ -52,7 +52,7 @@ from harness.runs import replicate
 from harness.runs import shard_keys
 from harness.runs import unit_key
 from models import draw_parameters
-from models import residual_mlp_trace
+from models import model_trace
 
 __all__ = [
     "CONDITIONAL_BATCH",
@@ -169,9 +169,7 @@ def nt_per_seed_kernels(
         )
         if not control_variates:
             return kernels
-        trace = residual_mlp_trace(
-            variables, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
-        )
+        trace = model_trace(model, variables, xs, precision=precision)
         return (*kernels, *network_controls(model, variables, trace, xs, precision=precision))
 
     return jax.lax.map(one, keys)
@@ -201,6 +199,8 @@ def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_u
         W_std=config.W_std,
         b_std=config.b_std,
         base_seed=width,
+        activation=config.activation,
+        branch_scale=config.branch_scale,
     )
     for index, seed in enumerate(seeds):
         key = unit_key(width, seed, "conditional")

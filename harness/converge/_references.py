@@ -24,6 +24,9 @@ import jax
 import numpy as np
 
 import analytic
+from analytic import Architecture
+from models import NeuralTangentsUnavailableError
+from models import stax_activation
 from models import stax_residual_mlp
 
 __all__ = [
@@ -44,12 +47,10 @@ def _checked(name: str, kernels: dict) -> dict:
     return kernels
 
 
-def analytic_references(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> dict:
+def analytic_references(xs, arch: Architecture) -> dict:
     """``{"nngp": K, "ntk": Θ}`` from :func:`analytic.rmlp_kernels`, float64 NumPy."""
 
-    kernels = analytic.rmlp_kernels(
-        np.asarray(xs, np.float64), num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std
-    )
+    kernels = analytic.rmlp_kernels(np.asarray(xs, np.float64), **arch.kwargs())
     return _checked(
         "analytic",
         {
@@ -59,13 +60,27 @@ def analytic_references(xs, *, num_res_blocks: int, W_std: float, b_std: float) 
     )
 
 
-def neural_tangents_references(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> dict:
-    """``{"nngp": K, "ntk": Θ}`` from neural-tangents' analytic ``kernel_fn`` in float64."""
+def neural_tangents_references(xs, arch: Architecture) -> dict:
+    """``{"nngp": K, "ntk": Θ}`` from neural-tangents' analytic ``kernel_fn`` in float64.
 
+    Raises:
+      NeuralTangentsUnavailableError: neural-tangents is missing, or has no layer for
+        the activation ("not available" for it).
+    """
+    if stax_activation(arch.activation) is None:
+        raise NeuralTangentsUnavailableError(
+            f"neural-tangents has no layer for the activation {arch.activation!r}: not available"
+        )
     with jax.enable_x64(True), warnings.catch_warnings():
         # FanInSum's reminder that branches must be independent: they are (Dense in each).
         warnings.filterwarnings("ignore", message="`FanIn` layers assume independent inputs")
-        _, _, kernel_fn = stax_residual_mlp(num_res_blocks, W_std, b_std)
+        _, _, kernel_fn = stax_residual_mlp(
+            arch.num_res_blocks,
+            arch.W_std,
+            arch.b_std,
+            activation=arch.activation,
+            branch_scale=arch.branch_scale,
+        )
         x = jax.numpy.asarray(np.asarray(xs, np.float64))
         kernels = jax.jit(kernel_fn, static_argnames="get")(x, None, get=("nngp", "ntk"))
         result = {

@@ -304,6 +304,12 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
 
 def _controls_sentence(controls: dict | None) -> str:
     """What the judged kernels are: with or without control variates, and what they gained."""
+    if controls and not controls.get("available", True):
+        return (
+            "The judged kernels are the networks' own: exact control variates "
+            "(`harness/kernels/_control.py`) exist for the ReLU network with branch scale 1 "
+            "only, so this run's noise is not reduced by them."
+        )
     if not controls or not controls.get("applied"):
         return (
             "The judged kernels are the networks' own (`--no-control-variates`): each network's "

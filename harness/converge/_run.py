@@ -59,6 +59,7 @@ from harness.converge._rounds import next_round
 from harness.converge._summary import csv_rows
 from harness.converge._summary import error_curves
 from harness.converge._summary import summarize_curve
+from harness.kernels import controls_apply
 from harness.runs import CompileLog
 from harness.runs import Progress
 from harness.runs import RunStore
@@ -146,15 +147,15 @@ def summarize_run(
     return {"kernels": kernels, "candidates": candidates}, csv_rows(curves), judged
 
 
-def _references(xs, arch: dict, *, quiet: bool) -> tuple[dict, dict | None]:
+def _references(xs, arch, *, quiet: bool) -> tuple[dict, dict | None]:
     """Our analytic kernels, and neural-tangents' when it is installed (else a notice)."""
-    references = {"analytic": analytic_references(xs, **arch)}
+    references = {"analytic": analytic_references(xs, arch)}
     if not neural_tangents_available():
         if not quiet:
             print(f"converge: neural-tangents reference skipped: {NOT_INSTALLED_HINT}")
         return references, None
     try:
-        references["neural_tangents"] = neural_tangents_references(xs, **arch)
+        references["neural_tangents"] = neural_tangents_references(xs, arch)
     except NeuralTangentsUnavailableError as error:
         if not quiet:
             print(f"converge: neural-tangents reference skipped: {error}")
@@ -208,13 +209,13 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
     initialize_distributed()
     start = time.perf_counter()
     writer = is_writer()
-    arch = {"num_res_blocks": config.num_res_blocks, "W_std": config.W_std, "b_std": config.b_std}
+    arch = config.architecture
     candidates = parse_candidates(config.candidates)
     xs = run_inputs(config)
     xs.setflags(write=False)
     references, agreement = _references(xs, arch, quiet=quiet)
     candidate_kernels = {
-        c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), **arch)) for c in candidates
+        c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), arch)) for c in candidates
     }
     store = RunStore(
         out,
@@ -310,8 +311,13 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
 def _controls_summary(config, empirical: dict, references: dict) -> dict:
     """Whether control variates were subtracted, and the variance they removed per kernel:
     the summed per-seed variance of the scale-free entries, raw over judged, pooled over widths."""
-    summary = {"applied": bool(config.control_variates), "variance_ratio": {}}
-    if not config.control_variates:
+    available = controls_apply(config.activation, config.branch_scale)
+    summary = {
+        "applied": bool(config.control_variates) and available,
+        "available": available,
+        "variance_ratio": {},
+    }
+    if not summary["applied"]:
         return summary
     for kernel in KERNELS:
         diagonal = np.abs(np.diagonal(references["analytic"][kernel]))
@@ -385,7 +391,14 @@ class Measured:
             sizing = config if seeds == config.seeds else _with_seeds(config, seeds)
             per_device = networks_per_device(sizing, width, self.mesh.size)
             self.timing["networks_per_device"][str(width)] = per_device
-            model = ResidualMLP(width, config.num_res_blocks, config.W_std, config.b_std)
+            model = ResidualMLP(
+                width,
+                config.num_res_blocks,
+                config.W_std,
+                config.b_std,
+                activation=config.activation,
+                branch_scale=config.branch_scale,
+            )
             measure = WidthMeasurement(
                 model,
                 self.xs,

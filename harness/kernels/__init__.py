@@ -12,7 +12,8 @@ Public API:
   :func:`conditional_network_kernels`, :func:`conditional_keys`,
   :func:`conditional_network_bytes`;
 * exact mean-zero control variates of one network's kernels
-  (:mod:`harness.kernels._control`): :func:`control_variates`,
+  (:mod:`harness.kernels._control`): :func:`control_variates`, :func:`controls_apply`
+  (for which networks they exist),
   :func:`network_controls` (an instantiated network), :func:`trace_grams`,
   :func:`readout_noise`; ``per_seed_kernels(..., control_variates=True)`` and
   :class:`ConditionalKernels` carry them for every network;
@@ -21,6 +22,7 @@ Public API:
 
 from harness.kernels._budget import default_memory_budget_bytes
 from harness.kernels._control import control_variates
+from harness.kernels._control import controls_apply
 from harness.kernels._control import readout_noise
 from harness.kernels._control import trace_grams
 from harness.kernels._monte_carlo import PerSeedKernels
@@ -51,6 +53,7 @@ __all__ = [
     "conditional_network_bytes",
     "conditional_network_kernels",
     "control_variates",
+    "controls_apply",
     "default_memory_budget_bytes",
     "empirical_nngp",
     "empirical_ntk",

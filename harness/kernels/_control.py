@@ -86,8 +86,9 @@ import jax
 import jax.numpy as jnp
 
 from analytic import relu_moments
+from analytic.activations import get_activation
 
-__all__ = ["control_variates", "readout_noise", "trace_grams"]
+__all__ = ["control_variates", "controls_apply", "readout_noise", "trace_grams"]
 
 #: Pairs with ``sin θ`` below this get no ``∂V̇`` coefficient (see the module docstring).
 _MIN_SINE = 1e-3
@@ -173,6 +174,16 @@ def _recursion(perturbations, k0, *, weight_var, bias_var):
 def _gram(x, precision):
     """``Ĝ(x) = x xᵀ / n`` for ``x`` of shape ``(N, n)``."""
     return jnp.matmul(x, x.T, precision=precision) / x.shape[-1]
+
+
+def controls_apply(activation, branch_scale: float) -> bool:
+    """Whether this module has the control variates of a network with this architecture.
+
+    They are written for the ReLU network with unit branch scale (the recursion and
+    the ``custom_jvp`` rules above); any other network gets the control variate
+    ``C = 0``, still exactly mean-zero, which removes no variance.
+    """
+    return get_activation(activation).name == "relu" and float(branch_scale) == 1.0
 
 
 def readout_noise(last_hidden, readout, *, W_std, precision=None):

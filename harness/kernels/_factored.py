@@ -21,18 +21,19 @@ output blocks, ``Θ = (1/K) Σ_k Θ_k``, which is neural-tangents'
 ``empirical_ntk_fn(..., trace_axes=(-1,))`` (it divides the trace by ``K``).
 Only ``Δ Δᵀ`` depends on ``k``, so the mean is taken over ``Δ_k Δ_kᵀ``.
 
-The backward pass of the residual MLP, with ``G`` the cotangent of ``h``:
-``G_L = s_out W_out[:, k]ᵀ ⊙ 1[h_L > 0]``; in block ``l`` (reversed),
-``Δ_outer = G``, ``Δ_inner = s (G W_outerᵀ) ⊙ 1[u_l > 0]`` and
-``G ← G + s Δ_inner W_innerᵀ``; finally ``Δ_embed = G_0``.
+The backward pass of the residual MLP ``h ← h + α·Dense(φ(Dense(h)))``, with
+``G`` the cotangent of ``h``: ``G_L = s_out W_out[:, k]ᵀ ⊙ φ'(h_L)`` (for a ReLU,
+``1[h_L > 0]``); in block ``l`` (reversed), ``Δ_outer = αG``,
+``Δ_inner = s (Δ_outer W_outerᵀ) ⊙ φ'(u_l)`` and ``G ← G + s Δ_inner W_innerᵀ``;
+finally ``Δ_embed = G_0``.
 """
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from models import residual_mlp_trace
+from models import scale_branch
 
 __all__ = ["factored_ntk", "factored_ntk_from_trace"]
 
@@ -46,7 +47,9 @@ def _input_factor(x, scale_sq, bias_sq, precision):
     return scale_sq * jnp.dot(x, x.T, precision=precision) + bias_sq
 
 
-def factored_ntk_from_trace(params, trace, *, W_std: float, b_std: float, precision=None):
+def factored_ntk_from_trace(
+    params, trace, *, W_std: float, b_std: float, precision=None, branch_scale: float = 1.0
+):
     """The factored NTK from parameters and a :class:`models.ForwardTrace` of them."""
     params = params.get("params", params)
     readout = params["readout"]["kernel"]  # (n, K)
@@ -59,17 +62,20 @@ def factored_ntk_from_trace(params, trace, *, W_std: float, b_std: float, precis
     ntk = _input_factor(phi, s_hidden**2, 0.0, precision)
 
     # Cotangent of h_L for every output unit: (K, N, n).
-    grad_h = s_hidden * readout.T[:, None, :] * (trace.last_hidden > 0)[None].astype(readout.dtype)
+    grad_h = s_hidden * readout.T[:, None, :] * trace.readout_derivative[None]
     blocks = range(len(trace.block_inputs))
     for block in reversed(blocks):
         inner = params[f"block_{block}_dense_0"]["kernel"]
         outer = params[f"block_{block}_dense_1"]["kernel"]
-        h, u = trace.block_inputs[block], trace.block_preactivations[block]
-        # Outer dense: input φ(u), cotangent G.
-        ntk = ntk + _input_factor(jax.nn.relu(u), s_hidden**2, bias_sq, precision) * (
-            _cotangent_gram(grad_h, precision)
-        )
-        delta_inner = (s_hidden * jnp.matmul(grad_h, outer.T, precision=precision)) * (u > 0)
+        h = trace.block_inputs[block]
+        # Outer dense: input φ(u), cotangent αG.
+        delta_outer = scale_branch(grad_h, branch_scale)
+        ntk = ntk + _input_factor(
+            trace.block_activations[block], s_hidden**2, bias_sq, precision
+        ) * _cotangent_gram(delta_outer, precision)
+        delta_inner = (
+            s_hidden * jnp.matmul(delta_outer, outer.T, precision=precision)
+        ) * trace.block_derivatives[block]
         ntk = ntk + _input_factor(h, s_hidden**2, bias_sq, precision) * _cotangent_gram(
             delta_inner, precision
         )
@@ -82,10 +88,29 @@ def factored_ntk_from_trace(params, trace, *, W_std: float, b_std: float, precis
     )
 
 
-def factored_ntk(params, xs, *, W_std: float, b_std: float, precision=None):
+def factored_ntk(
+    params,
+    xs,
+    *,
+    W_std: float,
+    b_std: float,
+    precision=None,
+    activation: str = "relu",
+    branch_scale: float = 1.0,
+):
     """Empirical NTK ``(1/K) Σ_k J_k J_kᵀ`` of a :class:`models.ResidualMLP`, shape ``(N, N)``.
 
     One forward and one backward pass; see the module docstring for the formula.
     """
-    trace = residual_mlp_trace(params, xs, W_std=W_std, b_std=b_std, precision=precision)
-    return factored_ntk_from_trace(params, trace, W_std=W_std, b_std=b_std, precision=precision)
+    trace = residual_mlp_trace(
+        params,
+        xs,
+        W_std=W_std,
+        b_std=b_std,
+        precision=precision,
+        activation=activation,
+        branch_scale=branch_scale,
+    )
+    return factored_ntk_from_trace(
+        params, trace, W_std=W_std, b_std=b_std, precision=precision, branch_scale=branch_scale
+    )

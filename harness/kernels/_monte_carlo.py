@@ -33,6 +33,7 @@ import numpy as np
 
 from harness.kernels._budget import default_memory_budget_bytes
 from harness.kernels._control import control_variates
+from harness.kernels._control import controls_apply
 from harness.kernels._control import readout_noise
 from harness.kernels._control import trace_grams
 from harness.kernels._factored import factored_ntk_from_trace
@@ -43,7 +44,7 @@ from harness.kernels._precision import resolve_precision
 from harness.kernels._validation import check_inputs
 from harness.kernels._validation import check_model
 from models import draw_parameters
-from models import residual_mlp_trace
+from models import model_trace
 
 __all__ = [
     "NTK_METHODS_PER_SEED",
@@ -79,13 +80,16 @@ class PerSeedKernels(NamedTuple):
 
 def _one_seed(model, key, xs, ntk_method, precision, controls=False):
     variables = draw_parameters(model, key, xs.shape[-1])
-    trace = residual_mlp_trace(
-        variables, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
-    )
+    trace = model_trace(model, variables, xs, precision=precision)
     nngp = readout_marginal_nngp(trace, W_std=model.W_std, precision=precision)
     if ntk_method == "factored":
         ntk = factored_ntk_from_trace(
-            variables, trace, W_std=model.W_std, b_std=model.b_std, precision=precision
+            variables,
+            trace,
+            W_std=model.W_std,
+            b_std=model.b_std,
+            precision=precision,
+            branch_scale=model.branch_scale,
         )
     else:
         ntk = dense_jacobian_ntk(model.clone(precision=precision), variables, xs, precision)
@@ -95,7 +99,15 @@ def _one_seed(model, key, xs, ntk_method, precision, controls=False):
 
 
 def network_controls(model, variables, trace, xs, *, precision=None):
-    """``(C_nngp, C_ntk)`` of an instantiated network (:mod:`harness.kernels._control`)."""
+    """``(C_nngp, C_ntk)`` of an instantiated network (:mod:`harness.kernels._control`).
+
+    Zero (an exactly mean-zero control variate that removes nothing) for a network
+    they are not written for (:func:`~harness.kernels._control.controls_apply`).
+    """
+    if not controls_apply(model.activation, model.branch_scale):
+        n_inputs = trace.last_hidden.shape[0]
+        zero = jnp.zeros((n_inputs, n_inputs), trace.last_hidden.dtype)
+        return zero, zero
     hidden, branch = trace_grams(trace, precision=precision)
     readout = variables.get("params", variables)["readout"]["kernel"]
     noise = readout_noise(trace.last_hidden, readout, W_std=model.W_std, precision=precision)

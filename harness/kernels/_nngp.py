@@ -29,7 +29,7 @@ from harness.kernels._precision import resolve_precision
 from harness.kernels._validation import check_inputs
 from harness.kernels._validation import check_model
 from harness.kernels._validation import check_params
-from models import residual_mlp_trace
+from models import model_trace
 
 __all__ = ["empirical_nngp", "output_nngp", "readout_marginal_nngp"]
 
@@ -62,9 +62,7 @@ def empirical_nngp(model, params, xs, *, precision=None):
     """
     _check(model, params, xs)
     precision = resolve_precision(model, precision)
-    trace = residual_mlp_trace(
-        params, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
-    )
+    trace = model_trace(model, params, xs, precision=precision)
     return readout_marginal_nngp(trace, W_std=model.W_std, precision=precision)
 
 
@@ -75,7 +73,5 @@ def output_nngp(model, params, xs, *, precision=None):
     """
     _check(model, params, xs)
     precision = resolve_precision(model, precision)
-    f = residual_mlp_trace(
-        params, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
-    ).outputs
+    f = model_trace(model, params, xs, precision=precision).outputs
     return jnp.dot(f, f.T, precision=precision) / f.shape[-1]

@@ -54,7 +54,13 @@ def nt_empirical_ntk_fn(model, *, implementation: int = 2):
     nt = load_neural_tangents()
     check_nt_implementation(implementation)
     _, apply_fn, _ = stax_residual_mlp(
-        model.num_res_blocks, model.W_std, model.b_std, width=model.width, out_dim=model.out_dim
+        model.num_res_blocks,
+        model.W_std,
+        model.b_std,
+        width=model.width,
+        out_dim=model.out_dim,
+        activation=model.activation,
+        branch_scale=model.branch_scale,
     )
     ntk_fn = nt.empirical_ntk_fn(
         apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=implementation

@@ -42,7 +42,9 @@ __all__ = ["NTK_METHODS", "empirical_ntk"]
 #: The methods of :func:`empirical_ntk`.
 NTK_METHODS = ("factored", "jacobian", "nt")
 
-_factored_ntk_jit = jax.jit(factored_ntk, static_argnames=("W_std", "b_std", "precision"))
+_factored_ntk_jit = jax.jit(
+    factored_ntk, static_argnames=("W_std", "b_std", "precision", "activation", "branch_scale")
+)
 
 
 def empirical_ntk(
@@ -83,7 +85,13 @@ def empirical_ntk(
     precision = resolve_precision(model, precision)
     if method == "factored":
         return _factored_ntk_jit(
-            params, xs, W_std=model.W_std, b_std=model.b_std, precision=precision
+            params,
+            xs,
+            W_std=model.W_std,
+            b_std=model.b_std,
+            precision=precision,
+            activation=model.activation,
+            branch_scale=model.branch_scale,
         )
     if method == "jacobian":
         return jacobian_ntk(

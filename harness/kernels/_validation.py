@@ -29,9 +29,11 @@ import jax
 import numpy as np
 
 from analytic import check_input_array
+from analytic import check_real
 from analytic import check_whole
 from analytic import rmlp_diagonal_log10
 from analytic import validate_architecture
+from analytic.activations import get_activation
 from models import parameter_shapes
 
 __all__ = ["check_inputs", "check_model", "check_params"]
@@ -45,6 +47,11 @@ def check_model(model) -> None:
     check_whole("model.width", model.width, 1)
     check_whole("model.out_dim", getattr(model, "out_dim", 1), 1)
     validate_architecture(model.num_res_blocks, model.W_std, model.b_std, prefix="model.")
+    check_real("model.branch_scale", getattr(model, "branch_scale", 1.0), positive=False)
+    try:
+        get_activation(getattr(model, "activation", "relu"))
+    except ValueError as error:
+        raise ValueError(f"model.activation: {error}") from None
 
 
 def check_inputs(xs, model=None, *, name: str = "xs") -> None:
@@ -77,9 +84,14 @@ def _range_problem(model, unit: float, scale: float, dim: int) -> str | None:
         num_res_blocks=int(model.num_res_blocks),
         W_std=float(model.W_std),
         b_std=float(model.b_std),
+        activation=model.activation,
+        branch_scale=float(model.branch_scale),
     )
+    exact = get_activation(model.activation).exact
     for kernel, value in zip(("NNGP", "NTK", "hidden variance"), diagonal[:3], strict=True):
-        if value != -math.inf and not low <= value <= high:
+        # For an activation that is not positively homogeneous the diagonal is an upper
+        # bound: it proves underflow, not overflow.
+        if value != -math.inf and (value < low or (exact and value > high)):
             return (
                 f"the {kernel} of this network reaches 1e{value:+.0f}, outside the "
                 f"1e{low:+.0f}..1e{high:+.0f} its {np.dtype(model.dtype).name} arithmetic "

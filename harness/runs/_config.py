@@ -13,11 +13,13 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+from analytic import Architecture
 from harness.kernels import NTK_METHODS
 from harness.runs._options import PRECISIONS
 from harness.runs._options import check_choice
 from harness.runs._options import check_minimums
 from harness.runs._options import check_scales
+from harness.runs._options import check_shape
 from harness.runs._options import check_widths
 from harness.runs._options import jax_precision_of
 
@@ -43,8 +45,22 @@ class JobConfig:
             )
         )
         check_scales(self.W_std, self.b_std)
+        if hasattr(self, "activation"):
+            canonical = check_shape(self.activation, self.branch_scale)
+            object.__setattr__(self, "activation", canonical)
         check_choice("--ntk-method", self.ntk_method, NTK_METHODS)
         check_choice("--precision", self.precision, PRECISIONS)
+
+    @property
+    def architecture(self) -> Architecture:
+        """The network as one value (ReLU and branch scale 1 for configs without those fields)."""
+        return Architecture(
+            self.num_res_blocks,
+            self.W_std,
+            self.b_std,
+            getattr(self, "activation", "relu"),
+            getattr(self, "branch_scale", 1.0),
+        )
 
     @property
     def jax_precision(self) -> str | None:

@@ -25,6 +25,7 @@ import stat
 import numpy as np
 
 from analytic import rmlp_diagonal_log10
+from analytic.activations import get_activation
 from harness.runs._cli import UsageError
 from harness.runs._memory import check_run_memory
 
@@ -149,7 +150,15 @@ def _norm_text(squared) -> str:
         return f"{decimal.Decimal(squared).sqrt():.3g}"
 
 
-def check_float32_range(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> None:
+def check_float32_range(
+    xs,
+    *,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    activation: str = "relu",
+    branch_scale: float = 1.0,
+) -> None:
     """Refuse inputs and architectures whose kernels a float32 network cannot represent.
 
     Uses the largest input (the largest kernel entries, which dominate every
@@ -180,7 +189,12 @@ def check_float32_range(xs, *, num_res_blocks: int, W_std: float, b_std: float) 
         num_res_blocks=num_res_blocks,
         W_std=W_std,
         b_std=b_std,
+        activation=activation,
+        branch_scale=branch_scale,
     )
+    # Beyond the ReLU family and the identity the diagonal is an upper bound: it proves
+    # underflow, not overflow (a float32 overflow is then caught as a non-finite kernel).
+    exact = get_activation(activation).exact
     settings = f"--blocks {num_res_blocks}, --w-std {W_std:g}, --b-std {b_std:g}"
     if diagonal.nngp == -math.inf or diagonal.ntk == -math.inf:
         raise UsageError(
@@ -191,7 +205,7 @@ def check_float32_range(xs, *, num_res_blocks: int, W_std: float, b_std: float) 
     for name, value in zip(
         ("NNGP", "NTK", "hidden-layer variance", "input-layer variance"), diagonal, strict=True
     ):
-        if value < low or value > high:
+        if value < low or (exact and value > high):
             way = "underflow to zero" if value < low else "overflow to Inf"
             raise UsageError(
                 f"the analytic {name} reaches 1e{value:+.0f} ({settings}, largest input norm "
@@ -220,8 +234,14 @@ def run_inputs(config) -> np.ndarray:
     else:
         check_run_memory(config, n_inputs=config.n_inputs, input_dim=config.input_dim)
         xs = gaussian_inputs(config.n_inputs, config.input_dim, seed=config.input_seed)
+    arch = config.architecture
     check_float32_range(
-        xs, num_res_blocks=config.num_res_blocks, W_std=config.W_std, b_std=config.b_std
+        xs,
+        num_res_blocks=arch.num_res_blocks,
+        W_std=arch.W_std,
+        b_std=arch.b_std,
+        activation=arch.activation,
+        branch_scale=arch.branch_scale,
     )
     return xs
 

@@ -36,6 +36,8 @@ from typing import Any
 
 import jax
 
+from analytic.activations import ACTIVATION_NAMES
+from analytic.activations import get_activation
 from harness.kernels import NTK_METHODS
 from harness.runs._cli import MAX_WIDTH
 from harness.runs._cli import ArgumentParser
@@ -114,6 +116,22 @@ def add_architecture_options(parser: ArgumentParser, defaults: Any, *, widths: s
     )
     add_option(parser, "--w-std", defaults.W_std, "weight scale", type=float, dest="W_std")
     add_option(parser, "--b-std", defaults.b_std, "bias scale", type=float, dest="b_std")
+    if hasattr(defaults, "activation"):
+        add_option(
+            parser,
+            "--activation",
+            defaults.activation,
+            f"the activation: {', '.join(ACTIVATION_NAMES)} (gelu is the exact x·Φ(x), "
+            "not the tanh approximation that flax.linen.gelu and jax.nn.gelu default to)",
+        )
+        add_option(
+            parser,
+            "--branch-scale",
+            defaults.branch_scale,
+            "α in h + α·Dense(φ(Dense(h))), >= 0 (1/√L is the Stable-ResNet choice)",
+            type=float,
+            dest="branch_scale",
+        )
 
 
 def add_inputs_options(parser: ArgumentParser, defaults: Any, *, rows: str) -> None:
@@ -167,6 +185,18 @@ def check_minimums(minimums: Iterable[tuple[str, int, int]]) -> None:
     for name, value, low in minimums:
         if value < low:
             raise UsageError(f"{name}: {value} is not >= {low}")
+
+
+def check_shape(activation: str, branch_scale: float) -> str:
+    """The canonical activation spelling; refuse an unknown one or a bad ``branch_scale``."""
+    if not (branch_scale == branch_scale and abs(branch_scale) != float("inf")) or (
+        branch_scale < 0
+    ):
+        raise UsageError(f"--branch-scale: {branch_scale} is not a finite number >= 0")
+    try:
+        return get_activation(activation).name
+    except ValueError as error:
+        raise UsageError(f"--activation: {error}") from None
 
 
 def check_scales(W_std: float, b_std: float) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import analytic
+from analytic import Architecture
 from harness.converge import main
 from harness.converge._candidates import evaluate_candidate
 from harness.converge._candidates import load_candidate
@@ -180,28 +181,28 @@ def test_candidate_contract(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     xs = gaussian_inputs(4, 3)
-    arch = {"num_res_blocks": 2, "W_std": 1.2, "b_std": 0.3}
+    arch = Architecture(2, 1.2, 0.3)
     truth = analytic.rmlp_kernels(xs, **arch)
-    out = evaluate_candidate(load_candidate("my_formulas:ntk_only"), xs, **arch)
+    out = evaluate_candidate(load_candidate("my_formulas:ntk_only"), xs, arch)
     assert set(out) == {"ntk"}
     np.testing.assert_array_equal(out["ntk"], truth.ntk)
     for name in ("both", "pair"):
-        out = evaluate_candidate(load_candidate(f"my_formulas:{name}"), xs, **arch)
+        out = evaluate_candidate(load_candidate(f"my_formulas:{name}"), xs, arch)
         np.testing.assert_array_equal(out["nngp"], truth.nngp)
         np.testing.assert_array_equal(out["ntk"], truth.ntk)
     with pytest.raises(UsageError, match=r"shape \(4, 3\); expected \(4, 4\)"):
-        evaluate_candidate(load_candidate("my_formulas:wrong_shape"), xs, **arch)
+        evaluate_candidate(load_candidate("my_formulas:wrong_shape"), xs, arch)
 
 
 def test_notebook_candidate_answers_to_its_old_name_seed():
     xs = gaussian_inputs(4, 3, seed=0)
-    arch = dict(num_res_blocks=2, W_std=1.5, b_std=0.5)
+    arch = Architecture(2, 1.5, 0.5)
     notebook, seed = load_candidate("notebook"), load_candidate("seed")
     # Reported under the name it was given by, so results of `--candidate seed` keep their key.
     assert (notebook.name, seed.name) == ("notebook", "seed")
-    ntk = evaluate_candidate(seed, xs, **arch)["ntk"]
+    ntk = evaluate_candidate(seed, xs, arch)["ntk"]
     np.testing.assert_array_equal(ntk, analytic.notebook_rmlp_ntk(xs, **arch))
-    np.testing.assert_array_equal(ntk, evaluate_candidate(notebook, xs, **arch)["ntk"])
+    np.testing.assert_array_equal(ntk, evaluate_candidate(notebook, xs, arch)["ntk"])
     assert [c.name for c in parse_candidates(["seed", "none"])] == ["seed"]
     with pytest.raises(UsageError, match="given twice"):
         parse_candidates(["notebook", "seed"])

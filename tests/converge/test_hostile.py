@@ -22,6 +22,7 @@ import pytest
 import analytic
 import harness.runs._atomic as atomic_module
 import harness.runs._sharding as sharding
+from analytic import Architecture
 from harness.converge import main
 from harness.converge._candidates import Candidate
 from harness.converge._candidates import evaluate_candidate
@@ -149,9 +150,7 @@ def test_candidate_properties_are_read_once(capsys):
         return Lazy(xs)
 
     xs = np.random.default_rng(0).standard_normal((4, 2))
-    out = evaluate_candidate(
-        Candidate("lazy", "lazy", lazy), xs, num_res_blocks=1, W_std=1.0, b_std=0.0
-    )
+    out = evaluate_candidate(Candidate("lazy", "lazy", lazy), xs, Architecture(1, 1.0, 0.0))
     assert set(out) == {"nngp", "ntk"}
     assert reads == {"nngp": 1, "ntk": 1}
 
@@ -166,14 +165,14 @@ def test_what_a_candidate_prints_goes_to_stderr_under_its_name(capsys):
         return np.zeros((len(xs), len(xs)))
 
     xs = np.random.default_rng(0).standard_normal((4, 2))
-    arch = {"num_res_blocks": 1, "W_std": 1.0, "b_std": 0.0}
-    evaluate_candidate(Candidate("chatty", "mine:chatty", chatty), xs, **arch)
+    arch = Architecture(1, 1.0, 0.0)
+    evaluate_candidate(Candidate("chatty", "mine:chatty", chatty), xs, arch)
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == ["chatty: computing the NTK", "chatty: of 4 inputs"]
     candidate = Candidate("chatty_then_wrong", "mine:chatty_then_wrong", chatty_then_wrong)
     with pytest.raises(UsageError, match="is all zeros"):
-        evaluate_candidate(candidate, xs, **arch)
+        evaluate_candidate(candidate, xs, arch)
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", "chatty_then_wrong: almost there\n")
 

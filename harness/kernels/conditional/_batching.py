@@ -126,7 +126,20 @@ def _group_size(width, n_inputs):
     return _GROUP_ELEMENTS // (width * n_inputs)
 
 
-def _batched(seeds, base_key, xs, W_std, b_std, *, width, num_res_blocks, dtype, group):
+def _batched(
+    seeds,
+    base_key,
+    xs,
+    W_std,
+    b_std,
+    *,
+    width,
+    num_res_blocks,
+    dtype,
+    group,
+    activation=None,
+    branch_scale=1.0,
+):
     def one(key):
         return _network_kernels(
             key,
@@ -137,12 +150,17 @@ def _batched(seeds, base_key, xs, W_std, b_std, *, width, num_res_blocks, dtype,
             num_res_blocks=num_res_blocks,
             dtype=dtype,
             controls=True,
+            activation=activation,
+            branch_scale=branch_scale,
         )
 
     return jax.lax.map(one, _keys(seeds, base_key), batch_size=group)
 
 
-_batched_jit = jax.jit(_batched, static_argnames=("width", "num_res_blocks", "dtype", "group"))
+_batched_jit = jax.jit(
+    _batched,
+    static_argnames=("width", "num_res_blocks", "dtype", "group", "activation", "branch_scale"),
+)
 
 
 def conditional_network_bytes(
@@ -189,6 +207,8 @@ def conditional_kernels(
     base_seed: int = 0,
     memory_budget_bytes: int | None = None,
     dtype="float64",
+    activation="relu",
+    branch_scale: float = 1.0,
 ) -> ConditionalKernels:
     """Per-network NNGP and NTK of many networks drawn by Gaussian conditioning.
 
@@ -218,15 +238,19 @@ def conditional_kernels(
         the accelerator memory, or 4 GiB on a CPU).
       dtype: ``"float64"`` (default; run inside a local ``jax.enable_x64``
         context, the global flag untouched) or ``"float32"``.
+      activation, branch_scale: as in :func:`conditional_network_kernels`.
 
     Returns:
       :class:`ConditionalKernels` with float64 NumPy arrays ``(S, N, N)``: the
-      kernels and each network's control variates.
+      kernels and each network's control variates (zero where
+      :func:`~harness.kernels._control.controls_apply` is False).
 
     Raises:
       ValueError: on invalid arguments.
     """
-    width, num_res_blocks, W_std, b_std = _check_architecture(width, num_res_blocks, W_std, b_std)
+    width, num_res_blocks, W_std, b_std, activation, branch_scale = _check_architecture(
+        width, num_res_blocks, W_std, b_std, activation, branch_scale
+    )
     xs = np.asarray(check_input_array(xs))
     seeds = _seed_list(seeds)
     base = check_whole("base_seed", base_seed, 0)
@@ -263,6 +287,8 @@ def conditional_kernels(
                 num_res_blocks=num_res_blocks,
                 dtype=dtype,
                 group=group,
+                activation=activation,
+                branch_scale=branch_scale,
             )
             return tuple(np.asarray(kernel, np.float64)[:real] for kernel in kernels)
 

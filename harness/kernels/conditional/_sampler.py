@@ -8,21 +8,25 @@ Every dense layer is ``z = s · H W + β b`` with ``W ∈ R^{n_in × n_out}`` an
 
     h_0     = s_e X W_e + β b_e                           (s_e = W_std/√d)
     u_l     = s h_l A_l + β a_l,   v_l = φ(u_l)           l = 0 … L-1
-    h_{l+1} = h_l + s v_l B_l + β b_l
+    h_{l+1} = h_l + α (s v_l B_l + β b_l)
     f       = s φ(h_L) w                                  (no readout bias)
 
-with ``φ = ReLU`` and ``s = W_std/√n``. Reverse mode (one output, so the
-readout cotangent is 1)::
+with ``φ`` any elementwise activation (ReLU in the seed), ``α`` the branch
+scale and ``s = W_std/√n``. Reverse mode (one output, so the readout
+cotangent is 1)::
 
-    G_L = s wᵀ ⊙ 1[h_L > 0]
-    Δ_l = s (G_{l+1} B_lᵀ) ⊙ 1[u_l > 0],   G_l = G_{l+1} + s Δ_l A_lᵀ
+    G_L = s wᵀ ⊙ φ'(h_L)
+    Δ_l = s α (G_{l+1} B_lᵀ) ⊙ φ'(u_l),   G_l = G_{l+1} + s Δ_l A_lᵀ
 
 The readout-marginalised NNGP is ``K̂ = s² φ(h_L) φ(h_L)ᵀ`` and the
 empirical NTK factors over layers into (input Gram) ⊙ (cotangent Gram)::
 
     Θ̂ = s² φ(h_L)φ(h_L)ᵀ
-        + Σ_l [(s² v_l v_lᵀ + β²) ⊙ G_{l+1}G_{l+1}ᵀ + (s² h_l h_lᵀ + β²) ⊙ Δ_l Δ_lᵀ]
+        + Σ_l [α² (s² v_l v_lᵀ + β²) ⊙ G_{l+1}G_{l+1}ᵀ + (s² h_l h_lᵀ + β²) ⊙ Δ_l Δ_lᵀ]
         + (s_e² X Xᵀ + β²) ⊙ G_0 G_0ᵀ.
+
+The activation and the branch scale act elementwise and on whole matrices, after
+the products with the weights, so the argument below does not depend on them.
 
 The embedding ``W_e`` is used forward only: ``X W_e = X Z`` (instantiated,
 ``d <= N``) or ``R_Xᵀ Z`` (``d > N``, with the basis of
@@ -99,9 +103,12 @@ import jax
 import jax.numpy as jnp
 
 from analytic import check_input_array
+from analytic import check_real
 from analytic import check_whole
 from analytic import validate_architecture
+from analytic.activations import get_activation
 from harness.kernels._control import control_variates
+from harness.kernels._control import controls_apply
 from harness.kernels._control import readout_noise
 from harness.kernels.conditional._basis import _backward_product
 from harness.kernels.conditional._basis import _basis
@@ -110,15 +117,21 @@ from harness.kernels.conditional._linalg import _gram
 from harness.kernels.conditional._linalg import _mm
 from harness.kernels.conditional._linalg import _mm_t
 from harness.kernels.conditional._normals import _normal
+from models import scale_branch
 
 __all__ = ["conditional_network_kernels"]
 
 _DTYPES = ("float32", "float64")
 
 
-def _check_architecture(width, num_res_blocks, W_std, b_std):
+def _check_architecture(width, num_res_blocks, W_std, b_std, activation="relu", branch_scale=1.0):
     """``width >= 1``, and the analytic kernels' own checks of the rest."""
-    return (check_whole("width", width, 1), *validate_architecture(num_res_blocks, W_std, b_std))
+    return (
+        check_whole("width", width, 1),
+        *validate_architecture(num_res_blocks, W_std, b_std),
+        get_activation(activation),
+        check_real("branch_scale", branch_scale, positive=False),
+    )
 
 
 def _check_dtype(dtype):
@@ -128,11 +141,26 @@ def _check_dtype(dtype):
     return name
 
 
-def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype, controls=False):
+def _network_kernels(
+    key,
+    xs,
+    W_std,
+    b_std,
+    *,
+    width,
+    num_res_blocks,
+    dtype,
+    controls=False,
+    activation=None,
+    branch_scale=1.0,
+):
     """``(nngp, ntk)`` of one sampled network; traced in ``key``, ``xs``, ``W_std``, ``b_std``.
 
     With ``controls``, ``(nngp, ntk, c_nngp, c_ntk)``: the network's mean-zero
-    control variates (:mod:`harness.kernels._control`) as well.
+    control variates (:mod:`harness.kernels._control`) as well, zero where
+    :func:`~harness.kernels._control.controls_apply` says they do not exist. ``activation`` is an
+    :class:`~analytic.activations.Activation` (static; ``None`` is the ReLU) and
+    ``branch_scale`` ``α`` (a Python float: the identity at 1 is kept bit for bit).
 
     Randomness: ``fold_in(key, i)``, ``i = 0 … 2L``, gives one key for the
     embedding and readout and one forward and one backward key per block;
@@ -140,6 +168,8 @@ def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype, con
     draws. Every normal is drawn once; the forward draws ``Z₁`` are kept for
     the backward pass.
     """
+    act = get_activation("relu" if activation is None else activation)
+    alpha = float(branch_scale)
     xs = jnp.asarray(xs).astype(dtype)
     W_std = jnp.asarray(W_std, dtype)
     beta = jnp.asarray(b_std, dtype)
@@ -173,16 +203,16 @@ def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype, con
         z_a, z_b, bias_a, bias_b = draw[:k], draw[k : 2 * k], draw[2 * k], draw[2 * k + 1]
         q_h, r_h, gram_h = factor(h)
         u = s * _mm(r_h.T, z_a) + beta * bias_a
-        v = jax.nn.relu(u)
+        v = act.fn(u)
         q_v, r_v, gram_v = factor(v)
-        h_next = h + s * _mm(r_v.T, z_b) + beta * bias_b
-        return h_next, (q_h, q_v, z_a, z_b, u > 0, gram_h, gram_v)
+        h_next = h + scale_branch(s * _mm(r_v.T, z_b) + beta * bias_b, alpha)
+        return h_next, (q_h, q_v, z_a, z_b, _slope(act, u), gram_h, gram_v)
 
     h, saved = jax.lax.scan(forward, h, forward_keys, length=L)
 
-    nngp = s**2 * _gram(jax.nn.relu(h))
+    nngp = s**2 * _gram(act.fn(h))
     # Readout: ∂f/∂w = s φ(h_L) gives the s² φφᵀ term; its cotangent is G_L.
-    grad_h = s * readout * (h > 0).astype(dtype)
+    grad_h = s * readout * act.derivative(h).astype(dtype)
 
     def backward_product(d, gram_d, z1, q, z2):
         if not wide:
@@ -197,10 +227,11 @@ def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype, con
             z2_b, z2_a = fresh[:k], fresh[k:]
         else:
             z2_b = z2_a = None
-        # Outer dense B_l: input v_l, cotangent G_{l+1}.
-        gram_g = _gram(grad_h)
+        # Outer dense B_l: input v_l, cotangent α G_{l+1}.
+        grad_b = scale_branch(grad_h, alpha)
+        gram_g = _gram(grad_b)
         ntk = ntk + (s**2 * gram_v + beta**2) * gram_g
-        delta = s * backward_product(grad_h, gram_g, z_b, q_v, z2_b)
+        delta = s * backward_product(grad_b, gram_g, z_b, q_v, z2_b)
         delta = delta * mask_u.astype(dtype)
         # Inner dense A_l: input h_l, cotangent Δ_l.
         gram_d = _gram(delta)
@@ -215,6 +246,8 @@ def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype, con
     ntk = ntk + x_factor * _gram(grad_h)
     if not controls:
         return nngp, ntk
+    if not controls_apply(act, alpha):
+        return nngp, ntk, jnp.zeros_like(nngp), jnp.zeros_like(ntk)
     grams_h, grams_v = saved[5], saved[6]
     hidden = jnp.concatenate([grams_h, _gram(h)[None]]) / n
     highest = jax.lax.Precision.HIGHEST
@@ -225,8 +258,21 @@ def _network_kernels(key, xs, W_std, b_std, *, width, num_res_blocks, dtype, con
     return nngp, ntk, c_nngp, c_ntk
 
 
+def _slope(act, u):
+    """What the backward pass keeps of ``u``: a ReLU's sign mask (a byte), else ``φ'(u)``."""
+    return u > 0 if act.name == "relu" else act.derivative(u)
+
+
 _network_kernels_jit = jax.jit(
-    _network_kernels, static_argnames=("width", "num_res_blocks", "dtype", "controls")
+    _network_kernels,
+    static_argnames=(
+        "width",
+        "num_res_blocks",
+        "dtype",
+        "controls",
+        "activation",
+        "branch_scale",
+    ),
 )
 
 
@@ -239,6 +285,8 @@ def conditional_network_kernels(
     W_std: float,
     b_std: float,
     dtype=None,
+    activation="relu",
+    branch_scale: float = 1.0,
 ):
     """Readout-marginalised NNGP and empirical NTK of one network drawn by Gaussian conditioning.
 
@@ -260,6 +308,8 @@ def conditional_network_kernels(
       dtype: compute dtype; ``None`` is JAX's default float (float64 when
         ``jax_enable_x64`` is on where this is traced, else float32). Asking
         for float64 without x64 raises, since JAX would silently use float32.
+      activation: the activation or its spelling (:mod:`analytic.activations`).
+      branch_scale: ``α >= 0``, the factor on each block's branch.
 
     Returns:
       ``(nngp, ntk)``, each ``(N, N)`` in ``dtype``.
@@ -267,11 +317,21 @@ def conditional_network_kernels(
     Raises:
       ValueError: on invalid arguments.
     """
-    width, num_res_blocks, W_std, b_std = _check_architecture(width, num_res_blocks, W_std, b_std)
+    width, num_res_blocks, W_std, b_std, activation, branch_scale = _check_architecture(
+        width, num_res_blocks, W_std, b_std, activation, branch_scale
+    )
     xs = check_input_array(xs)
     dtype = _check_dtype(jnp.zeros((), float).dtype if dtype is None else dtype)
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs jax_enable_x64 (e.g. `with jax.enable_x64(True):`)")
     return _network_kernels_jit(
-        key, xs, W_std, b_std, width=width, num_res_blocks=num_res_blocks, dtype=dtype
+        key,
+        xs,
+        W_std,
+        b_std,
+        width=width,
+        num_res_blocks=num_res_blocks,
+        dtype=dtype,
+        activation=activation,
+        branch_scale=branch_scale,
     )
