@@ -16,6 +16,11 @@ whose parser is built on first use and costs seconds of every short run.
   :math:`(\hat K_\infty - K_{\rm ref})_{ij}/\mathrm{se}_{ij}` of every entry
   (the entry-wise test's statistic) on a diverging scale, the worst entry
   marked; an entry beyond its cut (about 5) makes the formula inconsistent.
+* ``correction``: per kernel, the fitted :math:`1/n` coefficient :math:`\hat A` of the
+  seed-mean kernel as a heatmap (:mod:`harness.stats._correction`), and
+  :math:`n\,(m_n - \hat K_\infty)` against :math:`n` for four entries (the largest
+  :math:`|\hat A_{ij}|` off the diagonal, and three diagonal entries) with their
+  standard errors: the correction settling to :math:`A` as :math:`n` grows.
 * ``power``: the smallest formula error the run detects with 95% probability
   against (largest width × seeds). The formula test's noise falls like
   :math:`1/\sqrt{n_{max} S}` (one network's relative fluctuation is
@@ -35,6 +40,7 @@ from harness.runs.plots import save_figure
 
 __all__ = [
     "plot_convergence",
+    "plot_correction",
     "plot_entry_deviations",
     "plot_error_distributions",
     "plot_heatmaps",
@@ -214,3 +220,48 @@ def plot_entry_deviations(judged: list, folder, *, writer: bool = True) -> list[
 def _ratio(test: dict) -> str:
     z, cut = test.get("entry_z"), test.get("entry_cut")
     return "n/a" if z is None or cut is None else f"{z / cut:.2f}"
+
+
+def _correction_entries(coefficient: np.ndarray) -> list[tuple[int, int]]:
+    """The largest ``|A_ij|`` off the diagonal and three diagonal entries."""
+    n = coefficient.shape[0]
+    off = np.abs(coefficient) + np.diag(np.full(n, -np.inf))
+    i, j = np.unravel_index(int(np.argmax(off)), off.shape)
+    entries = [(int(min(i, j)), int(max(i, j)))]
+    return entries + [(k, k) for k in sorted({0, n // 2, n - 1})]
+
+
+def plot_correction(results: dict, empirical: dict, folder, *, writer: bool = True) -> list[str]:
+    """The fitted 1/n coefficient: heatmaps and ``n(m_n − K∞)`` against ``n``; file names."""
+    kernels = [k for k in ("nngp", "ntk") if results["kernels"][k].get("correction")]
+    if not kernels:
+        return []
+    figure, axes = new_figure(len(kernels), 2, width=4.2, height=3.4)
+    axes = np.atleast_2d(axes)
+    for row, kernel in enumerate(kernels):
+        correction = results["kernels"][kernel]["correction"]
+        coefficient = np.asarray(correction["coefficient"])
+        scale = np.abs(coefficient).max() or 1.0
+        image = axes[row, 0].imshow(coefficient, cmap="RdBu_r", vmin=-scale, vmax=scale)
+        axes[row, 0].set_title(f"{KERNEL_TITLES[kernel]}: fitted 1/n coefficient A", fontsize=9)
+        axes[row, 0].set_xticks([])
+        axes[row, 0].set_yticks([])
+        figure.colorbar(image, ax=axes[row, 0], shrink=0.8)
+        limit = np.asarray(correction["limit"])
+        widths = [int(w) for w in correction["widths"]]
+        for i, j in _correction_entries(coefficient):
+            stacks = [np.asarray(empirical[w][kernel])[:, i, j] for w in widths]
+            values = [w * (s.mean() - limit[i, j]) for w, s in zip(widths, stacks, strict=True)]
+            errors = [
+                w * s.std(ddof=1) / np.sqrt(len(s)) for w, s in zip(widths, stacks, strict=True)
+            ]
+            line = axes[row, 1].errorbar(
+                widths, values, yerr=errors, marker="o", ms=3, capsize=2, label=f"({i}, {j})"
+            )
+            axes[row, 1].axhline(coefficient[i, j], color=line[0].get_color(), ls=":", lw=1)
+        axes[row, 1].set_xscale("log", base=2)
+        axes[row, 1].set_xlabel("width n")
+        axes[row, 1].set_ylabel("n · (m_n − K∞)")
+        axes[row, 1].set_title(f"{KERNEL_TITLES[kernel]}: settling to A (dotted)", fontsize=9)
+        axes[row, 1].legend(fontsize=7)
+    return save_figure(figure, folder, "correction", writer=writer)

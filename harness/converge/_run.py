@@ -70,6 +70,7 @@ from harness.runs import run_inputs
 from harness.runs import seed_mesh
 from harness.runs import strict_json
 from harness.runs import unit_key
+from harness.stats import finite_width_correction
 from harness.stats import formula_test
 from harness.stats import max_relative_difference
 from harness.stats import sample_agreement
@@ -105,6 +106,14 @@ def _load(store: RunStore, sampler: str, width: int, seeds: int, *, controls: bo
     return {**{k: raw[k] - control[k] for k in KERNELS}, "raw": raw}
 
 
+def _correction(empirical: dict, kernel: str) -> dict | None:
+    """The fitted 1/n coefficient of the seed-mean kernel (:mod:`harness.stats._correction`)."""
+    per_width = {width: kernels[kernel] for width, kernels in empirical.items()}
+    if sum(stack.shape[0] >= 2 for stack in per_width.values()) < 2:
+        return None
+    return finite_width_correction(per_width).to_json()
+
+
 def summarize_run(
     references: dict, candidate_kernels: dict, empirical: dict, *, tolerance: float
 ) -> tuple:
@@ -129,6 +138,7 @@ def summarize_run(
     for kernel in KERNELS:
         title = kernel.upper()
         kernels[kernel] = judge("analytic", kernel, references["analytic"][kernel], title)
+        kernels[kernel]["correction"] = _correction(empirical, kernel)
         nt = references.get("neural_tangents")
         kernels[kernel]["references"] = {
             "neural_tangents": (

@@ -1,8 +1,11 @@
-"""Statistics of finite-width kernels: relative errors, per-width summaries, fitted rates, and the
-formula test that turns per-width, per-network kernels into a calibrated outcome.
+"""Statistics of finite-width kernels: relative errors, per-width summaries, fitted rates, the
+formula test that turns per-width, per-network kernels into a calibrated outcome, and the
+measured finite-width correction (:func:`finite_width_correction`).
 """
 
 from harness.stats._agreement import sample_agreement
+from harness.stats._correction import FiniteWidthCorrection
+from harness.stats._correction import finite_width_correction
 from harness.stats._errors import ErrorSummary
 from harness.stats._errors import SlopeFit
 from harness.stats._errors import bootstrap_mean_ci
@@ -30,12 +33,14 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "EntryDeviation",
     "ErrorSummary",
+    "FiniteWidthCorrection",
     "FormulaTest",
     "SlopeFit",
     "WidthExtrapolation",
     "allocate_seeds",
     "bootstrap_mean_ci",
     "extrapolate_to_infinite_width",
+    "finite_width_correction",
     "formula_test",
     "loglog_slope",
     "max_relative_difference",

@@ -182,7 +182,7 @@ def test_candidate_contract(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     xs = gaussian_inputs(4, 3)
     arch = Architecture(2, 1.2, 0.3)
-    truth = analytic.rmlp_kernels(xs, **arch)
+    truth = analytic.rmlp_kernels(xs, **arch.kwargs())
     out = evaluate_candidate(load_candidate("my_formulas:ntk_only"), xs, arch)
     assert set(out) == {"ntk"}
     np.testing.assert_array_equal(out["ntk"], truth.ntk)
@@ -201,7 +201,7 @@ def test_notebook_candidate_answers_to_its_old_name_seed():
     # Reported under the name it was given by, so results of `--candidate seed` keep their key.
     assert (notebook.name, seed.name) == ("notebook", "seed")
     ntk = evaluate_candidate(seed, xs, arch)["ntk"]
-    np.testing.assert_array_equal(ntk, analytic.notebook_rmlp_ntk(xs, **arch))
+    np.testing.assert_array_equal(ntk, analytic.notebook_rmlp_ntk(xs, 2, 1.5, 0.5))
     np.testing.assert_array_equal(ntk, evaluate_candidate(notebook, xs, arch)["ntk"])
     assert [c.name for c in parse_candidates(["seed", "none"])] == ["seed"]
     with pytest.raises(UsageError, match="given twice"):
@@ -304,3 +304,39 @@ def test_runs_without_neural_tangents_and_says_so(tmp_path, run_python):
         assert results["kernels"][kernel]["outcome"] in ("consistent", "inconclusive")
     assert results["analytic_vs_neural_tangents"] is None
     assert "neural-tangents reference: not installed" in (out / "report.md").read_text()
+
+
+def test_activation_and_branch_scale_end_to_end(tmp_path, monkeypatch, cli_exit):
+    """``--activation erf --branch-scale 0.5``: the config, the references and candidates see it.
+
+    A candidate written ``f(xs, arch)`` returns the analytic kernels of ``arch`` (so it
+    equals ours exactly); a four-argument candidate is refused for a non-ReLU network.
+    """
+    (tmp_path / "arch_formulas.py").write_text(
+        "import analytic\n\n"
+        "seen = []\n\n"
+        "def mine(xs, arch):\n"
+        "    seen.append(arch)\n"
+        "    return analytic.rmlp_kernels(xs, **arch.kwargs())\n\n"
+        "def old_style(xs, num_res_blocks, W_std, b_std):\n"
+        "    return analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "run"
+    shape = ["--activation", "ERF", "--branch-scale", "0.5"]
+    argv = [*TINY, *TINY_ARCH, *shape, "--candidate", "arch_formulas:mine", "--out", str(out)]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["activation"] == "erf"
+    assert results["config"]["branch_scale"] == 0.5
+    assert results["control_variates"]["available"] is False
+    import arch_formulas
+
+    assert arch_formulas.seen == [Architecture(2, 1.5, 0.5, "erf", 0.5)]
+    ours = results["kernels"]["ntk"]["formula_test"]["formula_error"]
+    assert results["candidates"]["mine"]["ntk"]["formula_test"]["formula_error"] == ours
+    code, line = cli_exit(
+        main, [*TINY, *shape, "--candidate", "arch_formulas:old_style", "--out", str(out)]
+    )
+    assert code == 2
+    assert "cannot see the activation (erf)" in line
