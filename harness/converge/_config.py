@@ -189,15 +189,11 @@ class ConvergeConfig(JobConfig):
         Fortran order, another byte order or another real dtype, resume.
         Fields a stored config has and this method leaves out are ignored by the store.
         """
-        data = self.to_dict()
+        data = self.identity()
         data["inputs_file"] = None
         not_in_units = ("widths", "seeds", "candidates", "sampler", "flax_max_width")
         for name in (*_NOT_IN_UNITS, *not_in_units):
             data.pop(name)
-        # The seed's network leaves them out, so folders written before they existed resume.
-        for name, seed_value in (("activation", "relu"), ("branch_scale", 1.0)):
-            if data[name] == seed_value:
-                data.pop(name)
         return data
 
     @classmethod

@@ -67,6 +67,17 @@ class JobConfig:
         """The ``precision=`` argument for JAX matmuls (``None`` for the default)."""
         return jax_precision_of(self.precision)
 
+    def identity(self) -> dict[str, Any]:
+        """:meth:`to_dict` without ``activation``/``branch_scale`` at the seed's ReLU and 1.
+
+        So a folder written before those fields existed still matches its config.
+        """
+        data = self.to_dict()
+        for name, seed_value in (("activation", "relu"), ("branch_scale", 1.0)):
+            if data.get(name, seed_value) == seed_value:
+                data.pop(name, None)
+        return data
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
         data = dataclasses.asdict(self)

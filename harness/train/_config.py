@@ -68,6 +68,7 @@ class TrainConfig(JobConfig):
       records: log-spaced recorded steps (plus step 0).
       ntk_method: the empirical-NTK estimator (``harness.kernels._ntk.empirical_ntk``).
       precision: ``"default"``, ``"high"`` or ``"highest"`` matmul precision.
+      activation, branch_scale: the activation's spelling and ``α`` (as in converge).
     """
 
     widths: tuple[int, ...] = DEFAULT_TRAIN_WIDTHS
@@ -89,6 +90,8 @@ class TrainConfig(JobConfig):
     records: int = 16
     ntk_method: str = "factored"
     precision: str = "default"
+    activation: str = "relu"
+    branch_scale: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))

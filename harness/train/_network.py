@@ -63,12 +63,10 @@ def _gaps(prefix: str, train, test, ref_train, ref_test) -> dict[str, float]:
 
 
 @functools.lru_cache(maxsize=4)
-def _trainers(width, num_res_blocks, W_std, b_std, precision, learning_rate):
+def _trainers(width, arch, precision, learning_rate):
     """The model, its compiled ``init`` and trainers (finite, linearised), shared by all seeds."""
 
-    model = ResidualMLP(
-        width=width, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std, precision=precision
-    )
+    model = ResidualMLP(width=width, precision=precision, **arch.kwargs())
 
     def apply(params, x, _):
         return model.apply(params, x)
@@ -92,12 +90,7 @@ def train_one_network(config, problem, width: int, seed: int) -> dict[str, np.nd
     start = time.perf_counter()
     task = problem.task
     model, init, finite_gd, linear_gd = _trainers(
-        width,
-        config.num_res_blocks,
-        config.W_std,
-        config.b_std,
-        config.jax_precision,
-        problem.learning_rate,
+        width, config.architecture, config.jax_precision, problem.learning_rate
     )
     params0 = init(network_key(seed, width), np.asarray(task.x_train[:1], np.float32))
     data = (params0, task.x_train, task.y_train, task.x_test)

@@ -84,7 +84,7 @@ def build_problem(config) -> TrainingProblem:
 
     x = problem_inputs(config)
     x_train, x_test = x[: config.n_train], x[config.n_train :]
-    arch = dict(num_res_blocks=config.num_res_blocks, W_std=config.W_std, b_std=config.b_std)
+    arch = config.architecture.kwargs()
     check_float32_range(x, **arch)
     if not np.any(x_train) and config.b_std == 0:
         raise UsageError(

@@ -62,7 +62,8 @@ def render_train_report(results: dict, *, command: str | None = None) -> str:
         "## Setup",
         "",
         f"- architecture: {config['num_res_blocks']} residual blocks, W_std = {config['W_std']}, "
-        f"b_std = {config['b_std']} (NTK parameterization)",
+        f"b_std = {config['b_std']}, activation {config.get('activation', 'relu')}, branch "
+        f"scale {config.get('branch_scale', 1.0)} (NTK parameterization)",
         f"- data: {config['n_train']} training and {config['n_test']} held-out inputs "
         + (
             f"from `{config['inputs_file']}`"

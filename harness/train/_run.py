@@ -77,7 +77,7 @@ def _run(config, out, force, quiet, progress_stream, command, compile_log) -> di
     out = os.path.abspath(out)
     start = time.perf_counter()
     problem = build_problem(config)  # every check of the inputs, before the folder is touched
-    store = RunStore(out, config.to_dict(), kind="train", force=force)
+    store = RunStore(out, config.identity(), kind="train", force=force)
     environment = environment_stamp(precision=config.jax_precision, dtype="float32")
     units: dict = {}
     # A step costs about n² per input, plus a width-independent overhead (compilation).

@@ -61,7 +61,16 @@ def smooth_target(x, *, num_terms: int = 4, seed: int = TARGET_SEED) -> np.ndarr
     return np.sqrt(2.0 / num_terms) * np.sin(x @ directions.T / np.sqrt(d) + phases).sum(axis=1)
 
 
-def nngp_target(x, *, num_res_blocks: int, W_std: float, b_std: float, seed: int = TARGET_SEED):
+def nngp_target(
+    x,
+    *,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    seed: int = TARGET_SEED,
+    activation: str = "relu",
+    branch_scale: float = 1.0,
+):
     """One draw ``y ~ N(0, K_NNGP(x, x))`` of the analytic NNGP, via an eigendecomposition.
 
     The eigendecomposition (negative rounding eigenvalues clipped to 0) works even when the
@@ -69,7 +78,16 @@ def nngp_target(x, *, num_res_blocks: int, W_std: float, b_std: float, seed: int
     """
 
     x = np.asarray(x, dtype=np.float64)
-    K = np.asarray(rmlp_kernels(x, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std).nngp)
+    K = np.asarray(
+        rmlp_kernels(
+            x,
+            num_res_blocks=num_res_blocks,
+            W_std=W_std,
+            b_std=b_std,
+            activation=activation,
+            branch_scale=branch_scale,
+        ).nngp
+    )
     lam, V = np.linalg.eigh(0.5 * (K + K.T))
     z = np.random.default_rng(seed).standard_normal(x.shape[0])
     return V @ (np.sqrt(np.clip(lam, 0.0, None)) * z)
@@ -83,6 +101,8 @@ def make_regression_task(
     num_res_blocks: int | None = None,
     W_std: float | None = None,
     b_std: float | None = None,
+    activation: str = "relu",
+    branch_scale: float = 1.0,
 ) -> RegressionTask:
     """Attach targets to the inputs. ``target="nngp"`` needs the architecture's parameters."""
     x_train = np.asarray(x_train, dtype=np.float64)
@@ -97,6 +117,8 @@ def make_regression_task(
             num_res_blocks=num_res_blocks,
             W_std=W_std,
             b_std=b_std,
+            activation=activation,
+            branch_scale=branch_scale,
         )
         y_train, y_test = y[: len(x_train)], y[len(x_train) :]
     else:

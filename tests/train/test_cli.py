@@ -198,3 +198,25 @@ def test_step_cap_is_said_and_out_stays_put_when_the_folder_changes(tmp_path, mo
     assert "- steps T = 2 (auto, stopped at its cap; expected NTK training loss" in report
     assert f"- **{warning}" in report
     assert "at most 0.001 × ½‖y‖²" not in report
+
+
+def test_activation_reaches_the_networks_and_the_ntk_prediction(tmp_path):
+    """``--activation gelu --branch-scale 0.5``: the learning rate is set from the GELU NTK.
+
+    Truth: ``η = lr_fraction · 2/λ_max`` of :func:`analytic.rmlp_kernels` for that network
+    on the run's own training inputs.
+    """
+    import analytic
+
+    out = tmp_path / "run"
+    assert main([*TINY, "--activation", "gelu", "--branch-scale", "0.5", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert (results["config"]["activation"], results["config"]["branch_scale"]) == ("gelu", 0.5)
+    args = build_parser().parse_args(
+        [*TINY, "--activation", "gelu", "--branch-scale", "0.5", "--out", str(out)]
+    )
+    config = config_from_args(args)
+    x = problem_inputs(config)[: config.n_train]
+    ntk = analytic.rmlp_kernels(x, **config.architecture.kwargs()).ntk
+    expected = config.lr_fraction * 2 / np.linalg.eigvalsh(ntk)[-1]
+    assert results["problem"]["learning_rate"] == pytest.approx(expected, rel=1e-12)
