@@ -56,6 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analytic._pairs import BalancedGaps
 from analytic._pairs import affine_gaps
 from analytic._pairs import input_gaps
 from analytic._pairs import kernel_of
@@ -116,6 +117,54 @@ def _kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var, acti
     return nngp, ntk
 
 
+@functools.partial(jax.jit, static_argnames=("activation",))
+def _plain_kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var, activation):
+    """The same recursion on plain covariance entries: the smooth activations' cross-check.
+
+    Each layer rebuilds the gaps from ``(K_ii, K_jj, K_ij)`` by subtraction, a different
+    rounding path from :func:`_kernels`. Where the two disagree, float64 cannot follow
+    the network (see :data:`SMOOTH_AGREEMENT`).
+    """
+    highest = jax.lax.Precision.HIGHEST
+    k = weight_var / dim * jnp.matmul(x1, x2.T, precision=highest) + bias_var
+    d1 = weight_var / dim * jnp.sum(x1 * x1, axis=1) + bias_var
+    d2 = weight_var / dim * jnp.sum(x2 * x2, axis=1) + bias_var
+
+    def phi(d1, d2, k):
+        r1, r2 = jnp.sqrt(d1), jnp.sqrt(d2)
+        scale = r1[:, None] * r2[None, :]
+        gaps = BalancedGaps(
+            jnp.maximum(2.0 * (scale + k), 0.0), jnp.maximum(2.0 * (scale - k), 0.0), r1, r2
+        )
+        out, derivative = activation.layer_map(gaps)
+        return kernel_of(out), out.root1**2, out.root2**2, derivative
+
+    def block(_, carry):
+        d1, d2, k, ntk = carry
+        s1, s2, sk = (
+            weight_var * d1 + bias_var,
+            weight_var * d2 + bias_var,
+            weight_var * k + bias_var,
+        )
+        value, v1, v2, derivative = phi(s1, s2, sk)
+        ntk = ntk + branch_var * (weight_var * derivative * (weight_var * ntk + sk))
+        ntk = ntk + branch_var * (weight_var * value + bias_var)
+        k = k + branch_var * (weight_var * value + bias_var)
+        d1 = d1 + branch_var * (weight_var * v1 + bias_var)
+        d2 = d2 + branch_var * (weight_var * v2 + bias_var)
+        return d1, d2, k, ntk
+
+    d1, d2, k, ntk = jax.lax.fori_loop(0, num_res_blocks, block, (d1, d2, k, k))
+    value, _, _, derivative = phi(d1, d2, k)
+    nngp = weight_var * value
+    return nngp, weight_var * derivative * ntk + nngp
+
+
+#: Largest difference (relative to the largest entry) allowed between the two float64
+#: recursions of a smooth activation; beyond it the kernels are refused, not returned.
+SMOOTH_AGREEMENT = 1e-10
+
+
 def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) -> RMLPKernels:
     num_res_blocks, W_std, b_std = validate_architecture(num_res_blocks, W_std, b_std)
     activation = get_activation(activation)
@@ -133,7 +182,7 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) ->
     x1 = _pad(x1, _bucket(n1), padded_dim)
     x2 = x1 if x2 is None else _pad(x2, _bucket(n2), padded_dim)
     with jax.enable_x64(True):
-        nngp, ntk = _kernels(
+        arguments = (
             jnp.asarray(x1, jnp.float64),
             jnp.asarray(x2, jnp.float64),
             jnp.asarray(num_res_blocks, jnp.int32),
@@ -141,12 +190,27 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) ->
             jnp.asarray(b_std * b_std, jnp.float64),
             jnp.asarray(dim, jnp.float64),
             jnp.asarray(branch_scale * branch_scale, jnp.float64),
-            activation,
         )
+        nngp, ntk = _kernels(*arguments, activation)
+        check = None if activation.exact else _plain_kernels(*arguments, activation)
     kernels = RMLPKernels(_unpad(nngp, n1, n2), _unpad(ntk, n1, n2))
     for name, kernel in zip(("NNGP", "NTK"), kernels, strict=True):
         if not np.all(np.isfinite(kernel)):
             raise overflow_error(both, num_res_blocks, W_std, b_std, name, **shape)
+    if check is not None:
+        for name, kernel, other in zip(("NNGP", "NTK"), kernels, check, strict=True):
+            other = _unpad(other, n1, n2)
+            scale = float(np.max(np.abs(kernel)))
+            gap = float(np.max(np.abs(kernel - other))) / scale if scale > 0 else 0.0
+            if not gap <= SMOOTH_AGREEMENT:
+                raise ValueError(
+                    f"the {name} of this {activation.name} network cannot be computed reliably "
+                    f"in float64: two evaluations of its recursion differ by {gap:.1e} relative "
+                    f"(more than {SMOOTH_AGREEMENT:.0e}), as rounding is amplified through "
+                    f"{num_res_blocks} blocks at W_std={W_std:g} (near-duplicate inputs and "
+                    "large scales are the sensitive cases); use fewer blocks, a smaller W_std "
+                    "or other inputs"
+                )
     return kernels
 
 

@@ -4,7 +4,8 @@ From :math:`\sin u \sin v = \tfrac12(\cos(u-v) - \cos(u+v))` and
 :math:`\mathbb E\cos z = e^{-\mathrm{Var}\,z/2}`:
 
 .. math::
-   V = \tfrac12\bigl(e^{-x} - e^{-y}\bigr) = -\tfrac12 e^{-x}\,\mathrm{expm1}(-2k),
+   V = \tfrac12\bigl(e^{-x} - e^{-y}\bigr) = -\tfrac12 e^{-x}\,\mathrm{expm1}(-2k)
+     = \tfrac12 e^{-y}\,\mathrm{expm1}(2k),
    \qquad \dot V = \mathbb E[\cos u\cos v] = \tfrac12\bigl(e^{-x} + e^{-y}\bigr),
 
 with :math:`x = (a + b - 2k)/2 = ((r_i - r_j)^2 + G^-)/2` and
@@ -29,7 +30,12 @@ def _moments(r1, r2, plus, minus):
     x = 0.5 * (spread + minus)
     y = 0.5 * (spread + plus)
     k = 0.25 * (plus - minus)
-    return -0.5 * jnp.exp(-x) * jnp.expm1(-2.0 * k), 0.5 * (jnp.exp(-x) + jnp.exp(-y))
+    # e^{-x} − e^{-y} = −e^{-x} expm1(−2k) = e^{-y} expm1(2k): the form whose expm1 stays
+    # in (−1, 0] for the sign of k, so nothing overflows.
+    value = jnp.where(
+        k >= 0, -0.5 * jnp.exp(-x) * jnp.expm1(-2.0 * k), 0.5 * jnp.exp(-y) * jnp.expm1(2.0 * k)
+    )
+    return value, 0.5 * (jnp.exp(-x) + jnp.exp(-y))
 
 
 def sin() -> Activation:

@@ -277,11 +277,16 @@ def test_overflow_is_refused_before_the_work_naming_the_activation():
     with pytest.raises(ValueError, match=r"may reach \(an upper bound\).*activation=gelu"):
         rmlp_kernels(np.ones((2, 3)), num_res_blocks=3000, W_std=2.0, b_std=0.0, activation="gelu")
     # A bounded activation's NNGP grows only linearly with depth, but its NTK grows like
-    # exp(c·√L); the bound (V̇ <= 4/π) refuses depth 10⁵ at W_std = 2, and passes 200.
+    # exp(c·√L); the bound (V̇ <= 4/π) refuses depth 10⁵ at W_std = 2 before any work.
     with pytest.raises(ValueError, match=r"may reach \(an upper bound\).*activation=erf"):
         analytic.rmlp_ntk(np.ones((2, 3)), 100_000, 2.0, 0.5, activation="erf")
     deep = analytic.rmlp_kernels(
-        np.ones((2, 3)), num_res_blocks=200, W_std=2.0, b_std=0.5, activation="erf"
+        np.ones((2, 3)), num_res_blocks=20, W_std=2.0, b_std=0.5, activation="erf"
     )
     assert np.all(np.isfinite(deep.ntk))
     assert deep.nngp[0, 0] < 4.0
+    # Deeper, rounding is amplified past what float64 resolves: refused, not returned.
+    with pytest.raises(ValueError, match="cannot be computed reliably in float64"):
+        analytic.rmlp_kernels(
+            np.ones((2, 3)), num_res_blocks=40, W_std=2.0, b_std=0.5, activation="erf"
+        )
