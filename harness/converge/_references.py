@@ -25,6 +25,7 @@ import numpy as np
 
 import analytic
 from analytic import Architecture
+from harness.runs import UsageError
 from models import NeuralTangentsUnavailableError
 from models import stax_activation
 from models import stax_residual_mlp
@@ -48,9 +49,16 @@ def _checked(name: str, kernels: dict) -> dict:
 
 
 def analytic_references(xs, arch: Architecture) -> dict:
-    """``{"nngp": K, "ntk": Θ}`` from :func:`analytic.rmlp_kernels`, float64 NumPy."""
+    """``{"nngp": K, "ntk": Θ}`` from :func:`analytic.rmlp_kernels`, float64 NumPy.
 
-    kernels = analytic.rmlp_kernels(np.asarray(xs, np.float64), **arch.kwargs())
+    Raises:
+      UsageError: the analytic kernels refuse this network (e.g. a smooth activation in a
+        regime float64 cannot follow); the run cannot judge anything without them.
+    """
+    try:
+        kernels = analytic.rmlp_kernels(np.asarray(xs, np.float64), **arch.kwargs())
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     return _checked(
         "analytic",
         {

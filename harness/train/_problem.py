@@ -91,9 +91,12 @@ def build_problem(config) -> TrainingProblem:
             "every training input is zero and --b-std is 0: the NTK of the training inputs "
             "is zero and gradient descent cannot move the network"
         )
-    task = make_regression_task(x_train, x_test, target=config.target, **arch)
-    train = rmlp_kernels(x_train, **arch)
-    cross = rmlp_kernels(x_test, x_train, **arch)
+    try:  # a network float64 cannot follow is refused by the analytic kernels: bad input
+        task = make_regression_task(x_train, x_test, target=config.target, **arch)
+        train = rmlp_kernels(x_train, **arch)
+        cross = rmlp_kernels(x_test, x_train, **arch)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     theta = np.asarray(train.ntk, np.float64)
     eigenvalues = np.linalg.eigvalsh(theta)
     if not np.all(np.isfinite(theta)) or eigenvalues[-1] <= 0:
