@@ -8,13 +8,11 @@ readout ``NNGP = w V(K)``, ``NTK = w V̇(K) Θ + NNGP``. Covariances are plain e
 beyond float64 even for near-duplicate or antipodal inputs, so any difference from the
 float64 code is the float64 code's.
 
-The moments are the textbook closed forms, written independently of ``analytic`` in
-plain covariance form: the arc-cosine kernels (Cho & Saul 2009) and ABReLU as
-``(b − a)² V_relu + ab·k``; erf (Williams 1997) with ``V̇ = 4/(π√((1+2a)(1+2b) − 4k²))``;
-sine through ``E cos z = e^{−Var z/2}``; the identity. GELU uses the orthant-moment
-form (the formula of ``analytic/activations/_gelu.py``, which
-``tests/analytic/test_activations.py`` checks against neural-tangents and a quadrature)
-with ``V̇`` by a 50-digit central difference in ``k`` (step 1e-20, error ~1e-40).
+The moments come from :mod:`tests.analytic._mp_activations`, derived there
+independently of ``analytic`` (GELU by integration by parts and Price's theorem, a
+different route and a different final form from the orthant moments of
+``analytic/activations/_gelu.py``) and checked there against a 2-D quadrature to
+better than 1e-18.
 """
 
 from __future__ import annotations
@@ -22,58 +20,18 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from tests.analytic._mp_activations import mp_moments
+
 DIGITS = 50
 
 
-def _relu(a, b, k):
-    scale = mpmath.sqrt(a * b)
-    if scale == 0:
-        return mpmath.mpf(0), mpmath.mpf(1) / 2
-    cosine = max(min(k / scale, mpmath.mpf(1)), mpmath.mpf(-1))
-    theta = mpmath.acos(cosine)
-    value = scale / (2 * mpmath.pi) * (mpmath.sin(theta) + (mpmath.pi - theta) * cosine)
-    return value, (mpmath.pi - theta) / (2 * mpmath.pi)
-
-
-def _gelu_value(a, b, k):
-    S, T, q = 1 + a, 1 + b, a * b - k * k
-    delta = 1 + a + b + q
-    root = mpmath.sqrt(delta)
-    P = mpmath.mpf(1) / 4 + mpmath.atan2(k, root) / (2 * mpmath.pi)
-    ss = S * P + k * root / (2 * mpmath.pi * T)
-    tt = T * P + k * root / (2 * mpmath.pi * S)
-    st = k * P + root / (2 * mpmath.pi)
-    quadratic = (a + q) * k * ss + ((a + q) * (b + q) + k * k) * st + k * (b + q) * tt
-    return quadratic / delta**2 + k * P / delta
-
-
 def moments(name: str, a, b, k):
-    """``(V, V̇)`` of one pair with variances ``a, b`` and covariance ``k`` (mpf)."""
+    """``(V, V̇)`` of one pair (mpf) for a spelling such as ``"abrelu:-0.5,1.5"``."""
     base, _, params = name.partition(":")
-    if base in ("relu", "leaky_relu", "abrelu"):
-        if base == "relu":
-            low, high = mpmath.mpf(0), mpmath.mpf(1)
-        elif base == "leaky_relu":
-            low, high = mpmath.mpf(params), mpmath.mpf(1)
-        else:
-            low, high = (mpmath.mpf(p) for p in params.split(","))
-        value, derivative = _relu(a, b, k)
-        c = (high - low) ** 2
-        return c * value + low * high * k, c * derivative + low * high
-    if base == "erf":
-        P = (1 + 2 * a) * (1 + 2 * b)
-        return (
-            2 / mpmath.pi * mpmath.asin(2 * k / mpmath.sqrt(P)),
-            4 / (mpmath.pi * mpmath.sqrt(P - 4 * k * k)),
-        )
-    if base == "sin":
-        return mpmath.exp(-(a + b) / 2) * mpmath.sinh(k), mpmath.exp(-(a + b) / 2) * mpmath.cosh(k)
-    if base == "identity":
-        return k, mpmath.mpf(1)
-    if base == "gelu":
-        h = mpmath.mpf(10) ** -15 * (1 + mpmath.sqrt(abs(a * b)))
-        return _gelu_value(a, b, k), (_gelu_value(a, b, k + h) - _gelu_value(a, b, k - h)) / (2 * h)
-    raise ValueError(name)
+    numbers = tuple(mpmath.mpf(p) for p in params.split(",")) if params else ()
+    if base == "leaky_relu" and not numbers:
+        numbers = (mpmath.mpf("0.01"),)
+    return mp_moments(base, a, b, k, params=numbers)
 
 
 def _layer(name, sigma, n):

@@ -73,7 +73,7 @@ def test_gelu_model_is_the_exact_gelu_not_the_tanh_approximation():
     np.testing.assert_allclose(exact, out, rtol=2e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize(("activation", "alpha"), [("relu", 0.6), *SHAPES[:4]])
+@pytest.mark.parametrize(("activation", "alpha"), [("relu", 0.6), *SHAPES[:2]])
 def test_conditional_samples_converge_to_the_analytic_kernels(activation, alpha):
     xs = np.random.default_rng(11).normal(size=(6, 4))
     arch = dict(num_res_blocks=2, W_std=1.3, b_std=0.4, activation=activation, branch_scale=alpha)
