@@ -3,7 +3,8 @@
 The jobs (each also ``python -m harness.<job>``):
 
 * :func:`run_convergence` with a :class:`ConvergeConfig`: do finite networks
-  converge to a kernel formula? (:mod:`harness.converge`)
+  converge to a kernel formula? (:mod:`harness.converge`); :func:`judge` is the same
+  run in memory, for a notebook: ``harness.judge(f, widths="128..8192").ntk``.
 * :func:`run_training` with a :class:`TrainConfig`: do wide networks train like
   their NTK says? (:mod:`harness.train`)
 * :mod:`harness.bench`: our estimators against neural-tangents, side by side.
@@ -20,6 +21,9 @@ in its subpackage.
 # set up before the seconds of imports below (see harness/_startup.py).
 from harness import _startup  # noqa: F401
 from harness.converge import ConvergeConfig
+from harness.converge import Judgement
+from harness.converge import Verdict
+from harness.converge import judge
 from harness.converge import run_convergence
 from harness.kernels import empirical_nngp
 from harness.kernels import empirical_ntk
@@ -34,10 +38,13 @@ from harness.train import run_training
 __all__ = [
     "ConvergeConfig",
     "FormulaTest",
+    "Judgement",
     "TrainConfig",
+    "Verdict",
     "empirical_nngp",
     "empirical_ntk",
     "formula_test",
+    "judge",
     "monte_carlo_kernels",
     "per_seed_kernels",
     "relative_frobenius_error",

@@ -1,7 +1,9 @@
 """``python -m harness.converge``: do finite-width networks converge to the analytic kernels?
 
 Public API: :class:`ConvergeConfig` (what determines a run), :func:`run_convergence`
-(run or resume one into a folder, return its results), :func:`main` (the command line),
+(run or resume one into a folder, return its results), :func:`judge` (the same run in
+memory, for a notebook: a :class:`Judgement` of :class:`Verdict` values),
+:func:`main` (the command line),
 and the errors a run raises besides :class:`harness.runs.UsageError`:
 :class:`NonFiniteKernelError` (a network's kernel holds NaN/Inf) and
 :class:`NonFiniteReferenceError` (a reference kernel does). The modules behind them
@@ -10,14 +12,20 @@ are private.
 
 from harness.converge._cli import main
 from harness.converge._config import ConvergeConfig
+from harness.converge._judge import Judgement
+from harness.converge._judge import Verdict
+from harness.converge._judge import judge
 from harness.converge._measure import NonFiniteKernelError
 from harness.converge._references import NonFiniteReferenceError
 from harness.converge._run import run_convergence
 
 __all__ = [
     "ConvergeConfig",
+    "Judgement",
     "NonFiniteKernelError",
     "NonFiniteReferenceError",
+    "Verdict",
+    "judge",
     "main",
     "run_convergence",
 ]

@@ -68,7 +68,13 @@ import analytic
 from analytic import Architecture
 from harness.runs import UsageError
 
-__all__ = ["Candidate", "evaluate_candidate", "load_candidate", "parse_candidates"]
+__all__ = [
+    "Candidate",
+    "callable_candidate",
+    "evaluate_candidate",
+    "load_candidate",
+    "parse_candidates",
+]
 
 #: Built-in candidates by every name they answer to (``seed`` is the notebook's first name).
 BUILT_IN = {"notebook": "notebook", "seed": "notebook"}
@@ -141,6 +147,20 @@ def load_candidate(spec: str) -> Candidate:
     if not callable(function):
         raise UsageError(f"--candidate: {spec!r} is not callable")
     return Candidate(attribute.split(".")[-1], spec, function)
+
+
+def callable_candidate(function, name: str | None = None) -> Candidate:
+    """A candidate from a Python callable (:func:`harness.judge`), named ``name`` or by its
+    ``__name__``; its spec is ``module:qualname``, as ``--candidate`` would spell it.
+
+    Raises:
+      UsageError: ``function`` is not callable.
+    """
+    if not callable(function):
+        raise UsageError(f"the formula must be a function f(xs, arch), got {function!r}")
+    qualname = getattr(function, "__qualname__", None) or type(function).__name__
+    spec = f"{getattr(function, '__module__', None) or '?'}:{qualname}"
+    return Candidate(name or getattr(function, "__name__", None) or qualname, spec, function)
 
 
 def parse_candidates(specs) -> tuple[Candidate, ...]:

@@ -40,6 +40,7 @@ import dataclasses
 import math
 import os
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -79,7 +80,14 @@ from models import NeuralTangentsUnavailableError
 from models import ResidualMLP
 from models import neural_tangents_available
 
-__all__ = ["DEFAULT_OUT", "run_convergence"]
+__all__ = [
+    "DEFAULT_OUT",
+    "Judged",
+    "Prepared",
+    "measure_and_judge",
+    "prepare",
+    "run_convergence",
+]
 
 #: Output folder when ``--out`` is not given (overwritten by a rerun of the same config).
 DEFAULT_OUT = "reports/converge-latest"
@@ -117,21 +125,25 @@ def _correction(empirical: dict, kernel: str) -> dict | None:
 def summarize_run(
     references: dict, candidate_kernels: dict, empirical: dict, *, tolerance: float
 ) -> tuple:
-    """``(results_without_metadata, csv_rows, judged)`` from per-width stacked kernels.
+    """``(results_without_metadata, csv_rows, judged, tests)`` from per-width stacked kernels.
 
     ``references`` maps ``"analytic"`` (and ``"neural_tangents"``, when installed)
     to ``{nngp, ntk}``; ``candidate_kernels`` maps a candidate name to
     ``(spec, {ntk} or {nngp, ntk})``. ``judged`` lists ``(label, kernel,
-    FormulaTest)`` for every judged formula.
+    FormulaTest)`` for every judged formula; ``tests`` maps ``(source, kernel)`` to
+    the same tests, ``source`` being ``"analytic"``, ``"neural_tangents"`` or
+    ``"candidate:<name>"``.
     """
     curves = {}
     judged = []
+    tests = {}
 
     def judge(name, kernel, matrix, label):
         curves[(name, kernel)] = error_curves(empirical, matrix, kernel)
         per_width = {width: kernels[kernel] for width, kernels in empirical.items()}
         test = formula_test(per_width, matrix, tolerance=tolerance)
         judged.append((label, kernel, test))
+        tests[(name, kernel)] = test
         return summarize_curve(curves[(name, kernel)], test, label=label)
 
     kernels = {}
@@ -154,7 +166,7 @@ def summarize_run(
             label = f"{kernel.upper()}, candidate `{name}`"
             entry[kernel] = judge(f"candidate:{name}", kernel, matrix, label)
         candidates[name] = entry
-    return {"kernels": kernels, "candidates": candidates}, csv_rows(curves), judged
+    return {"kernels": kernels, "candidates": candidates}, csv_rows(curves), judged, tests
 
 
 def _references(xs, arch, *, quiet: bool) -> tuple[dict, dict | None]:
@@ -219,14 +231,9 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
     initialize_distributed()
     start = time.perf_counter()
     writer = is_writer()
-    arch = config.architecture
     candidates = parse_candidates(config.candidates)
     xs = run_inputs(config)
-    xs.setflags(write=False)
-    references, agreement = _references(xs, arch, quiet=quiet)
-    candidate_kernels = {
-        c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), arch)) for c in candidates
-    }
+    prepared = prepare(config, xs, candidates, quiet=quiet)
     store = RunStore(
         out,
         config.fingerprint(),
@@ -235,12 +242,99 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
         writer=writer,
         unit_schema={name: xs.shape[:1] * 2 for name in UNIT_ARRAYS},
     )
+    judged = measure_and_judge(
+        prepared,
+        store,
+        start=start,
+        quiet=quiet,
+        progress_stream=progress_stream,
+        kernels_fn=kernels_fn,
+        compile_log=compile_log,
+    )
+    write_outputs(
+        store,
+        judged.results,
+        judged.rows,
+        prepared.references,
+        judged.empirical,
+        config,
+        command,
+        writer,
+    )
+    return judged.results
+
+
+class Prepared(NamedTuple):
+    """What a run knows before its first network: config, checked inputs, every reference.
+
+    ``references`` maps ``"analytic"`` (and ``"neural_tangents"``) to ``{nngp, ntk}``;
+    ``agreement`` is their largest relative difference per kernel (None without
+    neural-tangents); ``candidate_kernels`` maps a candidate's name to ``(spec,
+    kernels)``.
+    """
+
+    config: object
+    xs: np.ndarray
+    references: dict
+    agreement: dict | None
+    candidate_kernels: dict
+
+
+class Judged(NamedTuple):
+    """What :func:`measure_and_judge` returns.
+
+    ``results`` is the content of ``results.json``; ``rows`` the per-seed CSV rows;
+    ``empirical`` the per-width kernel stacks; ``tests`` maps ``(label, kernel)`` to
+    ``(source, kernel)`` to the :class:`~harness.stats.FormulaTest` of every judged
+    formula (``source``: ``"analytic"``, ``"neural_tangents"``, ``"candidate:<name>"``).
+    """
+
+    results: dict
+    rows: list
+    empirical: dict
+    tests: dict
+
+
+def prepare(config, xs: np.ndarray, candidates, *, quiet: bool) -> Prepared:
+    """Compute every reference kernel, and call every candidate, before any network.
+
+    ``xs`` are checked inputs (:func:`harness.runs.run_inputs`); ``candidates`` are
+    :class:`~harness.converge._candidates.Candidate` values. Errors here (a candidate
+    that breaks its contract, a limit that leaves float64) are usage errors.
+    """
+    xs.setflags(write=False)
+    arch = config.architecture
+    references, agreement = _references(xs, arch, quiet=quiet)
+    candidate_kernels = {
+        c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), arch)) for c in candidates
+    }
+    return Prepared(config, xs, references, agreement, candidate_kernels)
+
+
+def measure_and_judge(
+    prepared: Prepared,
+    store,
+    *,
+    start: float,
+    quiet: bool = True,
+    progress_stream=None,
+    kernels_fn=None,
+    compile_log=None,
+) -> Judged:
+    """Draw the networks of every width into ``store`` and judge every formula, in rounds.
+
+    ``store`` is a :class:`~harness.runs.RunStore` (a folder) or an
+    :class:`~harness.runs.InMemoryStore` (:func:`harness.judge`): the numbers do not
+    depend on which. ``start`` is the ``time.perf_counter()`` the budget counts from.
+    """
+    config, xs = prepared.config, prepared.xs
+    references, candidate_kernels = prepared.references, prepared.candidate_kernels
     mesh = seed_mesh()
     environment = environment_stamp(precision=config.jax_precision, dtype="float32")
     base = {
         "config": config.to_dict(),
         "environment": environment,
-        "analytic_vs_neural_tangents": agreement,
+        "analytic_vs_neural_tangents": prepared.agreement,
         "samplers": {str(w): config.sampler_of(w) for w in config.widths},
     }
     timing = {
@@ -270,7 +364,7 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
                 loaded = measured.width(width, kind, seeds[(width, kind)], progress)
                 if kind == config.sampler_of(width):
                     empirical[width] = loaded
-                    partial, _, judged = summarize_run(
+                    partial, _, judged, _ = summarize_run(
                         references, candidate_kernels, empirical, tolerance=config.tolerance
                     )
                     store.write_json(
@@ -295,7 +389,7 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
         if decision.seeds is None:
             break
         seeds = decision.seeds
-    results, rows, _ = summarize_run(
+    results, rows, _, tests = summarize_run(
         references, candidate_kernels, empirical, tolerance=config.tolerance
     )
     if config.overlap_width is not None:
@@ -312,10 +406,10 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
     if config.target_error is not None:
         results["target_error"] = _target_summary(config, results, decision)
     timing["wall_s"] = time.perf_counter() - start
-    timing |= compile_log.start_up(store.first_saved)
+    if compile_log is not None:
+        timing |= compile_log.start_up(store.first_saved)
     results = strict_json({**base, "status": "complete", **results, "timing": timing})
-    write_outputs(store, results, rows, references, empirical, config, command, writer)
-    return results
+    return Judged(results, rows, empirical, tests)
 
 
 def _controls_summary(config, empirical: dict, references: dict) -> dict:

@@ -37,7 +37,9 @@ from harness.runs._folder import FolderKindError
 from harness.runs._folder import check_folder_kind
 from harness.runs._folder import check_out_folder
 from harness.runs._folder import claim_folder
+from harness.runs._in_memory import InMemoryStore
 from harness.runs._inputs import check_float32_range
+from harness.runs._inputs import check_inputs_array
 from harness.runs._inputs import file_sha256
 from harness.runs._inputs import gaussian_inputs
 from harness.runs._inputs import inputs_sha256
@@ -78,6 +80,7 @@ __all__ = [
     "ConfigMismatchError",
     "FolderBusyError",
     "FolderKindError",
+    "InMemoryStore",
     "JobConfig",
     "Progress",
     "RunError",
@@ -97,6 +100,7 @@ __all__ = [
     "check_choice",
     "check_float32_range",
     "check_folder_kind",
+    "check_inputs_array",
     "check_out_folder",
     "check_run_memory",
     "claim_folder",

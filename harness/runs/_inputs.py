@@ -106,24 +106,36 @@ def load_inputs_file(path) -> np.ndarray:
         if "pickle" in reason.lower():
             reason = "it holds Python objects (pickled), not numbers"
         raise UsageError(f"--inputs: cannot read {path} as a .npy array ({reason})") from None
+    return check_inputs_array(data, f"--inputs: {path}")
+
+
+def check_inputs_array(data, where: str = "inputs") -> np.ndarray:
+    """An ``(N, d)`` real array of inputs (rows are inputs), checked, as float64.
+
+    ``where`` starts every message (e.g. ``"--inputs: x.npy"``).
+
+    Raises:
+      UsageError: not a real-numeric array, not 2-D, fewer than two rows or no
+        columns, or NaN/Inf.
+    """
     if not isinstance(data, np.ndarray):
-        raise UsageError(f"--inputs: {path} does not hold a numeric array")
+        raise UsageError(f"{where} does not hold a numeric array")
     if np.iscomplexobj(data):
-        raise UsageError(f"--inputs: {path} holds complex numbers")
+        raise UsageError(f"{where} holds complex numbers")
     if data.dtype.kind not in _REAL_KINDS:  # timedelta64 passes np.number, and must not
         raise UsageError(
-            f"--inputs: {path} does not hold a numeric array (its dtype is {data.dtype}); "
+            f"{where} does not hold a numeric array (its dtype is {data.dtype}); "
             "save integers or floats"
         )
     if data.ndim != 2 or data.shape[0] < 2 or data.shape[1] < 1:
         raise UsageError(
-            f"--inputs: {path} has shape {data.shape}; expected (N, d) with N >= 2 rows of inputs"
+            f"{where} has shape {data.shape}; expected (N, d) with N >= 2 rows of inputs"
         )
     data = data.astype(np.float64)
     bad = ~np.isfinite(data)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
-        raise UsageError(f"--inputs: {path} holds NaN or Inf (first in row {row})")
+        raise UsageError(f"{where} holds NaN or Inf (first in row {row})")
     return data
 
 
@@ -216,8 +228,12 @@ def check_float32_range(
             )
 
 
-def run_inputs(config) -> np.ndarray:
+def run_inputs(config, xs=None) -> np.ndarray:
     """The checked inputs of a run config (``ConvergeConfig``-like), float64 ``(N, d)``.
+
+    ``xs``, when given, are the inputs themselves (an in-memory run,
+    :func:`harness.judge`), checked by :func:`check_inputs_array`; else they come
+    from the config's inputs file or its Gaussian inputs.
 
     Also the run's preflight: the kernels must fit float32 networks
     (:func:`check_float32_range`), and the run must fit in memory
@@ -228,7 +244,10 @@ def run_inputs(config) -> np.ndarray:
         that needs more memory than the machine allows.
     """
 
-    if config.inputs_file is not None:
+    if xs is not None:
+        xs = check_inputs_array(xs)
+        check_run_memory(config, n_inputs=xs.shape[0], input_dim=xs.shape[1])
+    elif config.inputs_file is not None:
         xs = load_inputs_file(config.inputs_file)
         check_run_memory(config, n_inputs=xs.shape[0], input_dim=xs.shape[1])
     else:
