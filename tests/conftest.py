@@ -44,7 +44,9 @@ _SESSION_CACHE: list[str] = []
 
 
 def pytest_configure(config):
-    """One compilation cache for the session's jobs (see the module docstring)."""
+    """One compilation cache for the session's jobs (see the module docstring), and no
+    figures (``HARNESS_PLOTS=off``) except in the tests that check them (:func:`figures_on`)."""
+    os.environ.setdefault("HARNESS_PLOTS", "off")
     if "HARNESS_COMPILATION_CACHE" not in os.environ:
         folder = tempfile.mkdtemp(prefix="harness-test-jax-cache-")
         os.environ["HARNESS_COMPILATION_CACHE"] = folder
@@ -172,3 +174,17 @@ def held_store(start_python):
             process.stdout.close()
 
     return hold
+
+
+@contextlib.contextmanager
+def _figures_on():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_PLOTS", "on")
+        yield
+
+
+@pytest.fixture(scope="session")
+def figures_on():
+    """``with figures_on():`` draws figures inside the block (the session turns them off,
+    ``HARNESS_PLOTS=off``, as they take seconds per job and change no number)."""
+    return _figures_on

@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from harness.converge._summary import CSV_HEADER
+from harness.runs import PLOTS_ENV
 from harness.runs import csv_text
+from harness.runs import figures_wanted
 
 __all__ = ["headlines", "judged_formulas", "render_report", "write_outputs"]
 
@@ -289,6 +291,8 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
     for kernel in ("nngp", "ntk"):
         lines += _width_table(kernel, kernels[kernel], candidates)
     lines += ["## Figures", ""]
+    if not figures:
+        lines += [f"Not drawn ({PLOTS_ENV}=off).", ""]
     for title, name in figures.items():
         lines += [f"### {title}", "", f"![{title}]({name})", ""]
     lines += ["## Configuration", "", "| option | value |", "|---|---|"]
@@ -376,7 +380,17 @@ def _correction_section(kernels: dict) -> list[str]:
 
 def write_outputs(store, results, rows, references, empirical, config, command, writer) -> None:
     """``results.json``, ``results.csv``, the figures and ``report.md`` (process 0 writes)."""
-    # Matplotlib is imported only when a report is written, not with ``import harness``.
+    store.write_json("results.json", results)
+    store.write_text("results.csv", csv_text(CSV_HEADER, rows))
+    figures = {}
+    if figures_wanted():
+        figures = _draw_figures(store, results, references, empirical, config, writer)
+    store.write_text("report.md", render_report(results, figures=figures, command=command))
+
+
+def _draw_figures(store, results, references, empirical, config, writer) -> dict[str, str]:
+    """Draw every figure into ``store.out``; return ``{title: PNG name}`` for the report."""
+    # Matplotlib is imported only when a report is drawn, not with ``import harness``.
     from harness.converge._plots import plot_convergence
     from harness.converge._plots import plot_correction
     from harness.converge._plots import plot_entry_deviations
@@ -384,8 +398,6 @@ def write_outputs(store, results, rows, references, empirical, config, command, 
     from harness.converge._plots import plot_heatmaps
     from harness.converge._plots import plot_power
 
-    store.write_json("results.json", results)
-    store.write_text("results.csv", csv_text(CSV_HEADER, rows))
     figures = {}
     plot_convergence(results, store.out, writer=writer)
     figures["Convergence of the relative error with width"] = "convergence.png"
@@ -409,4 +421,4 @@ def write_outputs(store, results, rows, references, empirical, config, command, 
     judged_kernels = {w: {k: kernels[k] for k in _TITLES} for w, kernels in empirical.items()}
     if plot_correction(results, judged_kernels, store.out, writer=writer):
         figures["The finite-width correction: the fitted 1/n coefficient A"] = "correction.png"
-    store.write_text("report.md", render_report(results, figures=figures, command=command))
+    return figures

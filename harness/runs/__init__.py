@@ -31,6 +31,8 @@ from harness.runs._config import JobConfig
 from harness.runs._environment import device_banner
 from harness.runs._environment import device_description
 from harness.runs._environment import environment_stamp
+from harness.runs._figures import PLOTS_ENV
+from harness.runs._figures import figures_wanted
 from harness.runs._folder import ConfigMismatchError
 from harness.runs._folder import FolderBusyError
 from harness.runs._folder import FolderKindError
@@ -74,6 +76,7 @@ from harness.runs._store import unit_key
 __all__ = [
     "CACHE_ENV",
     "MAX_BLOCKS",
+    "PLOTS_ENV",
     "PRECISIONS",
     "ArgumentParser",
     "CompileLog",
@@ -111,6 +114,7 @@ __all__ = [
     "device_banner",
     "device_description",
     "environment_stamp",
+    "figures_wanted",
     "file_sha256",
     "gather_to_host",
     "gaussian_inputs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.runs import PLOTS_ENV
 from harness.train._summary import MEASURES
 
 __all__ = ["render_train_report", "step_cap_warning"]
@@ -43,8 +44,9 @@ def _steps_line(results: dict) -> str:
     return f"{line} (auto: {loss}, at most the {config['loss_ratio']:g} asked)"
 
 
-def render_train_report(results: dict, *, command: str | None = None) -> str:
-    """The Markdown report (figures are referenced by their PNG file names)."""
+def render_train_report(results: dict, *, command: str | None = None, figures: bool = True) -> str:
+    """The Markdown report (figures are referenced by their PNG file names; with
+    ``figures=False`` it says they were not drawn)."""
     config, env, problem = results["config"], results["environment"], results["problem"]
     lines = [
         "# Training dynamics against the NTK prediction",
@@ -119,6 +121,8 @@ def render_train_report(results: dict, *, command: str | None = None) -> str:
             f"{loss['ntk'][i]:.3g} | {results['seconds_per_network']['mean'][i]:.2f} |"
         )
     lines += ["", "## Verdicts", ""] + [f"- {v}" for v in results["verdicts"]]
+    if not figures:
+        return "\n".join([*lines, "", "## Figures", "", f"Not drawn ({PLOTS_ENV}=off).", ""])
     lines += [
         "",
         "## Figures",

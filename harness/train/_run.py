@@ -24,6 +24,7 @@ from harness.runs import Progress
 from harness.runs import RunStore
 from harness.runs import csv_text
 from harness.runs import environment_stamp
+from harness.runs import figures_wanted
 from harness.runs import strict_json
 from harness.runs import unit_key
 from harness.train._network import train_one_network
@@ -113,15 +114,23 @@ def _run(config, out, force, quiet, progress_stream, command, compile_log) -> di
     results |= compile_log.start_up(store.first_saved)
     store.write_json("results.json", strict_json(results))
     store.write_text("results.csv", csv_text(*csv_rows(problem, units)))
-    # Matplotlib is imported only when a report is written, not with ``import harness``.
+    if figures_wanted():
+        _draw_figures(config, problem, units, results, store.out)
+    store.write_text(
+        "report.md", render_train_report(results, command=command, figures=figures_wanted())
+    )
+    return results
+
+
+def _draw_figures(config, problem, units, results, folder) -> None:
+    """The loss curves, the held-out predictions and (from two widths) the scaling plot."""
+    # Matplotlib is imported only when a report is drawn, not with ``import harness``.
     from harness.train._plots import plot_loss_curves
     from harness.train._plots import plot_scaling
     from harness.train._plots import plot_test_predictions
 
     widths = list(config.widths)
-    plot_loss_curves(config, problem, units, widths, store.out)
-    plot_test_predictions(config, problem, units, widths, store.out)
+    plot_loss_curves(config, problem, units, widths, folder)
+    plot_test_predictions(config, problem, units, widths, folder)
     if len(widths) >= 2:
-        plot_scaling(results, store.out)
-    store.write_text("report.md", render_train_report(results, command=command))
-    return results
+        plot_scaling(results, folder)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import analytic
+import harness
 from analytic import Architecture
 from harness.converge import main
 from harness.converge._candidates import evaluate_candidate
@@ -31,9 +32,10 @@ TINY_ARCH = ["--blocks", "2", "--w-std", "1.5", "--b-std", "0.5", "--precision",
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, figures_on):
     out = tmp_path_factory.mktemp("converge") / "run"
-    assert main([*TINY, *TINY_ARCH, "--out", str(out)]) == 0
+    with figures_on():
+        assert main([*TINY, *TINY_ARCH, "--out", str(out)]) == 0
     return out
 
 
@@ -335,6 +337,37 @@ def test_activation_and_branch_scale_end_to_end(tmp_path, monkeypatch, cli_exit)
     assert arch_formulas.seen == [Architecture(2, 1.5, 0.5, "erf", 0.5)]
     ours = results["kernels"]["ntk"]["formula_test"]["formula_error"]
     assert results["candidates"]["mine"]["ntk"]["formula_test"]["formula_error"] == ours
+    # No figures in the suite (HARNESS_PLOTS=off), and the report says so.
+    assert not list(out.glob("*.png"))
+    assert "Not drawn (HARNESS_PLOTS=off)." in (out / "report.md").read_text()
+    # harness.judge with the same settings gives the command line's numbers.
+    verdict = harness.judge(
+        arch_formulas.mine,
+        widths=(16, 32),
+        seeds=2,
+        n_inputs=5,
+        input_dim=3,
+        num_res_blocks=2,
+        W_std=1.5,
+        b_std=0.5,
+        precision="highest",
+        activation="erf",
+        branch_scale=0.5,
+    )
+    assert verdict.results["config"] == results["config"] | {"candidates": []}
+    for kernel in ("nngp", "ntk"):
+        cli = results["candidates"]["mine"][kernel]
+        mine = getattr(verdict, kernel)
+        assert (mine.outcome, mine.formula_error, mine.detectable_error) == (
+            cli["outcome"],
+            cli["formula_error"],
+            cli["detectable_error"],
+        )
+        assert list(mine.formula_error_ci95) == cli["formula_error_ci95"]
+        assert (
+            verdict.results["kernels"][kernel]["formula_test"]
+            == (results["kernels"][kernel]["formula_test"])
+        )
     code, line = cli_exit(
         main, [*TINY, *shape, "--candidate", "arch_formulas:old_style", "--out", str(out)]
     )

@@ -28,9 +28,10 @@ TINY = [*BASE, "--input-dim", "3"]
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, figures_on):
     out = tmp_path_factory.mktemp("train") / "run"
-    assert main([*TINY, "--out", str(out)]) == 0
+    with figures_on():
+        assert main([*TINY, "--out", str(out)]) == 0
     return out
 
 
