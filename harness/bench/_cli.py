@@ -32,10 +32,12 @@ from harness.runs import bounded_int
 from harness.runs import check_folder_kind
 from harness.runs import check_out_folder
 from harness.runs import check_run_memory
+from harness.runs import check_shape
 from harness.runs import config_of
 from harness.runs import jax_precision_of
 from harness.runs import parse_widths
 from models import NeuralTangentsUnavailableError
+from models import stax_activation
 
 __all__ = ["BenchConfig", "main", "parse_args", "run_bench"]
 
@@ -66,6 +68,14 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     )
     parser.add_argument("--no-jacobian", action="store_true", help="skip ours jacobian")
     parser.add_argument("--precision", choices=PRECISIONS, default="default")
+    parser.add_argument(
+        "--activation",
+        default="relu",
+        help="the networks' activation (as for converge; default relu)",
+    )
+    parser.add_argument(
+        "--branch-scale", type=float, default=1.0, help="alpha in h + alpha*Dense(phi(Dense(h)))"
+    )
     parser.add_argument("--note", default="", help="free text stored with the results")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON")
     args = parser.parse_args(argv)
@@ -75,7 +85,13 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
         widths=parse_widths(args.widths),
         jacobian=not args.no_jacobian,
         precision=jax_precision_of(args.precision),
+        activation=check_shape(args.activation, args.branch_scale),
     )
+    if stax_activation(config.activation) is None:
+        raise UsageError(
+            f"--activation {config.activation}: neural-tangents has no layer for it, and the "
+            "benchmark compares with neural-tangents"
+        )
     return config, args.json
 
 

@@ -21,7 +21,9 @@ def _s(seconds) -> str:
 def format_table(result: dict) -> str:
     """The result as Markdown tables (one row per width; the analytic kernels below)."""
     lines = [
-        f"device: {result['device']}; matmul precision: {result['precision']}",
+        f"device: {result['device']}; matmul precision: {result['precision']}; activation: "
+        f"{result.get('config', {}).get('activation', 'relu')}, branch scale "
+        f"{result.get('config', {}).get('branch_scale', 1.0):g}",
     ]
     if result.get("note"):
         lines.append(f"note: {result['note']}")
@@ -57,6 +59,22 @@ def format_table(result: dict) -> str:
             f"| {_s(row['mc_ours_warm_s'])} | {_s(row['mc_nt_warm_s'])} "
             f"| {row['mc_warm_speedup_vs_nt']:.1f}× |"
         )
+    config = result.get("config", {})
+    activation = config.get("activation", "relu")
+    if any("conditional_s" in row for row in result["rows"]):
+        lines += [
+            "",
+            f"Conditional sampler, float32, warm ({activation} against relu, same networks' "
+            "count and shapes):",
+            "",
+            f"| width | seeds | {activation} | relu | {activation} ÷ relu |",
+            "|---|---|---|---|---|",
+        ]
+        for row in result["rows"]:
+            lines.append(
+                f"| {row['width']} | {row['mc_seeds']} | {_ms(row['conditional_s'])} "
+                f"| {_ms(row['conditional_relu_s'])} | {row['conditional_cost_vs_relu']:.2f}× |"
+            )
     analytic = result.get("analytic")
     if analytic:
         lines += [

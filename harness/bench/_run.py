@@ -12,6 +12,13 @@ For each width, on the same parameters and inputs in one process:
   the seconds of it spent compiling) and warm.
   ``mc_speedup_vs_nt`` = neural-tangents cold ÷ ours cold.
 
+* **Conditional sampler** (:func:`harness.kernels.conditional_kernels`, float32, S
+  networks): the benchmark's activation and ReLU side by side, warm (after one call
+  that compiles), and their ratio ``conditional_cost_vs_relu``.
+
+Every measurement uses the config's ``activation`` and ``branch_scale``; neural-tangents
+gets the matching ``stax`` layer (``models.stax_activation``).
+
 Once per run, **analytic kernels** (NNGP + NTK) at ``analytic_n`` inputs:
 :func:`analytic.rmlp_kernels` (float64 always) against neural-tangents'
 ``kernel_fn`` in float32 and float64, first call and warm median.
@@ -31,6 +38,7 @@ import numpy as np
 from analytic import rmlp_kernels
 from harness.bench._timing import time_cold
 from harness.bench._timing import time_warm
+from harness.kernels import conditional_kernels
 from harness.kernels import empirical_ntk
 from harness.kernels import init_network
 from harness.kernels import monte_carlo_kernels
@@ -64,6 +72,13 @@ class BenchConfig:
     jacobian: bool = True
     precision: str | None = None
     note: str = ""
+    activation: str = "relu"
+    branch_scale: float = 1.0
+
+    @property
+    def shape(self) -> dict:
+        """The architecture's activation and branch scale, as keyword arguments."""
+        return {"activation": self.activation, "branch_scale": self.branch_scale}
 
 
 def _ntk_one_network(config, model, xs, log):
@@ -99,7 +114,7 @@ def _monte_carlo(config, model, xs, log):
     nt = load_neural_tangents()
     seeds = range(config.seeds)
     init_fn, apply_fn, _ = stax_residual_mlp(
-        config.num_res_blocks, config.W_std, config.b_std, width=model.width
+        config.num_res_blocks, config.W_std, config.b_std, width=model.width, **config.shape
     )
 
     def ours():
@@ -139,12 +154,45 @@ def _monte_carlo(config, model, xs, log):
     }
 
 
+def _conditional(config, width, xs, log):
+    """The conditional sampler's warm seconds for S networks: this activation and ReLU."""
+    xs = np.asarray(xs, np.float64)
+    result = {}
+    for label, activation in (("", config.activation), ("_relu", "relu")):
+
+        def sample(activation=activation):
+            return conditional_kernels(
+                xs,
+                config.seeds,
+                width=width,
+                num_res_blocks=config.num_res_blocks,
+                W_std=config.W_std,
+                b_std=config.b_std,
+                dtype="float32",
+                activation=activation,
+                branch_scale=config.branch_scale,
+            )
+
+        with jax.default_matmul_precision(config.precision):
+            sample()  # compiles
+            seconds, _ = time_warm(sample, repeats=config.repeats)
+        result[f"conditional{label}_s"] = seconds
+        log(f"  conditional {activation:10s} {seconds * 1e3:9.2f} ms ({config.seeds} networks)")
+    result["conditional_cost_vs_relu"] = result["conditional_s"] / result["conditional_relu_s"]
+    return result
+
+
 def _analytic(config, log):
 
     xs = np.asarray(
         jax.random.normal(jax.random.PRNGKey(1), (config.analytic_n, config.input_dim)), np.float64
     )
-    arch = {"num_res_blocks": config.num_res_blocks, "W_std": config.W_std, "b_std": config.b_std}
+    arch = {
+        "num_res_blocks": config.num_res_blocks,
+        "W_std": config.W_std,
+        "b_std": config.b_std,
+        **config.shape,
+    }
     result = {"analytic_n": config.analytic_n}
 
     first = time_cold(lambda: lambda: rmlp_kernels(xs, **arch))[0]
@@ -153,7 +201,9 @@ def _analytic(config, log):
     log(f"  analytic ours float64 {warm * 1e3:9.1f} ms (first call {first:.2f} s)")
     for dtype, x64 in (("float32", False), ("float64", True)):
         with jax.enable_x64(x64):
-            _, _, kernel_fn = stax_residual_mlp(config.num_res_blocks, config.W_std, config.b_std)
+            _, _, kernel_fn = stax_residual_mlp(
+                config.num_res_blocks, config.W_std, config.b_std, **config.shape
+            )
             x = jnp.asarray(xs, dtype)
 
             def make(kernel_fn=kernel_fn, x=x):
@@ -191,13 +241,15 @@ def run_bench(config: BenchConfig, *, log=print) -> dict:
         for width in config.widths:
             log(f"width {width}:")
             model = ResidualMLP(
-                width, config.num_res_blocks, W_std=config.W_std, b_std=config.b_std
-            )
+                width, config.num_res_blocks, W_std=config.W_std, b_std=config.b_std,
+                **config.shape,
+            )  # fmt: skip
             xs = jax.random.normal(jax.random.PRNGKey(2), (config.n_inputs, config.input_dim))
             n_params = sum(x.size for x in jax.tree_util.tree_leaves(init_network(model, xs, 0)))
             row = {"width": width, "n_params": int(n_params), "precision": label}
             row |= _ntk_one_network(config, model, xs, log)
             row |= _monte_carlo(config, model, xs, log)
+            row |= _conditional(config, width, xs, log)
             rows.append(row)
         analytic = None
         if config.analytic_n:

@@ -59,6 +59,7 @@ from harness.runs._options import add_seeds_option
 from harness.runs._options import announce
 from harness.runs._options import bounded_int
 from harness.runs._options import check_choice
+from harness.runs._options import check_shape
 from harness.runs._options import config_of
 from harness.runs._options import jax_precision_of
 from harness.runs._options import load_inputs_option
@@ -106,6 +107,7 @@ __all__ = [
     "check_inputs_array",
     "check_out_folder",
     "check_run_memory",
+    "check_shape",
     "claim_folder",
     "compilation_cache_in_use",
     "config_of",

@@ -15,6 +15,7 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     path = tmp_path / "bench.json"
     argv = ["--widths", "32", "--n-inputs", "3", "--seeds", "2", "--blocks", "1"]
     argv += ["--repeats", "1", "--analytic-n", "8", "--json", str(path)]
+    argv += ["--activation", "erf", "--branch-scale", "0.5"]
     assert main(argv) == 0
     assert compilation_cache_in_use() is None  # the benchmark's cold times include compiling
     result = json.loads(path.read_text())
@@ -22,6 +23,7 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     assert result["device"].startswith("cpu" if device.platform == "cpu" else device.device_kind)
     assert result["precision"] == "default"
     assert [row["width"] for row in result["rows"]] == [32]
+    assert (result["config"]["activation"], result["config"]["branch_scale"]) == ("erf", 0.5)
     for row in result["rows"]:
         assert row["precision"] == "default"
         for key in ("ntk_factored_s", "ntk_jacobian_s", "ntk_nt1_s", "ntk_nt2_s"):
@@ -38,7 +40,11 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
         # Same network, same inputs: the methods agree (default float32 precision).
         assert row["ntk_nt1_rel_diff"] < 1e-4
         assert row["ntk_jacobian_rel_diff"] < 1e-4
-    # Our float64 analytic kernels against neural-tangents' float64 kernel_fn.
+        # The conditional sampler, erf and relu side by side.
+        assert row["conditional_cost_vs_relu"] == pytest.approx(
+            row["conditional_s"] / row["conditional_relu_s"]
+        )
+    # Our float64 analytic erf kernels against neural-tangents' float64 kernel_fn (its Erf).
     assert result["analytic"]["analytic_nt_float64_rel_diff"] < 1e-6
     assert "| 32 |" in capsys.readouterr().out
     assert path.with_suffix(".md").read_text().startswith("# Benchmark: cpu")
