@@ -84,7 +84,10 @@ def _network_bytes(config, width: int, n_inputs: int, input_dim: int) -> float:
     blocks = int(getattr(config, "num_res_blocks", 0))
     sampler_of = getattr(config, "sampler_of", None)
     if sampler_of is not None and sampler_of(width) == "conditional":
-        return float(conditional_network_bytes(width, blocks, n_inputs, input_dim))
+        activation = getattr(config, "activation", "relu")
+        return float(
+            conditional_network_bytes(width, blocks, n_inputs, input_dim, activation=activation)
+        )
     return float(estimate_network_bytes(width, blocks, input_dim, n_inputs))
 
 

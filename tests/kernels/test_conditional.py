@@ -574,3 +574,11 @@ def test_width_2_to_the_20_runs_on_a_cpu():
         assert np.all(np.isfinite(sample))
         np.testing.assert_array_equal(sample, sample.T)
         assert np.abs(sample - reference).max() < 0.02 * np.abs(reference).max()
+
+
+def test_memory_estimate_counts_float_slopes_for_smooth_activations():
+    """ReLU keeps one-byte masks; any other activation keeps φ' as floats (L·N·n entries)."""
+    width, blocks, n, d = 512, 3, 16, 10
+    relu = conditional_network_bytes(width, blocks, n, d, dtype_bytes=4)
+    erf = conditional_network_bytes(width, blocks, n, d, dtype_bytes=4, activation="erf")
+    assert erf - relu == (4 - 1) * blocks * n * width

@@ -41,6 +41,7 @@ import numpy as np
 
 from analytic import check_input_array
 from analytic import check_whole
+from analytic.activations import get_activation
 from harness.kernels._budget import default_memory_budget_bytes
 from harness.kernels.conditional._sampler import _check_architecture
 from harness.kernels.conditional._sampler import _check_dtype
@@ -164,14 +165,21 @@ _batched_jit = jax.jit(
 
 
 def conditional_network_bytes(
-    width: int, num_res_blocks: int, n_inputs: int, input_dim: int, *, dtype_bytes: int = 8
+    width: int,
+    num_res_blocks: int,
+    n_inputs: int,
+    input_dim: int,
+    *,
+    dtype_bytes: int = 8,
+    activation="relu",
 ) -> int:
     """Peak bytes of one network in :func:`conditional_kernels` (an upper-side estimate).
 
     Counts what is kept for the backward pass, ``Qᵀ`` and ``Z₁`` of every
-    hidden matrix (``4L`` arrays of ``min(n, N) × n``) and the boolean ReLU
-    masks (``L N n`` bytes), and the live temporaries, ``(16 · dtype_bytes +
-    64)`` bytes per ``N × n`` entry (fitted to the peak resident memory of
+    hidden matrix (``4L`` arrays of ``min(n, N) × n``) and the activation's
+    derivatives ``φ'`` (``L N n`` entries: one byte each for the ReLU's boolean
+    masks, ``dtype_bytes`` for any other activation), and the live temporaries,
+    ``(16 · dtype_bytes + 64)`` bytes per ``N × n`` entry (fitted to the peak resident memory of
     the CPU backend, with a margin: docs/measurements.md). The input
     dimension ``d`` enters through the ``min(d, N) × n`` embedding draw.
     """
@@ -180,7 +188,8 @@ def conditional_network_bytes(
     N = check_whole("n_inputs", n_inputs, 1)
     d = check_whole("input_dim", input_dim, 1)
     item = check_whole("dtype_bytes", dtype_bytes, 1)
-    kept = item * 4 * L * n * min(n, N) + L * N * n
+    slope = 1 if get_activation(activation).name == "relu" else item
+    kept = item * 4 * L * n * min(n, N) + slope * L * N * n
     temporaries = (16 * item + 64) * N * n + item * (min(d, N) * n + (4 * L + 8) * N * N)
     return int(kept + temporaries)
 
@@ -262,7 +271,11 @@ def conditional_kernels(
     else:
         budget = check_whole("memory_budget_bytes", memory_budget_bytes, 1)
     per_network = conditional_network_bytes(
-        width, num_res_blocks, *xs.shape, dtype_bytes=np.dtype(dtype).itemsize
+        width,
+        num_res_blocks,
+        *xs.shape,
+        dtype_bytes=np.dtype(dtype).itemsize,
+        activation=activation,
     )
     workers = _workers()
     chunk = max(1, min(-(-len(seeds) // workers), budget // (workers * per_network)))
