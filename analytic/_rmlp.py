@@ -90,16 +90,41 @@ def _pad(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return np.pad(x, ((0, rows - x.shape[0]), (0, cols - x.shape[1])))
 
 
-@functools.partial(jax.jit, static_argnames=("activation",))
-def _kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var, activation):
+@functools.partial(jax.jit, static_argnames=("activation", "symmetric"))
+def _kernels(
+    x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var, activation, symmetric=False
+):
     """Both kernels; ``dim`` is the true input dimension (inputs may carry zero padding).
 
     ``branch_var`` is ``α²``: the branch's weight and bias variances are scaled by it,
-    which is exact (``α² · w = w`` bit for bit at ``α = 1``).
+    which is exact (``α² · w = w`` bit for bit at ``α = 1``). ``symmetric``: ``x2`` is
+    ``x1``, so that a numerical activation integrates only one triangle of each layer.
     """
     gaps = input_gaps(x1, x2, weight_var / dim, bias_var)
     ntk = kernel_of(gaps)
     branch_weight_var, branch_bias_var = branch_var * weight_var, branch_var * bias_var
+    if activation.refined is not None:
+        # A numerical layer map is slow to compile: one call site, in L + 1 steps whose
+        # last is the readout (the same arithmetic as the loop and readout below).
+        def step(i, carry):
+            gaps, ntk, _, _ = carry
+            readout = i == num_res_blocks
+            pre = affine_gaps(gaps, weight_var, bias_var)
+            layer_input = _select(readout, gaps, pre)
+            post, derivative = activation.layer_map(layer_input, symmetric=symmetric)
+            branch = affine_gaps(post, branch_weight_var, branch_bias_var)
+            first = weight_var * ntk + kernel_of(pre)
+            block = (
+                residual_sum_gaps(gaps, branch),
+                ntk + branch_weight_var * derivative * first + kernel_of(branch),
+            )
+            nngp = weight_var * kernel_of(post)
+            ntk_out = weight_var * derivative * ntk + nngp
+            return (*_select(readout, (gaps, ntk), block), nngp, ntk_out)
+
+        zero = jnp.zeros_like(ntk)
+        *_, nngp, ntk = jax.lax.fori_loop(0, num_res_blocks + 1, step, (gaps, ntk, zero, zero))
+        return nngp, ntk
 
     def block(_, carry):
         gaps, ntk = carry
@@ -117,8 +142,10 @@ def _kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var, acti
     return nngp, ntk
 
 
-@functools.partial(jax.jit, static_argnames=("activation",))
-def _plain_kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var, activation):
+@functools.partial(jax.jit, static_argnames=("activation", "symmetric"))
+def _plain_kernels(
+    x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var, activation, symmetric=False
+):
     """The same recursion on plain covariance entries: the smooth activations' cross-check.
 
     Each layer rebuilds the gaps from ``(K_ii, K_jj, K_ij)`` by subtraction, a different
@@ -136,17 +163,14 @@ def _plain_kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var
         gaps = BalancedGaps(
             jnp.maximum(2.0 * (scale + k), 0.0), jnp.maximum(2.0 * (scale - k), 0.0), r1, r2
         )
-        out, derivative = activation.layer_map(gaps)
+        if activation.refined is None:
+            out, derivative = activation.layer_map(gaps)
+        else:
+            out, derivative = activation.layer_map(gaps, symmetric=symmetric)
         return kernel_of(out), out.root1**2, out.root2**2, derivative
 
-    def block(_, carry):
+    def update(carry, value, v1, v2, derivative, sk):
         d1, d2, k, ntk = carry
-        s1, s2, sk = (
-            weight_var * d1 + bias_var,
-            weight_var * d2 + bias_var,
-            weight_var * k + bias_var,
-        )
-        value, v1, v2, derivative = phi(s1, s2, sk)
         ntk = ntk + branch_var * (weight_var * derivative * (weight_var * ntk + sk))
         ntk = ntk + branch_var * (weight_var * value + bias_var)
         k = k + branch_var * (weight_var * value + bias_var)
@@ -154,15 +178,52 @@ def _plain_kernels(x1, x2, num_res_blocks, weight_var, bias_var, dim, branch_var
         d2 = d2 + branch_var * (weight_var * v2 + bias_var)
         return d1, d2, k, ntk
 
+    def affine(d1, d2, k):
+        return weight_var * d1 + bias_var, weight_var * d2 + bias_var, weight_var * k + bias_var
+
+    if activation.refined is not None:
+        # One call site of a numerical layer map, as in :func:`_kernels`.
+        def step(i, carry):
+            readout = i == num_res_blocks
+            pre = affine(*carry[:3])
+            value, v1, v2, derivative = phi(*_select(readout, carry[:3], pre))
+            nngp = weight_var * value
+            block = update(carry[:4], value, v1, v2, derivative, pre[2])
+            ntk_out = weight_var * derivative * carry[3] + nngp
+            return (*_select(readout, carry[:4], block), nngp, ntk_out)
+
+        zero = jnp.zeros_like(k)
+        *_, nngp, ntk = jax.lax.fori_loop(0, num_res_blocks + 1, step, (d1, d2, k, k, zero, zero))
+        return nngp, ntk
+
+    def block(_, carry):
+        s1, s2, sk = affine(*carry[:3])
+        return update(carry, *phi(s1, s2, sk), sk)
+
     d1, d2, k, ntk = jax.lax.fori_loop(0, num_res_blocks, block, (d1, d2, k, k))
     value, _, _, derivative = phi(d1, d2, k)
     nngp = weight_var * value
     return nngp, weight_var * derivative * ntk + nngp
 
 
+def _select(flag, first, second):
+    """``first`` where ``flag`` else ``second``, leaf by leaf."""
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), first, second)
+
+
 #: Largest difference (relative to the largest entry) allowed between the two float64
 #: recursions of a smooth activation; beyond it the kernels are refused, not returned.
 SMOOTH_AGREEMENT = 1e-10
+#: Largest difference (relative to the largest entry) allowed between the kernels of a
+#: numerical activation at its two quadrature orders (``activation.refined``): an
+#: a-posteriori estimate of the quadrature error, not a rigorous bound.
+QUADRATURE_AGREEMENT = 1e-10
+
+
+def _relative_gap(kernel: np.ndarray, other: np.ndarray) -> float:
+    """``max|kernel − other| / max|kernel|`` (0 for a zero kernel)."""
+    scale = float(np.max(np.abs(kernel)))
+    return float(np.max(np.abs(kernel - other))) / scale if scale > 0 else 0.0
 
 
 def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) -> RMLPKernels:
@@ -177,6 +238,8 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) ->
     n2 = n1 if x2 is None else x2.shape[0]
     both = x1 if x2 is None else np.concatenate([x1, x2])
     check_float64_range(both, num_res_blocks, W_std, b_std, **shape)
+    # One input set: a numerical activation integrates one triangle of each layer.
+    symmetric = x2 is None and activation.refined is not None
     # Zero rows and zero features do not change the other entries: pad to reuse compilations.
     padded_dim = _bucket(dim)
     x1 = _pad(x1, _bucket(n1), padded_dim)
@@ -191,17 +254,22 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) ->
             jnp.asarray(dim, jnp.float64),
             jnp.asarray(branch_scale * branch_scale, jnp.float64),
         )
-        nngp, ntk = _kernels(*arguments, activation)
-        check = None if activation.exact else _plain_kernels(*arguments, activation)
+        nngp, ntk = _kernels(*arguments, activation, symmetric)
+        plain = not activation.exact and activation.smooth
+        check = _plain_kernels(*arguments, activation, symmetric) if plain else None
+        refined = None
+        if activation.refined is not None:
+            refined = _kernels(*arguments, activation.refined, symmetric)
     kernels = RMLPKernels(_unpad(nngp, n1, n2), _unpad(ntk, n1, n2))
-    for name, kernel in zip(("NNGP", "NTK"), kernels, strict=True):
-        if not np.all(np.isfinite(kernel)):
-            raise overflow_error(both, num_res_blocks, W_std, b_std, name, **shape)
+    if refined is not None:
+        refined = RMLPKernels(_unpad(refined[0], n1, n2), _unpad(refined[1], n1, n2))
+    for candidate in (kernels, refined):
+        for name, kernel in zip(("NNGP", "NTK"), candidate or (), strict=False):
+            if not np.all(np.isfinite(kernel)):
+                raise overflow_error(both, num_res_blocks, W_std, b_std, name, **shape)
     if check is not None:
         for name, kernel, other in zip(("NNGP", "NTK"), kernels, check, strict=True):
-            other = _unpad(other, n1, n2)
-            scale = float(np.max(np.abs(kernel)))
-            gap = float(np.max(np.abs(kernel - other))) / scale if scale > 0 else 0.0
+            gap = _relative_gap(kernel, _unpad(other, n1, n2))
             if not gap <= SMOOTH_AGREEMENT:
                 raise ValueError(
                     f"the {name} of this {activation.name} network cannot be computed reliably "
@@ -211,6 +279,18 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) ->
                     "large scales are the sensitive cases); use fewer blocks, a smaller W_std "
                     "or other inputs"
                 )
+    if refined is not None:
+        for name, kernel, other in zip(("NNGP", "NTK"), kernels, refined, strict=True):
+            gap = _relative_gap(other, kernel)
+            if not gap <= QUADRATURE_AGREEMENT:
+                raise ValueError(
+                    f"the {name} of this {activation.name} network cannot be computed reliably: "
+                    f"its quadrature at two orders gives kernels that differ by {gap:.1e} "
+                    f"relative (more than {QUADRATURE_AGREEMENT:.0e}), so the activation varies "
+                    "on scales that the quadrature does not resolve at these variances; use "
+                    "smaller inputs, a smaller W_std or fewer blocks"
+                )
+        kernels = refined
     return kernels
 
 

@@ -16,7 +16,12 @@ near-duplicate and antipodal inputs exact, together with :math:`\phi` and
 For the float64 range checks (:mod:`analytic._range`) it also gives bounds on
 the diagonal: :math:`V(a, a, a) \le g\,a + c` and :math:`\dot V(a, a, a) \le
 \dot g`; they are equalities (``exact``) for positively homogeneous
-activations, and honest upper bounds otherwise.
+activations, and honest upper bounds otherwise (estimates, from samples, for a
+user function: :mod:`analytic.activations._numerical`).
+
+An activation computed by quadrature (``tanh``, user functions) carries a ``refined``
+twin, the same maps at a finer quadrature order; the recursion is evaluated with both
+and refused where they disagree (:func:`analytic._rmlp._evaluate`).
 """
 
 from __future__ import annotations
@@ -49,7 +54,19 @@ class Activation:
       gain, offset, derivative_gain: :math:`V(a,a,a) \le g a + c`,
         :math:`\dot V(a,a,a) \le \dot g` for every :math:`a \ge 0`.
       exact: whether those bounds are equalities (with ``offset = 0``).
-      source: where the closed form comes from.
+      source: where the closed form (or the quadrature) comes from.
+      refined: for a numerical activation, the same activation at a finer quadrature
+        order (a different ``name``, so compiled recursions do not collide); the
+        difference between the two kernels is the a-posteriori error estimate that
+        :func:`analytic._rmlp._evaluate` checks. ``None`` for a closed form. A numerical
+        activation's ``layer_map`` also takes ``symmetric=True`` (the covariance of one
+        input set with itself: one triangle is integrated).
+      smooth: whether ``φ`` has no kink, so that ``V`` and ``V̇`` are smooth in the
+        covariance even at angles 0 and π; only then is a second evaluation on plain
+        covariance entries (:func:`analytic._rmlp._plain_kernels`, which rebuilds the gaps
+        by subtraction) a fair check of rounding. ``False`` for a numerical activation
+        with kinks, whose maps, like the ReLU family's (``exact``, never so checked),
+        depend on small gaps more sharply than that path resolves.
     """
 
     name: str
@@ -61,6 +78,8 @@ class Activation:
     derivative_gain: float
     exact: bool
     source: str
+    refined: Activation | None = None
+    smooth: bool = True
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Activation) and other.name == self.name

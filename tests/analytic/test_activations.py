@@ -96,11 +96,12 @@ def test_spellings_are_canonical_and_bad_ones_are_refused():
         ("abrelu:1", "expected 2 number"),
         ("erf:2", "takes no parameters"),
         ("leaky_relu:x", "expected 1 number"),
-        ("tanh", "no closed-form kernel"),
+        ("tanh:2", "takes no parameters"),
     ):
         with pytest.raises(ValueError, match=message):
             get_activation(bad)
-    assert len(ACTIVATION_NAMES) == 7
+    assert get_activation("Tanh").name == "tanh"
+    assert len(ACTIVATION_NAMES) == 9
 
 
 def test_architecture_is_one_validated_value():
