@@ -1,5 +1,8 @@
 """``python -m harness.converge``: do finite-width networks converge to the analytic kernels?
 
+The networks are residual MLPs, or any Flax model given as ``--model pkg.module:factory``
+(``judge(..., model=factory)``), whose candidate formulas are judged alone.
+
 Public API: :class:`ConvergeConfig` (what determines a run), :func:`run_convergence`
 (run or resume one into a folder, return its results), :func:`judge` (the same run in
 memory, for a notebook: a :class:`Judgement` of :class:`Verdict` values),

@@ -16,7 +16,8 @@ Spec syntax (``--candidate`` is repeatable):
 
 Contract. The function is called once, as ::
 
-    function(xs, arch)
+    function(xs, arch)        # the residual MLP
+    function(xs)              # a custom --model (harness.converge._model)
 
 with ``xs`` a read-only float64 ``(N, d)`` NumPy array (rows are inputs; a copy,
 so the networks never see what a candidate does to it) and ``arch`` an
@@ -27,8 +28,10 @@ signature takes four positional arguments is called the earlier way,
 ``function(xs, num_res_blocks, W_std, b_std)`` (the signature of
 :func:`analytic.rmlp_ntk`), which can describe only the ReLU network with branch
 scale 1; with any other architecture it is a usage error. The built-in
-``notebook`` is the seed's ReLU recursion whatever the architecture. What it
-returns decides what it is compared with:
+``notebook`` is the seed's ReLU recursion whatever the architecture, and is
+refused with a custom ``--model``, whose formulas take the inputs alone (the
+model's own constants are the formula's to know). What it returns decides what
+it is compared with:
 
 * one ``(N, N)`` array: an **NTK** formula;
 * an object with attributes ``.nngp`` and ``.ntk`` (e.g. the NamedTuple of
@@ -71,9 +74,12 @@ from harness.runs import UsageError
 __all__ = [
     "Candidate",
     "callable_candidate",
+    "callable_spec",
     "evaluate_candidate",
+    "import_spec",
     "load_candidate",
     "parse_candidates",
+    "raised",
 ]
 
 #: Built-in candidates by every name they answer to (``seed`` is the notebook's first name).
@@ -128,38 +134,54 @@ def load_candidate(spec: str) -> Candidate:
     spec = spec.strip()
     if spec in BUILT_IN:
         return Candidate(spec, spec, _BUILT_IN_FUNCTIONS[BUILT_IN[spec]])
+    function = import_spec(spec, "--candidate", "'notebook', 'seed' or 'pkg.module:function'")
+    return Candidate(spec.partition(":")[2].split(".")[-1], spec, function)
+
+
+def import_spec(spec: str, option: str, expected: str) -> Callable:
+    """The callable that ``"pkg.module:function"`` names (``function`` may be dotted).
+
+    Raises:
+      UsageError: naming ``option``, when ``spec`` is not of that form (``expected``
+        says what is), its module does not import, or it names nothing callable.
+    """
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
-        raise UsageError(
-            f"--candidate: {spec!r} is not 'notebook', 'seed' or 'pkg.module:function'"
-        )
+        raise UsageError(f"{option}: {spec!r} is not {expected}")
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as error:  # a user's module may fail in any way
-        raise UsageError(
-            f"--candidate: cannot import {module_name!r} ({_describe(error)})"
-        ) from None
+        raise UsageError(f"{option}: cannot import {module_name!r} ({_describe(error)})") from None
     function = module
     for part in attribute.split("."):
         function = getattr(function, part, None)
         if function is None:
-            raise UsageError(f"--candidate: {module_name!r} has no attribute {attribute!r}")
+            raise UsageError(f"{option}: {module_name!r} has no attribute {attribute!r}")
     if not callable(function):
-        raise UsageError(f"--candidate: {spec!r} is not callable")
-    return Candidate(attribute.split(".")[-1], spec, function)
+        raise UsageError(f"{option}: {spec!r} is not callable")
+    return function
 
 
-def callable_candidate(function, name: str | None = None) -> Candidate:
+def callable_spec(function) -> str:
+    """``module:qualname`` of a callable, as ``--candidate`` or ``--model`` would spell it."""
+    qualname = getattr(function, "__qualname__", None) or type(function).__name__
+    return f"{getattr(function, '__module__', None) or '?'}:{qualname}"
+
+
+def callable_candidate(
+    function, name: str | None = None, *, signature: str = "f(xs, arch)"
+) -> Candidate:
     """A candidate from a Python callable (:func:`harness.judge`), named ``name`` or by its
-    ``__name__``; its spec is ``module:qualname``, as ``--candidate`` would spell it.
+    ``__name__``; its spec is :func:`callable_spec`. ``signature`` is how it will be
+    called, for the message.
 
     Raises:
       UsageError: ``function`` is not callable.
     """
     if not callable(function):
-        raise UsageError(f"the formula must be a function f(xs, arch), got {function!r}")
-    qualname = getattr(function, "__qualname__", None) or type(function).__name__
-    spec = f"{getattr(function, '__module__', None) or '?'}:{qualname}"
+        raise UsageError(f"the formula must be a function {signature}, got {function!r}")
+    spec = callable_spec(function)
+    qualname = spec.partition(":")[2]
     return Candidate(name or getattr(function, "__name__", None) or qualname, spec, function)
 
 
@@ -197,7 +219,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
-def _raised(error: BaseException) -> str:
+def raised(error: BaseException) -> str:
     """``"raised TypeError: ..."`` or ``"called sys.exit(0)"``."""
     text = _describe(error)
     return text if isinstance(error, SystemExit) else f"raised {text}"
@@ -233,13 +255,24 @@ def _as_kernel(value, n: int, what: str) -> np.ndarray:
     return array
 
 
-def evaluate_candidate(candidate: Candidate, xs, arch: Architecture) -> dict[str, np.ndarray]:
-    """Call the candidate per the contract; return ``{"ntk": K}`` or ``{"nngp": K, "ntk": K}``."""
+def evaluate_candidate(
+    candidate: Candidate, xs, arch: Architecture | None
+) -> dict[str, np.ndarray]:
+    """Call the candidate per the contract; return ``{"ntk": K}`` or ``{"nngp": K, "ntk": K}``.
+
+    ``arch=None`` (a custom ``--model``, which has no architecture the harness knows)
+    calls it as ``function(xs)``.
+    """
     xs = np.array(xs, dtype=np.float64, copy=True)  # the networks' inputs stay untouched
     xs.setflags(write=False)
     n = xs.shape[0]
     what = f"--candidate {candidate.spec}"
-    four = _takes_four(candidate.function)
+    if arch is None and candidate.function in _BUILT_IN_FUNCTIONS.values():
+        raise UsageError(
+            f"{what} is the residual MLP's formula; with --model give your own "
+            "--candidate pkg.module:function, called as f(xs)"
+        )
+    four = arch is not None and _takes_four(candidate.function)
     if four and not arch.is_seed:
         raise UsageError(
             f"{what} takes (xs, num_res_blocks, W_std, b_std), which cannot see the activation "
@@ -248,14 +281,16 @@ def evaluate_candidate(candidate: Candidate, xs, arch: Architecture) -> dict[str
         )
     with _printed_to_stderr(candidate.name):
         try:
-            if four:
+            if arch is None:
+                result = candidate.function(xs)
+            elif four:
                 result = candidate.function(
                     xs, arch.num_res_blocks, float(arch.W_std), float(arch.b_std)
                 )
             else:
                 result = candidate.function(xs, arch)
         except (Exception, SystemExit) as error:  # the user's code: report, never crash or exit
-            raise UsageError(f"{what} {_raised(error)}") from None
+            raise UsageError(f"{what} {raised(error)}") from None
         try:
             kernels = _unpack(result, n, what)
             return {

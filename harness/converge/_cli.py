@@ -5,8 +5,12 @@ and calls :func:`harness.run_convergence`, which tests and notebooks call
 directly. See ``--help`` for the options and
 :mod:`harness.converge._config` for why the defaults are what they are.
 
+``--model pkg.module:factory`` (with ``--readout NAME``) judges candidates on a
+custom Flax model instead (:mod:`harness.converge._model`).
+
 Exit status: 0 on success; 2 with a one-line ``error: ...`` for bad input
-(widths, inputs file, candidate spec, config mismatch in ``--out``); 1 with
+(widths, inputs file, candidate spec, a misbehaving ``--model``, config mismatch in
+``--out``); 1 with
 a one-line message when a kernel holds NaN/Inf or memory runs out (finished
 networks are kept in ``--out`` and a rerun resumes).
 """
@@ -100,6 +104,19 @@ def build_parser() -> ArgumentParser:
         "'pkg.module:function', or 'none'; repeatable (default: the notebook's)"
     )
     parser.add_argument("--candidate", action="append", metavar="SPEC", help=candidate_help)
+    model_help = (
+        "judge candidates on your own Flax model: factory(width) returns a flax.linen.Module "
+        "mapping (N, d) inputs to (N,) or (N, K) outputs, parameters from module.init(key, xs); "
+        "candidates are then called as f(xs), at least one is needed, and the residual MLP's "
+        "options (--blocks, --w-std, --b-std, --activation, --branch-scale) do not apply"
+    )
+    parser.add_argument("--model", metavar="PKG.MODULE:FACTORY", default=None, help=model_help)
+    readout_help = (
+        "with --model, the readout submodule (e.g. 'readout', or 'block/readout'): its "
+        "parameters must be i.i.d. N(0, 1) and enter the outputs linearly, and the NNGP is "
+        "then marginalised over them (low noise); without it, the outputs' second moment"
+    )
+    parser.add_argument("--readout", metavar="NAME", default=None, help=readout_help)
     add_run_options(parser, default_out=DEFAULT_OUT)
     return parser
 
@@ -128,6 +145,11 @@ def _budget(text: str) -> float | None:
 
 def config_from_args(args) -> ConvergeConfig:
     """The :class:`ConvergeConfig` of parsed arguments (raises :class:`UsageError`)."""
+    if args.model is not None and not args.candidate:
+        raise UsageError(
+            "--model has no analytic reference, so only candidates are judged: give at least "
+            "one --candidate pkg.module:function (called as f(xs))"
+        )
     config = config_of(
         ConvergeConfig,
         args,

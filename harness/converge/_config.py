@@ -36,6 +36,16 @@ formula that is 1% off:
   mission's ``--widths 128..8192`` ends within 3 minutes on a 2-core CPU.
 * ``target_error``: when set, rounds add networks until the detectable error of
   our analytic kernels is at most that, or ``max_seeds`` or the budget is reached.
+
+A custom model (``model = "pkg.module:factory"``, :mod:`harness.converge._model`)
+replaces the residual MLP: every network is instantiated (``sampler`` ``auto``
+means ``flax``, ``conditional`` is refused), the NTK is the Jacobian contraction
+(``ntk_method`` ``factored`` becomes ``jacobian``, ``nt`` is refused), and the
+options that describe the residual MLP (``num_res_blocks``, ``W_std``, ``b_std``,
+``activation``, ``branch_scale``) must keep their defaults: the model owns its
+architecture. ``target_error`` is refused (it targets our analytic kernels, which
+a custom model does not have), and control variates do not exist for it
+(``control_variates`` is ignored; the report says so).
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ from harness.runs import inputs_sha256
 
 __all__ = [
     "DEFAULT_WIDTHS",
+    "RESIDUAL_FIELDS",
     "SAMPLERS",
     "ConvergeConfig",
 ]
@@ -62,6 +73,15 @@ SAMPLERS = ("auto", "flax", "conditional")
 
 #: Seconds a run may spend adding rounds of networks (``--budget``).
 DEFAULT_BUDGET = 170.0
+#: Fields that describe the residual MLP, with their ``--options``: a custom model must
+#: leave them at their defaults, and its fingerprint leaves them out.
+RESIDUAL_FIELDS = {
+    "num_res_blocks": "--blocks",
+    "W_std": "--w-std",
+    "b_std": "--b-std",
+    "activation": "--activation",
+    "branch_scale": "--branch-scale",
+}
 #: Fields that change the summary or how many seeds are drawn, never a stored network.
 _NOT_IN_UNITS = (
     "tolerance",
@@ -108,6 +128,11 @@ class ConvergeConfig(JobConfig):
       control_variates: judge ``K̂ − C`` (each network's kernels minus their exact
         mean-zero control variates, :mod:`harness.kernels._control`) rather than
         ``K̂``: the same mean at every width, a smaller variance. Units hold both.
+      model: a custom model's ``"pkg.module:factory"`` (module docstring), or None
+        for the residual MLP.
+      readout: the custom model's readout submodule (``"readout"``, ``"a/b"``), whose
+        parameters are marginalised out of the NNGP estimate; None: the outputs'
+        second moment.
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
@@ -133,11 +158,15 @@ class ConvergeConfig(JobConfig):
     control_variates: bool = True
     activation: str = "relu"
     branch_scale: float = 1.0
+    model: str | None = None
+    readout: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         candidates = tuple(c.strip() for c in self.candidates if c.strip() != "none")
         object.__setattr__(self, "candidates", candidates)
+        if self.model is not None and self.ntk_method == "factored":
+            object.__setattr__(self, "ntk_method", "jacobian")  # the only one for any module
         self.validate()
 
     def validate(self) -> None:
@@ -159,9 +188,52 @@ class ConvergeConfig(JobConfig):
             isinstance(self.budget, int | float) and 0 < self.budget <= 1e7
         ):
             raise UsageError(f"--budget: {self.budget} is not a number of seconds in (0, 1e7]")
+        self._validate_model()
+
+    def _validate_model(self) -> None:
+        """A custom model's options (module docstring)."""
+        if self.model is None:
+            if self.readout is not None:
+                raise UsageError("--readout names a layer of a custom --model; give --model too")
+            return
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise UsageError(f"--model: {self.model!r} is not 'pkg.module:factory'")
+        if self.readout is not None and not (
+            isinstance(self.readout, str) and self.readout.strip("/ ")
+        ):
+            raise UsageError(f"--readout: {self.readout!r} is not a submodule's name")
+        defaults = ConvergeConfig()
+        for field, option in RESIDUAL_FIELDS.items():
+            if getattr(self, field) != getattr(defaults, field):
+                raise UsageError(
+                    f"{option} describes the residual MLP; a custom --model owns its architecture"
+                )
+        if self.sampler == "conditional":
+            raise UsageError(
+                "--sampler conditional samples residual MLPs only; a custom --model's networks "
+                "are instantiated (--sampler flax)"
+            )
+        if self.ntk_method != "jacobian":
+            raise UsageError(
+                f"--ntk-method {self.ntk_method} is for the residual MLP; a custom --model's NTK "
+                "is the Jacobian contraction (--ntk-method jacobian)"
+            )
+        if self.target_error is not None:
+            raise UsageError(
+                "--target-error targets our analytic kernels' detectable error, and a custom "
+                "--model has none; use --seeds, or the default rounds until decided"
+            )
+        built_in = [c for c in self.candidates if c in ("notebook", "seed")]
+        if built_in:
+            raise UsageError(
+                f"--candidate {built_in[0]} is the residual MLP's formula; with --model give "
+                "your own --candidate pkg.module:function, called as f(xs)"
+            )
 
     def sampler_of(self, width: int) -> str:
         """``"flax"`` or ``"conditional"``: how the networks of ``width`` are drawn."""
+        if self.model is not None:
+            return "flax"
         if self.sampler == "auto":
             return "flax" if width <= self.flax_max_width else "conditional"
         return self.sampler
@@ -188,12 +260,22 @@ class ConvergeConfig(JobConfig):
         (``inputs_sha256``), so the same numbers under another path, or saved in
         Fortran order, another byte order or another real dtype, resume.
         Fields a stored config has and this method leaves out are ignored by the store.
+
+        A custom model's fingerprint holds ``model`` and ``readout`` (which decides the
+        stored NNGP) in place of the residual MLP's fields; a residual MLP's holds
+        neither, so its folders written before custom models existed still resume.
         """
         data = self.identity()
         data["inputs_file"] = None
         not_in_units = ("widths", "seeds", "candidates", "sampler", "flax_max_width")
         for name in (*_NOT_IN_UNITS, *not_in_units):
             data.pop(name)
+        if self.model is None:
+            data.pop("model")
+            data.pop("readout")
+        else:
+            for name in RESIDUAL_FIELDS:
+                data.pop(name, None)
         return data
 
     @classmethod

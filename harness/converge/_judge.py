@@ -29,6 +29,21 @@ the architecture (``num_res_blocks``, ``W_std``, ``b_std``, ``activation``,
 the command line, ``seeds=None`` starts with 48 networks per width and adds rounds
 until every formula is decided (or the budget is spent); a given ``seeds`` is used
 as it is.
+
+A custom Flax model (``--model`` on the command line, :mod:`harness.converge._model`)::
+
+    def factory(width):            # a flax.linen.Module: (N, d) -> (N,) or (N, K)
+        ...
+
+    def my_kernels(xs):            # called with the inputs alone
+        return nngp, ntk
+
+    verdict = harness.judge(my_kernels, model=factory, readout="readout", widths="128..2048")
+
+``model`` is a ``factory(width)`` or its ``"pkg.module:factory"`` spelling, ``readout``
+the readout submodule whose parameters the NNGP estimate marginalises (None: the
+outputs' second moment). There is no analytic reference then: ``Judgement.analytic``
+is empty, and the formula is required.
 """
 
 from __future__ import annotations
@@ -40,6 +55,7 @@ import numpy as np
 
 from harness.converge._candidates import callable_candidate
 from harness.converge._config import ConvergeConfig
+from harness.converge._model import load_model
 from harness.converge._report import headlines
 from harness.converge._run import KERNELS
 from harness.converge._run import measure_and_judge
@@ -56,7 +72,16 @@ from harness.stats import FormulaTest
 __all__ = ["Judgement", "Verdict", "judge"]
 
 #: Config fields ``judge`` sets itself (the rest are options by their own names).
-_OWN = ("widths", "seeds", "adaptive", "candidates", "inputs_file", "inputs_sha256")
+_OWN = (
+    "widths",
+    "seeds",
+    "adaptive",
+    "candidates",
+    "inputs_file",
+    "inputs_sha256",
+    "model",
+    "readout",
+)
 _OPTIONS = tuple(f.name for f in dataclasses.fields(ConvergeConfig) if f.name not in _OWN)
 
 
@@ -104,7 +129,8 @@ class Judgement:
       nngp, ntk: the formula's :class:`Verdict` per kernel (``nngp`` is None for a
         formula that gives the NTK alone). Without a formula, our analytic kernels'.
       analytic: our analytic kernels' verdicts, ``{"nngp": Verdict, "ntk": Verdict}``:
-        the same networks judging the known limit, a control on the run.
+        the same networks judging the known limit, a control on the run (empty for a
+        custom model, which has none).
       results: everything ``results.json`` would hold for the same settings.
     """
 
@@ -117,7 +143,7 @@ class Judgement:
         return "\n".join(headlines(self.results))
 
 
-def _config(widths, seeds, inputs, options: dict) -> ConvergeConfig:
+def _config(widths, seeds, inputs, options: dict, model=None) -> ConvergeConfig:
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise UsageError(
@@ -139,6 +165,8 @@ def _config(widths, seeds, inputs, options: dict) -> ConvergeConfig:
     fields["seeds"] = defaults.seeds if seeds is None else seeds
     fields["adaptive"] = seeds is None and options.get("target_error") is None
     fields["candidates"] = ()
+    if model is not None:
+        fields |= {"model": model.spec, "readout": model.readout}
     if inputs is not None:
         fields |= {
             "n_inputs": inputs.shape[0],
@@ -158,6 +186,7 @@ def judge(
     widths=None,
     seeds: int | None = None,
     model=None,
+    readout: str | None = None,
     name: str | None = None,
     quiet: bool = True,
     **options,
@@ -165,15 +194,19 @@ def judge(
     """Judge ``formula`` against finite networks, in memory; see the module docstring.
 
     Args:
-      formula: ``f(xs, arch)`` returning the NTK, ``(nngp, ntk)`` or a mapping or
-        object with ``nngp`` and ``ntk`` (the ``--candidate`` contract,
-        :mod:`harness.converge._candidates`); ``None`` judges our analytic kernels.
+      formula: ``f(xs, arch)`` (``f(xs)`` with ``model``) returning the NTK,
+        ``(nngp, ntk)`` or a mapping or object with ``nngp`` and ``ntk`` (the
+        ``--candidate`` contract, :mod:`harness.converge._candidates`); ``None`` judges
+        our analytic kernels (refused with ``model``).
       inputs: ``(N, d)`` inputs, rows are inputs (default: the run's Gaussian inputs,
         ``n_inputs × input_dim`` from ``input_seed``).
       widths: increasing widths, or a spelling such as ``"128..8192"`` (default
         ``256..65536``, the command line's).
       seeds: networks per width; ``None``: 48, then rounds until decided.
-      model: a custom Flax model family; not supported yet (a usage error).
+      model: a custom Flax model: ``factory(width)`` returning a ``flax.linen.Module``,
+        or ``"pkg.module:factory"`` (the ``--model`` contract,
+        :mod:`harness.converge._model`); None: the residual MLP of the options.
+      readout: with ``model``, its readout submodule (``--readout``).
       name: the formula's name in headlines (default: its ``__name__``).
       quiet: no progress bar and no notices.
       **options: :class:`~harness.converge.ConvergeConfig` fields by name.
@@ -185,26 +218,32 @@ def judge(
     """
     start = time.perf_counter()
     if model is not None:
-        raise UsageError(
-            "judge: model= (a custom Flax model) is not supported yet; judge a residual MLP "
-            "through num_res_blocks, W_std, b_std, activation and branch_scale"
-        )
+        if formula is None:
+            raise UsageError(
+                "judge: model= has no analytic reference, so a formula f(xs) is needed"
+            )
+        model = load_model(model, readout)
+    elif readout is not None:
+        raise UsageError("judge: readout= names a layer of a custom model; give model= too")
     if inputs is not None:
         try:
             inputs = np.asarray(inputs)
         except (TypeError, ValueError):
             raise UsageError("judge: inputs must be an (N, d) array of numbers") from None
         inputs = check_inputs_array(inputs, "judge: inputs")
-    config = _config(widths, seeds, inputs, options)
-    candidates = () if formula is None else (callable_candidate(formula, name),)
+    config = _config(widths, seeds, inputs, options, model)
+    signature = "f(xs, arch)" if model is None else "f(xs)"
+    candidates = (
+        () if formula is None else (callable_candidate(formula, name, signature=signature),)
+    )
     with CompileLog() as compile_log:
         xs = run_inputs(config, inputs)
-        prepared = prepare(config, xs, candidates, quiet=quiet)
+        prepared = prepare(config, xs, candidates, quiet=quiet, model=model)
         judged = measure_and_judge(
             prepared, InMemoryStore(), start=start, quiet=quiet, compile_log=compile_log
         )
     tests = judged.tests
-    analytic = {k: Verdict(k.upper(), tests[("analytic", k)]) for k in KERNELS}
+    analytic = {k: Verdict(k.upper(), tests[("analytic", k)]) for k in KERNELS if model is None}
     if formula is None:
         return Judgement(analytic["nngp"], analytic["ntk"], analytic, judged.results)
     label = candidates[0].name

@@ -2,7 +2,9 @@
 
 Two samplers fill the same kind of unit (one network's NNGP and NTK):
 
-* ``flax``: instantiated networks, unit ``w{n}_s{s}`` (below);
+* ``flax``: instantiated networks, unit ``w{n}_s{s}`` (below); a residual MLP, or a
+  custom model (:mod:`harness.converge._model`, whose units hold zero control
+  variates: it has none);
 * ``conditional``: the kernels of network ``s`` sampled exactly by Gaussian
   conditioning (:func:`harness.kernels.conditional_kernels`, key
   ``fold_in(PRNGKey(n), s)``), unit ``c{n}_s{s}``, in fixed batches of
@@ -45,6 +47,7 @@ from harness.kernels import estimate_network_bytes
 from harness.kernels import network_controls
 from harness.kernels import nt_ntk
 from harness.kernels import per_seed_kernels
+from harness.kernels import per_seed_model_kernels
 from harness.kernels import seed_keys
 from harness.runs import gather_to_host
 from harness.runs import is_out_of_memory
@@ -78,18 +81,23 @@ class NonFiniteKernelError(RuntimeError):
     """An empirical kernel holds NaN or Inf; the message names the width and seed."""
 
 
-def networks_per_device(config, width: int, n_devices: int, *, budget_bytes=None) -> int:
+def networks_per_device(
+    config, width: int, n_devices: int, *, budget_bytes=None, network_bytes=None
+) -> int:
     """Networks one device computes per batch: memory budget over one network's peak bytes.
 
     The budget is :func:`harness.kernels.default_memory_budget_bytes` (half
     an accelerator's memory, or 4 GiB on the CPU, shared by all CPU devices).
-    It depends only on the config and the machine, so batch boundaries, and
-    hence the numbers, are the same on a rerun.
+    One network's bytes are :func:`harness.kernels.estimate_network_bytes` for the
+    residual MLP, or ``network_bytes`` when given (a custom model's, measured at its
+    widest width by :func:`harness.converge._model.probe_model`). Both depend only on
+    the config and the machine, so batch boundaries, and hence the numbers, are the
+    same on a rerun.
     """
     budget = budget_bytes or default_memory_budget_bytes()
     if jax.devices()[0].platform == "cpu":
         budget //= n_devices
-    per_network = estimate_network_bytes(
+    per_network = network_bytes or estimate_network_bytes(
         width, config.num_res_blocks, config.input_dim, config.n_inputs
     )
     most = max(1, min(MAX_NETWORKS_PER_DEVICE, budget // per_network))
@@ -119,30 +127,50 @@ def _compiled(model, ntk_method, precision, kernels_fn):
 
 
 class WidthMeasurement:
-    """Computes ``(nngp, ntk)`` of a batch of seeds at one width, sharded over a mesh.
+    """Computes the :data:`UNIT_ARRAYS` of a batch of seeds at one width, sharded over a mesh.
+
+    Build it with :meth:`residual` (a residual MLP) or :meth:`custom` (a custom model).
 
     Args:
-      model: a :class:`models.ResidualMLP` of this width.
+      compute: a jitted ``(keys, xs) → (nngp, ntk, nngp_control, ntk_control)``, each
+        ``(S, N, N)``.
+      width: the width folded into every network's key.
       xs: inputs ``(N, d)``.
       mesh: the ``"seeds"`` mesh.
-      ntk_method, precision: passed to ``per_seed_kernels``.
-      kernels_fn: replaces ``per_seed_kernels`` (tests); same signature.
     """
 
-    def __init__(self, model, xs, mesh, *, ntk_method: str, precision, kernels_fn=None):
-        self.model = model
+    def __init__(self, compute, width: int, xs, mesh):
+        self.width = width
         self.mesh = mesh
         self.xs = replicate(np.asarray(xs, np.float32), mesh)
+        self._compute = compute
+
+    @classmethod
+    def residual(cls, model, xs, mesh, *, ntk_method: str, precision, kernels_fn=None):
+        """For a :class:`models.ResidualMLP`; ``ntk_method`` and ``precision`` go to
+        ``per_seed_kernels``, which ``kernels_fn`` replaces (tests; same signature)."""
         if kernels_fn is None:
             kernels_fn = nt_per_seed_kernels if ntk_method == "nt" else per_seed_kernels
-        self._compute = _compiled(model, ntk_method, precision, kernels_fn)
+        return cls(_compiled(model, ntk_method, precision, kernels_fn), model.width, xs, mesh)
+
+    @classmethod
+    def custom(cls, module, width: int, xs, mesh, *, readout: str | None, precision):
+        """For a custom model's ``module`` of ``width``
+        (:func:`harness.kernels.per_seed_model_kernels`: zero control variates)."""
+
+        def compute(keys, inputs):
+            return per_seed_model_kernels(
+                module, keys, inputs, readout=readout, precision=precision
+            )
+
+        return cls(jax.jit(compute), width, xs, mesh)
 
     def __call__(self, seeds: list[int]) -> dict[str, np.ndarray]:
         """The :data:`UNIT_ARRAYS` of ``seeds``, float64 ``(len(seeds), N, N)`` each."""
         devices = self.mesh.size
         padded = list(seeds) + [seeds[-1]] * (-len(seeds) % devices)
         keys = np.asarray(seed_keys(padded))
-        keys = np.asarray(jax.vmap(jax.random.fold_in, (0, None))(keys, self.model.width))
+        keys = np.asarray(jax.vmap(jax.random.fold_in, (0, None))(keys, self.width))
         keys = shard_keys(keys, self.mesh)
         arrays = self._compute(keys, self.xs)
         return {

@@ -21,6 +21,10 @@ whose parser is built on first use and costs seconds of every short run.
   :math:`n\,(m_n - \hat K_\infty)` against :math:`n` for four entries (the largest
   :math:`|\hat A_{ij}|` off the diagonal, and three diagonal entries) with their
   standard errors: the correction settling to :math:`A` as :math:`n` grows.
+
+A custom model's run has no analytic kernels of ours: the convergence figure shows
+the candidates alone, and the heatmaps, error distributions and power figure use,
+per kernel, the first candidate that gives it (:func:`first_judged`).
 * ``power``: the smallest formula error the run detects with 95% probability
   against (largest width × seeds). The formula test's noise falls like
   :math:`1/\sqrt{n_{max} S}` (one network's relative fluctuation is
@@ -39,6 +43,7 @@ from harness.runs.plots import new_figure
 from harness.runs.plots import save_figure
 
 __all__ = [
+    "first_judged",
     "plot_convergence",
     "plot_correction",
     "plot_entry_deviations",
@@ -48,6 +53,18 @@ __all__ = [
 ]
 
 KERNEL_TITLES = {"nngp": "NNGP", "ntk": "NTK"}
+
+
+def first_judged(results: dict, kernel: str) -> tuple[str, dict] | None:
+    """``(name, entry)`` of ``kernel``'s first judged formula: ours, else the first
+    candidate that gives it; None when nothing judged it."""
+    ours = results["kernels"][kernel]
+    if "formula_test" in ours:
+        return "analytic", ours
+    for name, candidate in results.get("candidates", {}).items():
+        if kernel in candidate:
+            return f"candidate {name}", candidate[kernel]
+    return None
 
 
 def _fit_label(summary: dict, what: str) -> str:
@@ -61,29 +78,16 @@ def plot_convergence(results: dict, folder, *, writer: bool = True) -> list[str]
     """Log-log error against width for both kernels; returns the file names."""
     figure, axes = new_figure(2)
     for ax, kernel in zip(axes[0], ("nngp", "ntk"), strict=True):
-        summary = results["kernels"][kernel]
-        widths = np.asarray(summary["widths"], float)
-        color = KERNEL_COLORS[kernel]
-        mean = np.asarray(summary["rel_err_mean"])
-        band = np.asarray(summary["rel_err_ci95"])
-        for width, values in zip(widths, summary["rel_err_per_seed"], strict=True):
-            ax.scatter([width] * len(values), values, s=6, color=color, alpha=0.25, lw=0)
-        ax.fill_between(widths, band[:, 0], band[:, 1], color=color, alpha=0.25, lw=0)
-        ax.plot(widths, mean, "o-", color=color, label=_fit_label(summary, "per network"))
-        if summary.get("slope") is not None:
-            fitted = np.exp(summary["intercept"]) * widths ** summary["slope"]
-            ax.plot(widths, fitted, "-", color="black", lw=0.8, alpha=0.7, label="fit")
-        seed_mean = summary["rel_err_of_seed_mean"]
-        label = "seed-mean kernel"
-        if summary.get("seed_mean_slope") is not None:
-            label += f": n^{summary['seed_mean_slope']:.2f}"
-        ax.plot(widths, seed_mean, "s--", color=color, alpha=0.6, ms=4, label=label)
-        guide = mean[0] * (widths / widths[0]) ** -0.5
-        ax.plot(widths, guide, color="gray", lw=1, ls=(0, (2, 2)), label="n^-1/2 guide")
+        if "formula_test" in results["kernels"][kernel]:
+            _plot_ours(ax, kernel, results["kernels"][kernel])
+            ax.set_title(f"{KERNEL_TITLES[kernel]}: empirical vs analytic")
+        else:
+            ax.set_title(f"{KERNEL_TITLES[kernel]}: empirical vs candidates")
         for index, (name, candidate) in enumerate(results.get("candidates", {}).items()):
             if kernel not in candidate:
                 continue
             entry = candidate[kernel]
+            widths = np.asarray(entry["widths"], float)
             cband = np.asarray(entry["rel_err_ci95"])
             style = REFERENCE_STYLES[index % len(REFERENCE_STYLES)]
             ax.fill_between(widths, cband[:, 0], cband[:, 1], color="darkorange", alpha=0.15, lw=0)
@@ -99,19 +103,46 @@ def plot_convergence(results: dict, folder, *, writer: bool = True) -> list[str]
         ax.set_yscale("log")
         ax.set_xlabel("width n")
         ax.set_ylabel("‖K\u0302 − K‖_F / ‖K‖_F")
-        ax.set_title(f"{KERNEL_TITLES[kernel]}: empirical vs analytic")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(figure, folder, "convergence", writer=writer)
 
 
-def plot_heatmaps(reference: dict, smallest: dict, largest: dict, widths, folder, *, writer=True):
-    """Analytic vs one network's kernels at the smallest and largest width; file names."""
+def _plot_ours(ax, kernel: str, summary: dict) -> None:
+    """Our kernels' per-network errors, their fit, the seed-mean error and the n^-1/2 guide."""
+    widths = np.asarray(summary["widths"], float)
+    color = KERNEL_COLORS[kernel]
+    mean = np.asarray(summary["rel_err_mean"])
+    band = np.asarray(summary["rel_err_ci95"])
+    for width, values in zip(widths, summary["rel_err_per_seed"], strict=True):
+        ax.scatter([width] * len(values), values, s=6, color=color, alpha=0.25, lw=0)
+    ax.fill_between(widths, band[:, 0], band[:, 1], color=color, alpha=0.25, lw=0)
+    ax.plot(widths, mean, "o-", color=color, label=_fit_label(summary, "per network"))
+    if summary.get("slope") is not None:
+        fitted = np.exp(summary["intercept"]) * widths ** summary["slope"]
+        ax.plot(widths, fitted, "-", color="black", lw=0.8, alpha=0.7, label="fit")
+    seed_mean = summary["rel_err_of_seed_mean"]
+    label = "seed-mean kernel"
+    if summary.get("seed_mean_slope") is not None:
+        label += f": n^{summary['seed_mean_slope']:.2f}"
+    ax.plot(widths, seed_mean, "s--", color=color, alpha=0.6, ms=4, label=label)
+    guide = mean[0] * (widths / widths[0]) ** -0.5
+    ax.plot(widths, guide, color="gray", lw=1, ls=(0, (2, 2)), label="n^-1/2 guide")
+
+
+def plot_heatmaps(
+    reference: dict, smallest: dict, largest: dict, widths, folder, *, writer=True, titles=None
+):
+    """A reference vs one network's kernels at the smallest and largest width; file names.
+
+    ``reference`` maps each kernel to a matrix, ``titles`` each kernel to what that matrix
+    is (default ``"analytic"``).
+    """
     figure, axes = new_figure(4, 2, width=3.2, height=3.0)
     low, high = widths[0], widths[-1]
     for row, kernel in enumerate(("nngp", "ntk")):
         panels = (
-            (reference[kernel], "analytic"),
+            (reference[kernel], (titles or {}).get(kernel, "analytic")),
             (smallest[kernel], f"empirical, n={low}"),
             (largest[kernel], f"empirical, n={high}"),
         )
@@ -136,7 +167,11 @@ def plot_error_distributions(results: dict, folder, *, writer: bool = True) -> l
     """Per-seed error distributions at each width, both kernels; file names."""
     figure, axes = new_figure(2)
     for ax, kernel in zip(axes[0], ("nngp", "ntk"), strict=True):
-        summary = results["kernels"][kernel]
+        judged = first_judged(results, kernel)
+        if judged is None:
+            ax.axis("off")
+            continue
+        reference, summary = judged
         widths = summary["widths"]
         positions = np.log2(widths)
         data = [np.asarray(v) for v in summary["rel_err_per_seed"]]
@@ -147,7 +182,7 @@ def plot_error_distributions(results: dict, folder, *, writer: bool = True) -> l
         ax.set_xticks(positions, [str(w) for w in widths])
         ax.set_yscale("log")
         ax.set_xlabel("width n")
-        ax.set_ylabel("per-network relative error")
+        ax.set_ylabel(f"per-network relative error ({reference})")
         ax.set_title(f"{KERNEL_TITLES[kernel]}: spread over seeds")
         ax.grid(True, axis="y", which="both", alpha=0.3)
     return save_figure(figure, folder, "error_distributions", writer=writer)
@@ -160,7 +195,10 @@ def plot_power(results: dict, folder, *, writer: bool = True) -> list[str]:
     tolerance = results["config"]["tolerance"]
     budgets = []
     for kernel in ("nngp", "ntk"):
-        entry = results["kernels"][kernel]
+        judged = first_judged(results, kernel)
+        if judged is None:
+            continue
+        entry = judged[1]
         test = entry["formula_test"]
         detectable = entry["detectable_error"]
         if detectable is None or not test["widths"]:

@@ -8,6 +8,12 @@ agreement, the agreement of our analytic kernels with neural-tangents',
 per-seed slopes as diagnostics, a per-width table per kernel, the embedded
 figures, configuration and environment. :func:`write_outputs` writes the
 report with ``results.json``, ``results.csv`` and the figures.
+
+A custom model's run (``results["model"]``) has no analytic kernels of ours: the
+headlines open with the model, that it has no analytic reference and which NNGP
+estimate was used; every table and figure shows the candidates alone (the per-width
+tables against each candidate, the heatmaps against the first candidate of each
+kernel, or the widest width's seed mean when no candidate gives that kernel).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from harness.converge._summary import CSV_HEADER
 from harness.runs import PLOTS_ENV
 from harness.runs import csv_text
 from harness.runs import figures_wanted
+from harness.runs import format_bytes
 
 __all__ = ["headlines", "judged_formulas", "render_report", "write_outputs"]
 
@@ -84,10 +91,11 @@ def _signed_pct(value) -> str:
 
 
 def judged_formulas(results: dict):
-    """``(name, kernel, entry)`` for every judged formula, ours first."""
+    """``(name, kernel, entry)`` for every judged formula, ours first (when there are ours)."""
     kernels, candidates = results["kernels"], results.get("candidates", {})
     for kernel in ("nngp", "ntk"):
-        yield "analytic (ours)", kernel, kernels[kernel]
+        if "formula_test" in kernels[kernel]:
+            yield "analytic (ours)", kernel, kernels[kernel]
         nt = kernels[kernel].get("references", {}).get("neural_tangents", {})
         if nt.get("outcome") is not None:
             yield "neural-tangents", kernel, nt
@@ -97,8 +105,21 @@ def judged_formulas(results: dict):
 
 
 def _size(results: dict):
-    test = results["kernels"]["nngp"]["formula_test"]
-    return test.get("size")
+    for _, _, entry in judged_formulas(results):
+        return entry["formula_test"].get("size")
+    return None
+
+
+def model_line(model: dict) -> str:
+    """The headline of a custom model: that it has no reference of ours, and its NNGP estimate."""
+    if model["readout"] is not None:
+        estimate = f"readout-marginalised over `{model['readout']}`"
+    else:
+        estimate = "the outputs' second moment (no --readout)"
+    return (
+        f"model `{model['spec']}`: no analytic reference for a custom model, only candidates "
+        f"are judged; NNGP estimate: {estimate}"
+    )
 
 
 def _rounds_section(results: dict) -> list[str]:
@@ -121,7 +142,8 @@ def headlines(results: dict) -> list[str]:
     """One line per judged formula (ours, neural-tangents' if installed, each candidate),
     then how the run's rounds ended, whether ``--target-error`` was met, and a sampler
     disagreement if there is one."""
-    lines = [entry["verdict"] for _, _, entry in judged_formulas(results)]
+    lines = [model_line(results["model"])] if results.get("model") else []
+    lines += [entry["verdict"] for _, _, entry in judged_formulas(results)]
     stopped = results.get("stopped") or {}
     rounds = results.get("rounds") or []
     if stopped.get("reason") not in (None, "fixed seeds"):
@@ -149,7 +171,7 @@ def headlines(results: dict) -> list[str]:
     return lines
 
 
-def _width_table(kernel: str, entry: dict, candidates: dict) -> list[str]:
+def _width_table(kernel: str, entry: dict, candidates: dict, *, title: str = "") -> list[str]:
     names = [name for name, c in candidates.items() if kernel in c]
     header = (
         "| width | mean error | std | bootstrap 95% CI | seed-mean kernel error "
@@ -159,7 +181,7 @@ def _width_table(kernel: str, entry: dict, candidates: dict) -> list[str]:
     for name in names:
         header += f" candidate {name}: mean error |"
         rule += "---:|"
-    lines = [f"### {_TITLES[kernel]}", "", header, rule]
+    lines = [f"### {title or _TITLES[kernel]}", "", header, rule]
     for index, width in enumerate(entry["widths"]):
         line = (
             f"| {width} | {entry['rel_err_mean'][index]:.4g} "
@@ -178,14 +200,19 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
     """The Markdown text; ``figures`` maps a title to a PNG file name in the same folder."""
     config, env = results["config"], results["environment"]
     kernels, candidates = results["kernels"], results.get("candidates", {})
-    lines = [
-        "# Convergence of finite-width residual MLP kernels to their infinite-width limits",
-        "",
-    ]
+    model = results.get("model")
+    title = (
+        f"# Convergence of finite-width kernels of `{model['spec']}` to candidate formulas"
+        if model
+        else "# Convergence of finite-width residual MLP kernels to their infinite-width limits"
+    )
+    lines = [title, ""]
     if command:
         lines += ["```", command, "```", ""]
     lines += ["## Outcomes", ""]
     lines += [f"- {line}" for line in headlines(results)]
+    if model:
+        lines += _model_section(model)
     nt_state = kernels["nngp"].get("references", {}).get("neural_tangents", {})
     if nt_state.get("installed") is False:
         lines.append(
@@ -214,7 +241,7 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
         "Lack of fit: the p-value of that law over the widths (below 1%, extrapolation is "
         "not trusted). The mathematics is in `harness/stats/_formula_test.py`.",
         "",
-        _controls_sentence(results.get("control_variates")),
+        _controls_sentence(results.get("control_variates"), custom=bool(model)),
         "",
         "| formula | kernel | outcome | formula error [95% CI] | detectable | entry detectable "
         "| z / cut | entry z / cut | noise rank | df | lack of fit |",
@@ -287,9 +314,17 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
     ]
     lines += [_slope_row(name, kernel, entry) for name, kernel, entry in judged_formulas(results)]
     lines += _correction_section(kernels)
-    lines += ["", "## Relative Frobenius error per width (against our analytic kernels)", ""]
-    for kernel in ("nngp", "ntk"):
-        lines += _width_table(kernel, kernels[kernel], candidates)
+    if model:
+        lines += ["", "## Relative Frobenius error per width (against each candidate)", ""]
+        for name, candidate in candidates.items():
+            for kernel in ("nngp", "ntk"):
+                if kernel in candidate:
+                    label = f"{_TITLES[kernel]}, candidate `{name}`"
+                    lines += _width_table(kernel, candidate[kernel], {}, title=label)
+    else:
+        lines += ["", "## Relative Frobenius error per width (against our analytic kernels)", ""]
+        for kernel in ("nngp", "ntk"):
+            lines += _width_table(kernel, kernels[kernel], candidates)
     lines += ["## Figures", ""]
     if not figures:
         lines += [f"Not drawn ({PLOTS_ENV}=off).", ""]
@@ -309,8 +344,47 @@ def render_report(results: dict, *, figures: dict[str, str], command: str | None
     return "\n".join(lines) + "\n"
 
 
-def _controls_sentence(controls: dict | None) -> str:
+def _model_section(model: dict) -> list[str]:
+    """What a custom model is, how its kernels were estimated, and what the probe found."""
+    parameters = ", ".join(f"{w}: {p}" for w, p in model["parameters"].items())
+    if model["readout"] is not None:
+        nngp = (
+            f"**readout-marginalised** over the submodule `{model['readout']}` (`--readout`): "
+            "the readout's own block of the NTK, `(1/K) Σ_k J_r,k J_r,kᵀ`, which is "
+            "`E[f_k(x) f_k(x′)]` over the readout's parameters because the outputs are linear "
+            "in them and they are i.i.d. N(0, 1) (both checked on drawn networks; "
+            "`harness/kernels/_custom_model.py` has the derivation)"
+        )
+    else:
+        nngp = (
+            "the outputs' **second moment** `(1/K) Σ_k f_k(x) f_k(x′)` of each network, whose "
+            "mean over networks is the NNGP (no `--readout`, so nothing is marginalised and "
+            "each network's estimate keeps the readout's noise)"
+        )
+    return [
+        "",
+        "## The model",
+        "",
+        f"`{model['spec']}`, a custom Flax model: network `s` of width `n` is "
+        "`factory(n).init(fold_in(PRNGKey(s), n), xs)`, with "
+        f"{model['outputs']} output(s) per input. There are no analytic kernels of ours for "
+        "it (nor neural-tangents'), so only the candidates are judged. Its NTK is the "
+        "Jacobian contraction `(1/K) Σ_k J_k J_kᵀ` over `params`; its NNGP is " + nngp + ".",
+        "",
+        f"Parameters per width: {parameters}. One network at the widest width needs "
+        f"{format_bytes(model['network_bytes'])} (its compiled program's memory analysis). The "
+        f"checks before the first network took {model['probe_s']:.1f} s.",
+    ]
+
+
+def _controls_sentence(controls: dict | None, *, custom: bool = False) -> str:
     """What the judged kernels are: with or without control variates, and what they gained."""
+    if custom:
+        return (
+            "The judged kernels are the networks' own: exact control variates "
+            "(`harness/kernels/_control.py`) are written for the residual MLP, not for a "
+            "custom model (`--no-control-variates` changes nothing here)."
+        )
     if controls and not controls.get("available", True):
         return (
             "The judged kernels are the networks' own: exact control variates "
@@ -378,17 +452,43 @@ def _correction_section(kernels: dict) -> list[str]:
     ]
 
 
-def write_outputs(store, results, rows, references, empirical, config, command, writer) -> None:
-    """``results.json``, ``results.csv``, the figures and ``report.md`` (process 0 writes)."""
+def _heatmap_references(candidates: dict, empirical: dict, widest: int) -> tuple[dict, dict]:
+    """Per kernel, the first candidate that gives it, else the widest width's seed mean."""
+    matrices, titles = {}, {}
+    for kernel in _TITLES:
+        given = [(n, kernels) for n, (_, kernels) in candidates.items() if kernel in kernels]
+        if given:
+            name, kernels = given[0]
+            matrices[kernel] = kernels[kernel]
+            titles[kernel] = f"candidate {name}"
+        else:
+            matrices[kernel] = empirical[widest][kernel].mean(axis=0)
+            titles[kernel] = f"seed mean, n={widest}"
+    return matrices, titles
+
+
+def write_outputs(
+    store, results, rows, references, empirical, config, command, writer, candidate_kernels=None
+) -> None:
+    """``results.json``, ``results.csv``, the figures and ``report.md`` (process 0 writes).
+
+    ``candidate_kernels`` (name → ``(spec, {kernel: matrix})``) are drawn in the heatmaps
+    when ``references`` has no analytic kernels (a custom model). The figures are skipped
+    when ``HARNESS_PLOTS=off`` (:func:`harness.runs.figures_wanted`), and the report says so.
+    """
     store.write_json("results.json", results)
     store.write_text("results.csv", csv_text(CSV_HEADER, rows))
     figures = {}
     if figures_wanted():
-        figures = _draw_figures(store, results, references, empirical, config, writer)
+        figures = _draw_figures(
+            store, results, references, empirical, config, writer, candidate_kernels
+        )
     store.write_text("report.md", render_report(results, figures=figures, command=command))
 
 
-def _draw_figures(store, results, references, empirical, config, writer) -> dict[str, str]:
+def _draw_figures(
+    store, results, references, empirical, config, writer, candidate_kernels
+) -> dict[str, str]:
     """Draw every figure into ``store.out``; return ``{title: PNG name}`` for the report."""
     # Matplotlib is imported only when a report is drawn, not with ``import harness``.
     from harness.converge._plots import plot_convergence
@@ -404,8 +504,13 @@ def _draw_figures(store, results, references, empirical, config, writer) -> dict
     widths = list(config.widths)
     smallest = {k: empirical[widths[0]]["raw"][k][0] for k in _TITLES}
     largest = {k: empirical[widths[-1]]["raw"][k][0] for k in _TITLES}
-    plot_heatmaps(references["analytic"], smallest, largest, widths, store.out, writer=writer)
-    figures["Kernels: analytic against one network (seed 0)"] = "heatmaps.png"
+    if "analytic" in references:
+        plot_heatmaps(references["analytic"], smallest, largest, widths, store.out, writer=writer)
+        figures["Kernels: analytic against one network (seed 0)"] = "heatmaps.png"
+    else:
+        reference, titles = _heatmap_references(candidate_kernels or {}, empirical, widths[-1])
+        plot_heatmaps(reference, smallest, largest, widths, store.out, writer=writer, titles=titles)
+        figures["Kernels: a candidate against one network (seed 0)"] = "heatmaps.png"
     plot_error_distributions(results, store.out, writer=writer)
     figures["Distribution of per-network errors"] = "error_distributions.png"
     judged = [

@@ -78,7 +78,7 @@ def next_round(
       config: the run's :class:`~harness.converge._config.ConvergeConfig`.
       judged: ``(label, kernel, FormulaTest)`` for every judged formula.
       empirical: width → ``{"nngp", "ntk"}`` per-seed stacks of the judged sampler.
-      references: ``{"analytic": {"nngp", "ntk"}, ...}``.
+      references: ``{"analytic": {"nngp", "ntk"}, ...}`` (empty for a custom model).
       seeds: ``{(width, kind): seeds}`` now.
       seconds: ``{(width, kind): seconds per network}``, measured (NaN where nothing
         was measured in this process: the run's cost model is then used, and no
@@ -117,7 +117,7 @@ def next_round(
     proposal = {entry: seeds[entry] for entry in judged_entries}
     for kernel, factor in factor_by_kernel.items():
         factor = min(MAX_GROWTH, max(MIN_GROWTH, factor))
-        variances = _variances(empirical, references["analytic"][kernel], kernel)
+        variances = _variances(empirical, references.get("analytic", {}).get(kernel), kernel)
         allocated = allocate_seeds(
             [w for w, _ in judged_entries],
             [seeds[e] for e in judged_entries],
@@ -162,8 +162,14 @@ def _factor(test) -> float:
     return MAX_GROWTH
 
 
-def _variances(empirical: dict, reference: np.ndarray, kernel: str) -> list[float]:
-    """Per-network variance at each width, on the formula test's scale-free entries."""
+def _variances(empirical: dict, reference: np.ndarray | None, kernel: str) -> list[float]:
+    """Per-network variance at each width, on the formula test's scale-free entries.
+
+    ``reference`` only decides which entries are distinct (a symmetric kernel's upper
+    triangle); without one (a custom model) the widest width's seed mean stands in.
+    """
+    if reference is None:
+        reference = empirical[max(empirical)][kernel].mean(axis=0)
     variances = network_variances({w: k[kernel] for w, k in empirical.items()}, reference)
     finite = [v for v in variances.values() if math.isfinite(v)]
     fallback = max(finite) if finite else 1.0

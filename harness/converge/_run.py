@@ -4,7 +4,10 @@ The plan of a run:
 
 1. Resolve candidates and inputs, and compute every reference kernel (ours,
    neural-tangents' when it is installed, candidates'); any error here is
-   reported before a single network is built.
+   reported before a single network is built. A custom model
+   (:mod:`harness.converge._model`) has no reference of ours: it is checked
+   instead (:func:`~harness.converge._model.probe_model`), and only the
+   candidates, called as ``f(xs)``, are judged.
 2. Open the output folder as a :class:`~harness.runs.RunStore`: a rerun of the
    same config resumes, another config is refused unless ``force``.
 3. Draw the networks of every width (:class:`Measured`): instantiated Flax
@@ -53,6 +56,8 @@ from harness.converge._measure import measure_batch
 from harness.converge._measure import measure_conditional
 from harness.converge._measure import networks_per_device
 from harness.converge._measure import seed_batches
+from harness.converge._model import load_model
+from harness.converge._model import probe_model
 from harness.converge._references import analytic_references
 from harness.converge._references import neural_tangents_references
 from harness.converge._report import write_outputs
@@ -64,6 +69,7 @@ from harness.kernels import controls_apply
 from harness.runs import CompileLog
 from harness.runs import Progress
 from harness.runs import RunStore
+from harness.runs import UsageError
 from harness.runs import environment_stamp
 from harness.runs import initialize_distributed
 from harness.runs import is_writer
@@ -82,6 +88,7 @@ from models import neural_tangents_available
 
 __all__ = [
     "DEFAULT_OUT",
+    "NO_REFERENCE",
     "Judged",
     "Prepared",
     "measure_and_judge",
@@ -92,6 +99,8 @@ __all__ = [
 #: Output folder when ``--out`` is not given (overwritten by a rerun of the same config).
 DEFAULT_OUT = "reports/converge-latest"
 KERNELS = ("nngp", "ntk")
+#: What ``kernels.<k>.verdict`` says when there is nothing of ours to judge.
+NO_REFERENCE = "no analytic reference for a custom model"
 
 
 def _unit_cost(width: int, sampler: str) -> float:
@@ -128,7 +137,9 @@ def summarize_run(
     """``(results_without_metadata, csv_rows, judged, tests)`` from per-width stacked kernels.
 
     ``references`` maps ``"analytic"`` (and ``"neural_tangents"``, when installed)
-    to ``{nngp, ntk}``; ``candidate_kernels`` maps a candidate name to
+    to ``{nngp, ntk}``, or is empty for a custom model, whose ``kernels.<k>`` then
+    say :data:`NO_REFERENCE` and hold only the fitted correction;
+    ``candidate_kernels`` maps a candidate name to
     ``(spec, {ntk} or {nngp, ntk})``. ``judged`` lists ``(label, kernel,
     FormulaTest)`` for every judged formula; ``tests`` maps ``(source, kernel)`` to
     the same tests, ``source`` being ``"analytic"``, ``"neural_tangents"`` or
@@ -149,6 +160,10 @@ def summarize_run(
     kernels = {}
     for kernel in KERNELS:
         title = kernel.upper()
+        if "analytic" not in references:  # a custom model: only candidates are judged
+            kernels[kernel] = {"outcome": None, "verdict": NO_REFERENCE}
+            kernels[kernel]["correction"] = _correction(empirical, kernel)
+            continue
         kernels[kernel] = judge("analytic", kernel, references["analytic"][kernel], title)
         kernels[kernel]["correction"] = _correction(empirical, kernel)
         nt = references.get("neural_tangents")
@@ -260,6 +275,7 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
         config,
         command,
         writer,
+        prepared.candidate_kernels,
     )
     return judged.results
 
@@ -267,10 +283,11 @@ def _run(config, out, force, quiet, progress_stream, command, kernels_fn, compil
 class Prepared(NamedTuple):
     """What a run knows before its first network: config, checked inputs, every reference.
 
-    ``references`` maps ``"analytic"`` (and ``"neural_tangents"``) to ``{nngp, ntk}``;
-    ``agreement`` is their largest relative difference per kernel (None without
-    neural-tangents); ``candidate_kernels`` maps a candidate's name to ``(spec,
-    kernels)``.
+    ``references`` maps ``"analytic"`` (and ``"neural_tangents"``) to ``{nngp, ntk}``
+    (empty for a custom model); ``agreement`` is their largest relative difference per
+    kernel (None without neural-tangents); ``candidate_kernels`` maps a candidate's
+    name to ``(spec, kernels)``; ``model`` is a custom model's
+    :class:`~harness.converge._model.ModelProbe` (None for the residual MLP).
     """
 
     config: object
@@ -278,6 +295,7 @@ class Prepared(NamedTuple):
     references: dict
     agreement: dict | None
     candidate_kernels: dict
+    model: object = None
 
 
 class Judged(NamedTuple):
@@ -295,14 +313,31 @@ class Judged(NamedTuple):
     tests: dict
 
 
-def prepare(config, xs: np.ndarray, candidates, *, quiet: bool) -> Prepared:
+def prepare(config, xs: np.ndarray, candidates, *, quiet: bool, model=None) -> Prepared:
     """Compute every reference kernel, and call every candidate, before any network.
 
     ``xs`` are checked inputs (:func:`harness.runs.run_inputs`); ``candidates`` are
     :class:`~harness.converge._candidates.Candidate` values. Errors here (a candidate
     that breaks its contract, a limit that leaves float64) are usage errors.
+
+    With ``config.model`` set, the custom model (``model``, a loaded
+    :class:`~harness.converge._model.CustomModel`, else loaded from the spec) is
+    checked by :func:`~harness.converge._model.probe_model`, there are no references,
+    and each candidate is called as ``f(xs)``; at least one is needed.
     """
     xs.setflags(write=False)
+    if config.model is not None:
+        if not candidates:
+            raise UsageError(
+                "a custom --model has no analytic reference, so only candidates are judged: "
+                "give at least one --candidate pkg.module:function (called as f(xs))"
+            )
+        candidate_kernels = {
+            c.name: (c.spec, evaluate_candidate(c, _read_only_copy(xs), None)) for c in candidates
+        }
+        model = load_model(model if model is not None else config.model, config.readout)
+        probe = probe_model(model, xs, config)
+        return Prepared(config, xs, {}, None, candidate_kernels, probe)
     arch = config.architecture
     references, agreement = _references(xs, arch, quiet=quiet)
     candidate_kernels = {
@@ -337,6 +372,8 @@ def measure_and_judge(
         "analytic_vs_neural_tangents": prepared.agreement,
         "samplers": {str(w): config.sampler_of(w) for w in config.widths},
     }
+    if prepared.model is not None:
+        base["model"] = prepared.model.to_json()
     timing = {
         "networks_computed": 0,
         "networks_per_device": {},
@@ -347,7 +384,7 @@ def measure_and_judge(
     if config.overlap_width is not None:
         plan.append((config.overlap_width, "conditional"))
     seeds = {entry: config.seeds for entry in plan}
-    measured = Measured(config, xs, store, mesh, timing, kernels_fn)
+    measured = Measured(config, xs, store, mesh, timing, kernels_fn, prepared.model)
     empirical = {}
     rounds = []
     while True:
@@ -414,8 +451,9 @@ def measure_and_judge(
 
 def _controls_summary(config, empirical: dict, references: dict) -> dict:
     """Whether control variates were subtracted, and the variance they removed per kernel:
-    the summed per-seed variance of the scale-free entries, raw over judged, pooled over widths."""
-    available = controls_apply(config.activation, config.branch_scale)
+    the summed per-seed variance of the scale-free entries, raw over judged, pooled over widths.
+    A custom model has none."""
+    available = config.model is None and controls_apply(config.activation, config.branch_scale)
     summary = {
         "applied": bool(config.control_variates) and available,
         "available": available,
@@ -444,11 +482,17 @@ def _read_only_copy(xs: np.ndarray) -> np.ndarray:
 
 
 class Measured:
-    """Loads (computing what is missing) the per-seed kernels of one width and sampler."""
+    """Loads (computing what is missing) the per-seed kernels of one width and sampler.
 
-    def __init__(self, config, xs, store, mesh, timing, kernels_fn):
+    ``probe`` is a custom model's :class:`~harness.converge._model.ModelProbe` (None:
+    the residual MLP of the config).
+    """
+
+    def __init__(self, config, xs, store, mesh, timing, kernels_fn, probe=None):
         self.config, self.xs, self.store, self.mesh = config, xs, store, mesh
-        self.timing, self.kernels_fn = timing, kernels_fn
+        self.timing, self.kernels_fn, self.probe = timing, kernels_fn, probe
+        #: A custom model's measurement per width (compiled once, reused by every round).
+        self._custom: dict[int, WidthMeasurement] = {}
         #: Seconds per network measured in this process, the least over rounds (the
         #: first round's includes compilation).
         self.measured_seconds: dict[tuple[int, str], float] = {}
@@ -469,6 +513,37 @@ class Measured:
             ] or [seconds / _unit_cost(*known) for known, seconds in self.measured_seconds.items()]
             costs[entry] = _unit_cost(*entry) * (float(np.median(ratios)) if ratios else math.nan)
         return costs
+
+    def _measurement(self, width: int) -> WidthMeasurement:
+        """The batch computation of ``width``: the config's residual MLP, or the custom model."""
+        config = self.config
+        if self.probe is not None:
+            if width not in self._custom:
+                self._custom[width] = WidthMeasurement.custom(
+                    self.probe.module(width),
+                    width,
+                    self.xs,
+                    self.mesh,
+                    readout=self.probe.model.readout,
+                    precision=config.jax_precision,
+                )
+            return self._custom[width]
+        model = ResidualMLP(
+            width,
+            config.num_res_blocks,
+            config.W_std,
+            config.b_std,
+            activation=config.activation,
+            branch_scale=config.branch_scale,
+        )
+        return WidthMeasurement.residual(
+            model,
+            self.xs,
+            self.mesh,
+            ntk_method=config.ntk_method,
+            precision=config.jax_precision,
+            kernels_fn=self.kernels_fn,
+        )
 
     def width(self, width: int, kind: str, seeds: int, progress=None) -> dict:
         """``{"nngp": (S, N, N), "ntk": (S, N, N)}`` of ``seeds`` networks at ``width``."""
@@ -493,24 +568,12 @@ class Measured:
             # Batches are cut from the config's seed count, so that the first round's
             # batches (and numbers) do not depend on later top-ups.
             sizing = config if seeds == config.seeds else _with_seeds(config, seeds)
-            per_device = networks_per_device(sizing, width, self.mesh.size)
+            network_bytes = None if self.probe is None else self.probe.network_bytes
+            per_device = networks_per_device(
+                sizing, width, self.mesh.size, network_bytes=network_bytes
+            )
             self.timing["networks_per_device"][str(width)] = per_device
-            model = ResidualMLP(
-                width,
-                config.num_res_blocks,
-                config.W_std,
-                config.b_std,
-                activation=config.activation,
-                branch_scale=config.branch_scale,
-            )
-            measure = WidthMeasurement(
-                model,
-                self.xs,
-                self.mesh,
-                ntk_method=config.ntk_method,
-                precision=config.jax_precision,
-                kernels_fn=self.kernels_fn,
-            )
+            measure = self._measurement(width)
             for batch in seed_batches(seeds, per_device * self.mesh.size):
                 if any(seed in missing for seed in batch):
                     measure_batch(measure, store, width, batch, on_unit=done)

@@ -17,6 +17,11 @@ Public API:
   :func:`network_controls` (an instantiated network), :func:`trace_grams`,
   :func:`readout_noise`; ``per_seed_kernels(..., control_variates=True)`` and
   :class:`ConditionalKernels` carry them for every network;
+* any Flax module, a custom ``--model`` (:mod:`harness.kernels._custom_model`):
+  :func:`model_kernels` (Jacobian NTK; readout-marginalised or second-moment NNGP),
+  :func:`per_seed_model_kernels`, :func:`readout_leaves`, and the checks that the
+  readout-marginalised NNGP applies, :func:`readout_linearity_problem` and
+  :func:`readout_normality_problem`;
 * :func:`default_memory_budget_bytes`, :func:`precision_label`.
 """
 
@@ -25,6 +30,11 @@ from harness.kernels._control import control_variates
 from harness.kernels._control import controls_apply
 from harness.kernels._control import readout_noise
 from harness.kernels._control import trace_grams
+from harness.kernels._custom_model import model_kernels
+from harness.kernels._custom_model import per_seed_model_kernels
+from harness.kernels._custom_model import readout_leaves
+from harness.kernels._custom_model import readout_linearity_problem
+from harness.kernels._custom_model import readout_normality_problem
 from harness.kernels._monte_carlo import PerSeedKernels
 from harness.kernels._monte_carlo import estimate_network_bytes
 from harness.kernels._monte_carlo import init_network
@@ -59,13 +69,18 @@ __all__ = [
     "empirical_ntk",
     "estimate_network_bytes",
     "init_network",
+    "model_kernels",
     "monte_carlo_kernels",
     "network_controls",
     "nt_ntk",
     "output_nngp",
     "per_seed_kernels",
+    "per_seed_model_kernels",
     "precision_label",
+    "readout_leaves",
+    "readout_linearity_problem",
     "readout_noise",
+    "readout_normality_problem",
     "seed_keys",
     "trace_grams",
 ]

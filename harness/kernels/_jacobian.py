@@ -37,13 +37,14 @@ import numpy as np
 from harness.kernels._budget import DEFAULT_MEMORY_BUDGET_BYTES
 
 __all__ = [
+    "contract_jacobians",
     "dense_jacobian_ntk",
     "jacobian_ntk",
     "per_input_jacobian",
 ]
 
 
-def _contract(ja, jb, precision):
+def contract_jacobians(ja, jb, precision=None):
     """``(1/K) Σ_k J_a J_bᵀ`` for Jacobians of shape ``(n_a, K, ...)`` and ``(n_b, K, ...)``."""
     ja = ja.reshape(ja.shape[0], ja.shape[1], -1)
     jb = jb.reshape(jb.shape[0], jb.shape[1], -1)
@@ -68,7 +69,7 @@ def _apply_one(model):
 def dense_jacobian_ntk(model, variables, xs, precision=None):
     """``(1/K) Σ_k J_k J_kᵀ`` from the whole per-input Jacobian at once (pure, unchunked)."""
     jac = per_input_jacobian(_apply_one(model), variables, xs)
-    blocks = [_contract(j, j, precision) for j in jax.tree_util.tree_leaves(jac)]
+    blocks = [contract_jacobians(j, j, precision) for j in jax.tree_util.tree_leaves(jac)]
     return functools.reduce(jnp.add, blocks)
 
 
@@ -86,7 +87,7 @@ def _leaf_jacobian(model, variables, xs, leaf_index):
     return per_input_jacobian(outputs, leaves[leaf_index], xs)
 
 
-_contract_jit = jax.jit(_contract, static_argnums=(2,))
+_contract_jit = jax.jit(contract_jacobians, static_argnums=(2,))
 
 
 def _chunks(n, size):

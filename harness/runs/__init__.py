@@ -48,6 +48,7 @@ from harness.runs._inputs import inputs_sha256
 from harness.runs._inputs import load_inputs_file
 from harness.runs._inputs import run_inputs
 from harness.runs._memory import check_run_memory
+from harness.runs._memory import format_bytes
 from harness.runs._options import MAX_BLOCKS
 from harness.runs._options import PRECISIONS
 from harness.runs._options import add_architecture_options
@@ -118,6 +119,7 @@ __all__ = [
     "environment_stamp",
     "figures_wanted",
     "file_sha256",
+    "format_bytes",
     "gather_to_host",
     "gaussian_inputs",
     "initialize_distributed",

@@ -237,7 +237,9 @@ def run_inputs(config, xs=None) -> np.ndarray:
 
     Also the run's preflight: the kernels must fit float32 networks
     (:func:`check_float32_range`), and the run must fit in memory
-    (:func:`harness.runs._memory.check_run_memory`).
+    (:func:`harness.runs._memory.check_run_memory`). For a custom model (a config
+    whose ``model`` is set) neither the range nor one network's memory can be known
+    from the config: the caller checks those on a drawn network.
 
     Raises:
       UsageError: a bad inputs file, kernels outside the float32 range, or a run
@@ -253,6 +255,8 @@ def run_inputs(config, xs=None) -> np.ndarray:
     else:
         check_run_memory(config, n_inputs=config.n_inputs, input_dim=config.input_dim)
         xs = gaussian_inputs(config.n_inputs, config.input_dim, seed=config.input_seed)
+    if getattr(config, "model", None) is not None:
+        return xs  # a custom model: no closed form to check ranges with
     arch = config.architecture
     check_float32_range(
         xs,

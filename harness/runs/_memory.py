@@ -16,7 +16,9 @@ The estimate, in bytes, for ``N`` inputs in ``d`` dimensions (:func:`estimate_ru
   are summarised;
 * one network at the costliest width: :func:`harness.kernels.estimate_network_bytes`
   for an instantiated one, :func:`harness.kernels.conditional_network_bytes` for a
-  conditional sample.
+  conditional sample. The cost of a custom model's network cannot be known from the
+  config: the caller measures it (its compiled program's memory analysis,
+  :mod:`harness.converge._model`) and passes ``network_bytes``; until then it counts 0.
 
 It errs on the generous side of what is needed and counts nothing the operating system
 and JAX themselves hold, so it refuses only runs that cannot fit.
@@ -80,7 +82,8 @@ def _seeds(config) -> int:
 
 
 def _network_bytes(config, width: int, n_inputs: int, input_dim: int) -> float:
-
+    if getattr(config, "model", None) is not None:
+        return 0.0  # measured by the caller, who passes network_bytes
     blocks = int(getattr(config, "num_res_blocks", 0))
     sampler_of = getattr(config, "sampler_of", None)
     if sampler_of is not None and sampler_of(width) == "conditional":
@@ -91,22 +94,35 @@ def _network_bytes(config, width: int, n_inputs: int, input_dim: int) -> float:
     return float(estimate_network_bytes(width, blocks, input_dim, n_inputs))
 
 
-def estimate_run_bytes(config, *, n_inputs: int, input_dim: int) -> dict[str, float]:
-    """The estimate of the module docstring, by part (``"inputs"``, ``"references"``, ...)."""
+def estimate_run_bytes(
+    config, *, n_inputs: int, input_dim: int, network_bytes: float | None = None
+) -> dict[str, float]:
+    """The estimate of the module docstring, by part (``"inputs"``, ``"references"``, ...).
+
+    ``network_bytes``: one network's measured peak bytes at the costliest width, in place
+    of the residual MLP's estimate.
+    """
     square = float(n_inputs) * float(n_inputs) * 8.0
     widths = list(getattr(config, "widths", ()))
     parts = {
         "inputs": 4 * 8.0 * float(n_inputs) * float(input_dim),
         "references": _REFERENCE_ARRAYS * square,
         "kernels": 2 * 2 * _seeds(config) * len(widths) * square,
-        "network": max(
-            (_network_bytes(config, w, n_inputs, input_dim) for w in widths), default=0.0
-        ),
+        "network": float(network_bytes)
+        if network_bytes is not None
+        else max((_network_bytes(config, w, n_inputs, input_dim) for w in widths), default=0.0),
     }
     return parts
 
 
-def check_run_memory(config, *, n_inputs: int, input_dim: int, limit: int | None = None) -> None:
+def check_run_memory(
+    config,
+    *,
+    n_inputs: int,
+    input_dim: int,
+    limit: int | None = None,
+    network_bytes: float | None = None,
+) -> None:
     """Refuse a run whose estimated memory (:func:`estimate_run_bytes`) exceeds ``limit``.
 
     Args:
@@ -114,6 +130,8 @@ def check_run_memory(config, *, n_inputs: int, input_dim: int, limit: int | None
         converge, ``sampler_of``, ``target_error``, ``max_seeds``).
       n_inputs, input_dim: the inputs' shape.
       limit: bytes available (default :func:`memory_limit_bytes`).
+      network_bytes: one network's measured bytes (a custom model), see
+        :func:`estimate_run_bytes`.
 
     Raises:
       UsageError: naming the estimate, its largest part and the limit.
@@ -121,7 +139,9 @@ def check_run_memory(config, *, n_inputs: int, input_dim: int, limit: int | None
     limit = memory_limit_bytes() if limit is None else limit
     if limit is None:
         return
-    parts = estimate_run_bytes(config, n_inputs=n_inputs, input_dim=input_dim)
+    parts = estimate_run_bytes(
+        config, n_inputs=n_inputs, input_dim=input_dim, network_bytes=network_bytes
+    )
     total = sum(parts.values())
     if total <= limit:
         return
@@ -137,6 +157,11 @@ def check_run_memory(config, *, n_inputs: int, input_dim: int, limit: int | None
         f"{getattr(config, 'num_res_blocks', 0)} blocks needs "
         f"{format_bytes(parts['network'])}; use smaller widths or fewer blocks",
     }[largest]
+    if largest == "network" and getattr(config, "model", None) is not None:
+        advice = (
+            f"one network of --model {config.model} at width {max(config.widths)} needs "
+            f"{format_bytes(parts['network'])}, by its compiled program; use smaller widths"
+        )
     raise UsageError(
         f"the run needs about {format_bytes(total)} of memory, more than the "
         f"{format_bytes(limit)} this process may use ({advice})"

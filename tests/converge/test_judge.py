@@ -70,7 +70,8 @@ def test_judge_without_a_formula_judges_ours_and_ntk_only_formulas_have_no_nngp(
         ({"inputs": np.ones(3)}, "judge: inputs has shape (3,)"),
         ({"tolerance": 2.0}, "--tolerance"),
         ({"activation": "softplus"}, "unknown activation"),
-        ({"model": object()}, "model= (a custom Flax model) is not supported yet"),
+        ({"model": object()}, "judge: model= must be a factory(width) or 'pkg.module:factory'"),
+        ({"readout": "readout"}, "judge: readout= names a layer of a custom model"),
     ],
 )
 def test_bad_options_are_usage_errors(kwargs, message):
