@@ -103,8 +103,10 @@ def recursion_kernels(
         beta_out = 0.0 if drop_bias == (block, 1) else beta
         sigma = w * K + beta_in
         value, derivative = _moments(sigma)
-        ntk = ntk + branch * (w * derivative * (w * ntk + sigma) + w * value + beta_out)
-        K = K + branch * (w * value + beta_out)
+        # α² multiplies each branch term, so α = 1 rounds exactly as the unscaled recursion.
+        branch_w, branch_beta = branch * w, branch * beta_out
+        ntk = ntk + branch_w * derivative * (w * ntk + sigma) + branch_w * value + branch_beta
+        K = K + branch_w * value + branch_beta
     value, derivative = _moments(K)
     nngp = w * value
     return nngp, w * derivative * ntk + nngp
