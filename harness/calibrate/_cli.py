@@ -79,8 +79,9 @@ def _parser() -> ArgumentParser:
         "--out",
         type=Path,
         default=None,
-        help=f"output folder (default: {DEFAULT_OUT}, {QUICK_OUT} with --quick, a folder named "
-        "after --activation/--branch-scale beside them when either is given)",
+        help=f"output folder (default: {DEFAULT_OUT}, {QUICK_OUT} with --quick; with "
+        "--activation or --branch-scale their names are added, e.g. "
+        f"{DEFAULT_OUT}-gelu-alpha-0.5)",
     )
     parser.add_argument("--quiet", action="store_true", help="no line per config")
     return parser

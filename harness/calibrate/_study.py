@@ -37,6 +37,9 @@ one-block network also the first-layer bias), and the seed notebook's NTK
 (the seed's network, ReLU with branch scale 1, unless ``W_std = 1`` and
 ``b_std = 0``, where it is right). Every family but those two takes the
 config's activation and branch scale (:mod:`harness.calibrate._wrong_formulas`).
+A wrong formula that :func:`analytic.rmlp_kernels` refuses to evaluate (a
+``W_std·(1+δ)`` or ``√b_std`` past what float64 can follow for that network) is
+left out.
 
 **Control variates.** As in :mod:`harness.converge`, each network's kernels are
 judged minus their exact mean-zero control variates; those exist for the
@@ -284,6 +287,14 @@ def _record(
     )
 
 
+def _unless_refused(build: Callable[..., list[WrongFormula]], *args, **kwargs):
+    """``build(*args, **kwargs)``, or no formulas where the analytic kernels refuse them."""
+    try:
+        return build(*args, **kwargs)
+    except ValueError:  # analytic.rmlp_kernels: the wrong network leaves float64's reach
+        return []
+
+
 def _wrong_formulas(
     config: StudyConfig,
     xs: np.ndarray,
@@ -307,7 +318,7 @@ def _wrong_formulas(
             delta = w_std_for_error(xs, **arch, kernel=kernel, target_error=m * d)
             if delta is not None:
                 formulas += perturbed_w_std_formulas(xs, **arch, delta=delta, kernels=(kernel,))
-    formulas += perturbed_w_std_formulas(xs, **arch, delta=fixed_w_std_delta)
+    formulas += _unless_refused(perturbed_w_std_formulas, xs, **arch, delta=fixed_w_std_delta)
     if architecture.activation == "relu" and config.b_std > 0.0 and config.num_res_blocks > 0:
         blocks = sorted({0, config.num_res_blocks - 1})
         for block in blocks:
@@ -317,7 +328,7 @@ def _wrong_formulas(
     if architecture.is_seed and not (config.W_std == 1.0 and config.b_std == 0.0):
         formulas.append(notebook_ntk_formula(xs, **arch))
     if config.b_std > 0.0 and config.b_std != 1.0:
-        formulas += bias_variance_formulas(xs, **arch)
+        formulas += _unless_refused(bias_variance_formulas, xs, **arch)
     entry_tuned = {k: d for k, d in pilot_entry_detectable.items() if math.isfinite(d) and d > 0.0}
     for m in LOCAL_MULTIPLES:
         targets = {}

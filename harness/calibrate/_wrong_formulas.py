@@ -167,7 +167,8 @@ def w_std_for_error(
     The error grows from 0 with ``δ`` (every layer's variance grows with
     ``W_std``); the first root is bracketed by doubling from ``1e-6`` and refined
     by Brent's method to a relative tolerance of ``1e-6``. Returns None when even
-    ``max_delta`` falls short.
+    ``max_delta`` falls short, or when :func:`analytic.rmlp_kernels` refuses
+    ``W_std·(1+δ)`` (it leaves what float64 can follow) before the target is reached.
     """
     shape = dict(num_res_blocks=num_res_blocks, activation=activation, branch_scale=branch_scale)
     truth = _truth(xs, **shape, W_std=W_std, b_std=b_std)[kernel]
@@ -177,11 +178,14 @@ def w_std_for_error(
         return scale_free_errors(wrong, truth)[0] - target_error
 
     lo, hi = 0.0, 1e-6
-    while excess(hi) < 0.0:
-        if hi >= max_delta:
-            return None
-        lo, hi = hi, min(2.0 * hi, max_delta)
-    return float(scipy.optimize.brentq(excess, lo, hi, rtol=1e-6))
+    try:
+        while excess(hi) < 0.0:
+            if hi >= max_delta:
+                return None
+            lo, hi = hi, min(2.0 * hi, max_delta)
+        return float(scipy.optimize.brentq(excess, lo, hi, rtol=1e-6))
+    except ValueError:  # the analytic kernels refuse this W_std (analytic._rmlp)
+        return None
 
 
 def dropped_bias_formulas(

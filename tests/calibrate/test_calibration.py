@@ -153,6 +153,15 @@ def test_relu_only_wrong_formulas_refuse_other_networks():
     assert min(nngp.true_error, ntk.true_error) > 1e-3
 
 
+def test_a_w_std_the_analytic_kernels_refuse_is_out_of_reach_not_an_error():
+    """GELU, 10 blocks at ``α = 1/√10``: ``W_std = 2·1.2`` leaves float64's reach (refused)."""
+    xs = gaussian_inputs(8, 8, seed=5022)
+    arch = dict(num_res_blocks=10, W_std=2.0, b_std=0.5, activation="gelu", branch_scale=10**-0.5)
+    with pytest.raises(ValueError, match="cannot be computed reliably"):
+        analytic.rmlp_kernels(xs, **(arch | {"W_std": 2.4}))
+    assert w_std_for_error(xs, **arch, kernel="ntk", target_error=5.0) is None
+
+
 def test_dropping_a_zero_bias_changes_nothing_and_a_real_one_changes_both_kernels():
     xs = gaussian_inputs(6, 5, seed=5020)
     for layer in (0, 1):
