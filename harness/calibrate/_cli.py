@@ -4,7 +4,18 @@ Examples::
 
     python -m harness.calibrate              # the default grid, into reports/calibration/
     python -m harness.calibrate --quick      # a smoke run, into reports/calibration-quick/
-    python -m harness.calibrate --configs c24,f33 --out /tmp/deep
+    python -m harness.calibrate --configs c26,f48 --out /tmp/deep
+    python -m harness.calibrate --activation gelu    # into reports/calibration-gelu/
+    python -m harness.calibrate --quick --activation erf --branch-scale '1/sqrt(L)'
+
+``--activation NAME`` and ``--branch-scale α`` calibrate the rule for another
+network: every config of the grid (after ``--configs``) keeps its design (depth,
+scales, inputs, widths, seeds) and takes that activation and/or branch scale
+(``1/sqrt(L)``: each config's own ``1/√L``). A config whose analytic kernels that
+network refuses (it leaves float64, or a smooth activation's two evaluations
+disagree) is left out and listed in the report. Without ``--out`` the results go
+to ``reports/calibration[-quick]-<activation>[-alpha-<α>]/``, never into the
+committed report. (A calibration of a custom model waits for ``--model``.)
 
 Writes ``report.md``, ``results.json`` and ``power.{png,svg}`` (see
 :mod:`harness.calibrate._report`); the design is in
@@ -19,9 +30,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from analytic.activations import ACTIVATION_NAMES
+from analytic.activations import get_activation
+from harness.calibrate._design import INVERSE_SQRT_DEPTH
 from harness.calibrate._design import default_grid
+from harness.calibrate._design import parse_branch_scale
 from harness.calibrate._design import quick_grid
+from harness.calibrate._design import with_shape
 from harness.calibrate._report import write_report
+from harness.calibrate._study import refusals
 from harness.calibrate._study import run_calibration
 from harness.kernels import conditional_kernels
 from harness.runs import ArgumentParser
@@ -44,7 +61,28 @@ def _parser() -> ArgumentParser:
     parser.add_argument(
         "--configs", default=None, help="comma-separated config names of the grid to run (e.g. c24)"
     )
-    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument(
+        "--activation",
+        default=None,
+        metavar="NAME",
+        help=f"give every config this activation ({', '.join(ACTIVATION_NAMES)}; gelu is the "
+        "exact x·Φ(x)); default: each row's own, ReLU for most",
+    )
+    parser.add_argument(
+        "--branch-scale",
+        default=None,
+        metavar="α",
+        help=f"give every config this branch scale α in h + α·Dense(φ(Dense(h))): a number "
+        f">= 0 or {INVERSE_SQRT_DEPTH} (each config's 1/√L); default: each row's own, 1 for most",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"output folder (default: {DEFAULT_OUT}, {QUICK_OUT} with --quick; with "
+        "--activation or --branch-scale their names are added, e.g. "
+        f"{DEFAULT_OUT}-gelu-alpha-0.5)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no line per config")
     return parser
 
@@ -76,9 +114,38 @@ def _source_stamp() -> dict:
     }
 
 
+def _shape_options(args) -> tuple[str | None, float | str | None]:
+    """``--activation`` (canonical spelling) and ``--branch-scale`` (a number or the rule)."""
+    activation = branch_scale = None
+    if args.activation is not None:
+        try:
+            activation = get_activation(args.activation).name
+        except ValueError as error:
+            raise UsageError(f"--activation: {error}") from None
+    if args.branch_scale is not None:
+        try:
+            branch_scale = parse_branch_scale(args.branch_scale)
+        except ValueError as error:
+            raise UsageError(f"--branch-scale: {error}") from None
+    return activation, branch_scale
+
+
+def _default_out(quick: bool, activation: str | None, branch_scale) -> Path:
+    """``reports/calibration[-quick]``, then ``-<activation>`` and ``-alpha-<α>`` if given."""
+    name = (QUICK_OUT if quick else DEFAULT_OUT).name
+    if activation is not None:
+        name += "-" + activation.replace(":", "-").replace(",", "_")
+    if branch_scale == INVERSE_SQRT_DEPTH:
+        name += "-alpha-inv-sqrt-depth"
+    elif branch_scale is not None:
+        name += f"-alpha-{branch_scale:g}"
+    return DEFAULT_OUT.parent / name
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    activation, branch_scale = _shape_options(args)
     configs = quick_grid() if args.quick else default_grid()
     if args.configs is not None:  # typed, even empty: a list of names, not "the whole grid"
         wanted = [name.strip() for name in args.configs.split(",")]
@@ -94,12 +161,20 @@ def main(argv=None) -> int:
                 f"--configs: unknown {', '.join(unknown)}; the grid has {', '.join(sorted(known))}"
             )
         configs = tuple(c for c in configs if c.name in wanted)
-    out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
+    reshaped = activation is not None or branch_scale is not None
+    if reshaped:
+        configs = with_shape(configs, activation=activation, branch_scale=branch_scale)
+        refused = refusals(configs)
+        if len(refused) == len(configs):
+            name, reason = next(iter(refused.items()))
+            raise UsageError(f"the analytic kernels refuse every chosen config ({name}: {reason})")
+    out = args.out or _default_out(args.quick, activation, branch_scale)
     check_out_folder(out)
     check_folder_kind(out, "calibrate")  # before an hour of work, not after
     print(device_banner("calibrate", precision="highest", dtype="float64"), flush=True)
     log = None if args.quiet else (lambda line: print(line, flush=True))
-    result = run_calibration(configs, log=log)
+    # The grid as written must be computable; a reshaped one leaves out what is not.
+    result = run_calibration(configs, skip_refused=reshaped, log=log)
     command = shlex.join(["python", "-m", "harness.calibrate", *argv])
     environment = environment_stamp(
         precision="highest (conditional sampler); default (Flax networks)",
@@ -112,7 +187,8 @@ def main(argv=None) -> int:
         f"size: {size['false_inconsistent']} false inconsistent in {size['tests']} tests "
         f"({size['configs']} configs); power at true/detectable >= 1: "
         f"{power['flagged']}/{power['tests']}; wrote {out}/report.md "
-        f"in {result.total_seconds / 60:.1f} min",
+        f"in {result.total_seconds / 60:.1f} min"
+        + (f" ({len(result.skipped)} configs left out)" if result.skipped else ""),
         flush=True,
     )
     return 0

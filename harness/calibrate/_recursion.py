@@ -1,4 +1,4 @@
-r"""The residual MLP's infinite-width recursion written again in NumPy, with a bias that can go.
+r"""The ReLU residual MLP's infinite-width recursion again, in NumPy, with a bias that can go.
 
 This is a second, independent implementation of the recursion documented in
 :mod:`analytic._rmlp` (Jacot et al. 2018; Lee et al. 2019; Arora et al. 2019;
@@ -6,21 +6,24 @@ Yang 2019/2020 for residual sums of independent branches). It carries plain
 covariance matrices, not the balanced gaps of :mod:`analytic._pairs`, and
 takes the arc-cosine expectations of a ReLU (Cho & Saul 2009) from
 :func:`analytic.relu_moments`, ``(V, V̇)`` for entries
-``(Σ_ii, Σ_ij, Σ_jj)``:
+``(Σ_ii, Σ_ij, Σ_jj)``, so it is the ReLU network's recursion only:
 
 .. math:: V(\Sigma)_{ij} = \frac{\sqrt{\Sigma_{ii}\Sigma_{jj}}}{2\pi}
           \bigl(\sin\theta_{ij} + (\pi - \theta_{ij})\cos\theta_{ij}\bigr),
           \qquad \dot V(\Sigma)_{ij} = \frac{\pi - \theta_{ij}}{2\pi},
 
 with :math:`\cos\theta_{ij} = \Sigma_{ij}/\sqrt{\Sigma_{ii}\Sigma_{jj}}`.
-With :math:`w = W_{std}^2`, :math:`\beta = b_{std}^2` and ``d`` input features:
+With :math:`w = W_{std}^2`, :math:`\beta = b_{std}^2`, the branch scale
+:math:`\alpha` (each block is :math:`h + \alpha\,{\rm Dense}({\rm ReLU}({\rm Dense}(h)))`,
+so the branch's second Dense has variances :math:`\alpha^2 w` and :math:`\alpha^2\beta`)
+and ``d`` input features:
 
 * embedding: :math:`K_0 = w\,x x^\top/d + \beta`, :math:`\Theta_0 = K_0`;
 * block :math:`l = 1 \dots L`: :math:`\Sigma_l = w K_{l-1} + \beta_{l,0}`,
 
-  .. math:: K_l = K_{l-1} + w V(\Sigma_l) + \beta_{l,1}, \qquad
-            \Theta_l = \Theta_{l-1} + w \dot V(\Sigma_l) \odot (w\Theta_{l-1} + \Sigma_l)
-                       + w V(\Sigma_l) + \beta_{l,1};
+  .. math:: K_l = K_{l-1} + \alpha^2\bigl(w V(\Sigma_l) + \beta_{l,1}\bigr), \qquad
+            \Theta_l = \Theta_{l-1} + \alpha^2\bigl(w \dot V(\Sigma_l) \odot
+                       (w\Theta_{l-1} + \Sigma_l) + w V(\Sigma_l) + \beta_{l,1}\bigr);
 
 * readout (no bias): :math:`\mathrm{NNGP} = w V(K_L)`,
   :math:`\mathrm{NTK} = w \dot V(K_L) \odot \Theta_L + w V(K_L)`.
@@ -67,6 +70,7 @@ def recursion_kernels(
     num_res_blocks: int,
     W_std: float,
     b_std: float,
+    branch_scale: float = 1.0,
     drop_bias: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(nngp, ntk)``, float64 ``(N, N)``, of the recursion in the module docstring.
@@ -75,6 +79,7 @@ def recursion_kernels(
       xs: inputs ``(N, d)``.
       num_res_blocks: ``L >= 0``.
       W_std, b_std: the NTK-parameterization scales.
+      branch_scale: ``α >= 0``, the factor on each block's branch.
       drop_bias: ``(block, layer)`` whose bias is left out (``0 <= block < L``,
         ``layer`` 0 or 1), or None for the network as it is.
 
@@ -90,7 +95,7 @@ def recursion_kernels(
             raise ValueError(
                 f"drop_bias={drop_bias!r} names no layer of a network with {num_res_blocks} blocks"
             )
-    w, beta = float(W_std) ** 2, float(b_std) ** 2
+    w, beta, branch = float(W_std) ** 2, float(b_std) ** 2, float(branch_scale) ** 2
     K = w * (xs @ xs.T) / xs.shape[1] + beta
     ntk = K.copy()
     for block in range(num_res_blocks):
@@ -98,8 +103,10 @@ def recursion_kernels(
         beta_out = 0.0 if drop_bias == (block, 1) else beta
         sigma = w * K + beta_in
         value, derivative = _moments(sigma)
-        ntk = ntk + w * derivative * (w * ntk + sigma) + w * value + beta_out
-        K = K + w * value + beta_out
+        # α² multiplies each branch term, so α = 1 rounds exactly as the unscaled recursion.
+        branch_w, branch_beta = branch * w, branch * beta_out
+        ntk = ntk + branch_w * derivative * (w * ntk + sigma) + branch_w * value + branch_beta
+        K = K + branch_w * value + branch_beta
     value, derivative = _moments(K)
     nngp = w * value
     return nngp, w * derivative * ntk + nngp

@@ -24,6 +24,7 @@ from harness.calibrate._study import FormulaRecord
 from harness.calibrate._summary import family_table
 from harness.calibrate._summary import power_table
 from harness.calibrate._summary import seeds_table
+from harness.calibrate._summary import shape_table
 from harness.calibrate._summary import size_summary
 from harness.calibrate._summary import size_table
 from harness.calibrate._summary import theoretical_power
@@ -58,6 +59,8 @@ def results_json(result: CalibrationResult, *, command: str, environment: dict) 
         "power_by_ratio": power_table(result),
         "power_by_family": family_table(result),
         "by_seeds": seeds_table(result),
+        "by_shape": shape_table(result),
+        "skipped": dict(result.skipped),
         "flax_vs_conditional": twin_table(result),
         "records": {"file": "records.csv.gz", "count": len(result.records)},
         "timings": {
@@ -84,6 +87,10 @@ def _num(x, spec: str = ".2f") -> str:
     if x is None or not math.isfinite(x):
         return "–"
     return format(x, spec)
+
+
+def _shape(activation: str, branch_scale: float) -> str:
+    return f"{activation}, α = {branch_scale:.4g}"
 
 
 def _ratio_range(lo: float, hi: float) -> str:
@@ -133,6 +140,15 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
         f"{_pct(overall['power_ci95'][1], 3)}]); the rule quotes both detectable errors at 95% "
         f"power. Their 95% intervals held the true error in {overall['ci_covers_true_error']} "
         f"of {overall['tests']}.",
+        "- **By network shape** (activation, branch scale α; false *inconsistent* / tests, "
+        "then wrong formulas flagged at ratio ≥ 1): "
+        + "; ".join(
+            f"{_shape(row['activation'], row['branch_scale'])}: "
+            f"{row['false_inconsistent']}/{row['tests']}, "
+            f"{row['flagged_ratio_at_least_1']}/{row['wrong_tests_ratio_at_least_1']}"
+            for row in data["by_shape"]
+        )
+        + ".",
         "",
         "## Design",
         "",
@@ -141,7 +157,12 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
         "`tests/kernels/test_conditional.py`) or, for the `f` configs, instantiated Flax "
         "networks (`monte_carlo_kernels`, float32) on the same inputs as their conditional twin. "
         "As in `harness.converge`, each network's kernels are judged minus their exact "
-        "mean-zero control variates (`harness/kernels/_control.py`).",
+        "mean-zero control variates (`harness/kernels/_control.py`), which exist for the ReLU "
+        "network with branch scale 1 (zero, removing nothing, for any other).",
+        "- Network shape: each config's activation φ and branch scale α in "
+        "h + α·Dense(φ(Dense(h))) (ReLU and 1 unless its row in `grid.txt` or "
+        "`--activation`/`--branch-scale` say otherwise); "
+        "the truth is `analytic.rmlp_kernels` with the same shape.",
         "- Seeds: config `cNN` uses keys `fold_in(PRNGKey(1000 + NN), i)`, Flax config `fNN` "
         "`PRNGKey(10⁹ + 10⁷·NN + i)`, with `i = (width index · R + replicate) · S + seed`, so "
         "no two networks share a key; inputs `study_inputs` with seed 1000 + NN: Gaussian, "
@@ -156,24 +177,36 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
         "of the first and last block dropped; `b_std` written for `b_std²`; the seed "
         "notebook's NTK; local errors (one off-diagonal pair, one diagonal entry, the whole "
         "diagonal, every off-diagonal entry, the row of the smallest-norm input) at 0.5, 1 "
-        "and 2 times the pilot's entry (or global) detectable error. Power tables leave the "
+        "and 2 times the pilot's entry (or global) detectable error. Every family takes the "
+        "config's activation and branch scale, except the dropped bias (ReLU networks only) "
+        "and the seed notebook's NTK (ReLU with α = 1 only). Power tables leave the "
         "pilot replicates out.",
         "",
     ]
+    if result.skipped:
+        lines += [
+            "## Configs left out",
+            "",
+            "Our analytic kernels refuse these networks, so they have no truth to test against:",
+            "",
+        ]
+        lines += [f"- {name}: {reason}" for name, reason in result.skipped.items()]
+        lines.append("")
     false = [r for r in result.records if r.family == "correct" and r.flagged]
     if false:
         by_name = {c.name: c for c in result.configs}
         lines += [
             "## False rejections",
             "",
-            "| config | L | W_std | b_std | widths | seeds | replicate | kernel | z | cut "
-            "| estimated error | lack-of-fit p |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| config | activation | α | L | W_std | b_std | widths | seeds | replicate | kernel "
+            "| z | cut | estimated error | lack-of-fit p |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in false:
             c = by_name[r.config]
             lines.append(
-                f"| {r.config} | {c.num_res_blocks} | {c.W_std} | {c.b_std} | "
+                f"| {r.config} | {c.activation} | {c.branch_scale:.4g} | {c.num_res_blocks} | "
+                f"{c.W_std} | {c.b_std} | "
                 f"{','.join(map(str, c.widths))} | {c.seeds} | {r.replicate} | "
                 f"{r.kernel.upper()} | {_num(r.z)} | {_num(r.cut)} | {_pct(r.formula_error)} | "
                 f"{_num(r.lack_of_fit_p, '.2g')} |"
@@ -276,19 +309,38 @@ def _markdown(result: CalibrationResult, data: dict) -> str:
             )
     lines += [
         "",
+        "## By network shape",
+        "",
+        "Our analytic kernels (size) and the wrong formulas at ratio ≥ 1 (power), per "
+        "activation and branch scale α.",
+        "",
+        "| activation | α | configs | tests | false *inconsistent* | max z/cut | covers 0 "
+        "| wrong, ratio ≥ 1 | flagged | families |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in data["by_shape"]:
+        lines.append(
+            f"| {row['activation']} | {row['branch_scale']:.4g} | {len(row['configs'])} | "
+            f"{row['tests']} | {row['false_inconsistent']} | {_num(row['max_z_over_cut'])} | "
+            f"{row['ci_covers_zero']} | {row['wrong_tests_ratio_at_least_1']} | "
+            f"{row['flagged_ratio_at_least_1']} | {', '.join(row['families'])} |"
+        )
+    lines += [
+        "",
         "## Size by config",
         "",
         "Our analytic kernels, NNGP and NTK, every replicate. *covers 0*: the 95% interval "
         "holds the true error 0.",
         "",
-        "| config | sampler | L | W_std | b_std | N | widths | seeds | reps | tests "
-        "| inconsistent | consistent | inconclusive | max z/cut | covers 0 | median detectable "
-        "| sampling s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| config | sampler | activation | α | L | W_std | b_std | N | widths | seeds | reps "
+        "| tests | inconsistent | consistent | inconclusive | max z/cut | covers 0 "
+        "| median detectable | sampling s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in data["size_by_config"]:
         lines.append(
-            f"| {row['config']} | {row['sampler']} | {row['num_res_blocks']} | {row['W_std']} | "
+            f"| {row['config']} | {row['sampler']} | {row['activation']} | "
+            f"{row['branch_scale']:.4g} | {row['num_res_blocks']} | {row['W_std']} | "
             f"{row['b_std']} | {row['n_inputs']} | {','.join(map(str, row['widths']))} | "
             f"{row['seeds']} | {row['replicates']} | {row['tests']} | {row['inconsistent']} | "
             f"{row['consistent']} | {row['inconclusive']} | {_num(row['max_z_over_cut'])} | "

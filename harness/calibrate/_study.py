@@ -30,10 +30,21 @@ with :math:`\epsilon = mD_k` for each ``scale_multiples`` :math:`m` (then
 the scaled reference scales :math:`\varepsilon` and :math:`\varepsilon_{\rm det}`
 alike) and ``W_std·(1+δ)`` with :math:`\delta` solved for
 :math:`\varepsilon = mD_k`, ``w_std_multiples``. Untuned wrong formulas
-follow the config: ``W_std·(1+fixed_w_std_delta)``, the second-layer bias of
-the first and of the last block dropped (when ``b_std > 0``; in a one-block
-network also the first-layer bias), and the seed notebook's NTK
-(unless ``W_std = 1`` and ``b_std = 0``, where it is right). Replicates 1…R−1
+follow the config: ``W_std·(1+fixed_w_std_delta)``, ``b_std`` written for
+``b_std²`` (when ``b_std`` is neither 0 nor 1), the second-layer bias of the
+first and of the last block dropped (ReLU networks with ``b_std > 0``; in a
+one-block network also the first-layer bias), and the seed notebook's NTK
+(the seed's network, ReLU with branch scale 1, unless ``W_std = 1`` and
+``b_std = 0``, where it is right). Every family but those two takes the
+config's activation and branch scale (:mod:`harness.calibrate._wrong_formulas`).
+A wrong formula that :func:`analytic.rmlp_kernels` refuses to evaluate (a
+``W_std·(1+δ)`` or ``√b_std`` past what float64 can follow for that network) is
+left out.
+
+**Control variates.** As in :mod:`harness.converge`, each network's kernels are
+judged minus their exact mean-zero control variates; those exist for the
+ReLU network with branch scale 1 (:func:`harness.kernels.controls_apply`), and
+are zero, removing nothing, for every other network. Replicates 1…R−1
 are independent of the pilot, so their outcomes measure power at the ratio
 each run reports; the pilot's are recorded and flagged ``pilot``.
 """
@@ -72,6 +83,8 @@ __all__ = [
     "ConfigSamples",
     "FormulaRecord",
     "judge_config",
+    "limit_kernels",
+    "refusals",
     "run_calibration",
     "sample_config",
 ]
@@ -170,13 +183,42 @@ class ConfigSamples:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class CalibrationResult:
-    """Everything :func:`run_calibration` measured."""
+    """Everything :func:`run_calibration` measured.
+
+    ``skipped`` maps the configs left out (``skip_refused``) to the reason our
+    analytic kernels refused them.
+    """
 
     configs: tuple[StudyConfig, ...]
     records: tuple[FormulaRecord, ...]
     sampling_seconds: dict[str, float]
     testing_seconds: dict[str, float]
     total_seconds: float
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def limit_kernels(config: StudyConfig, xs: np.ndarray) -> dict[str, np.ndarray]:
+    """Our analytic kernels of ``config``'s network (:func:`analytic.rmlp_kernels`): the
+    infinite-width limit its networks converge to, ``{"nngp": ..., "ntk": ...}``.
+
+    Raises:
+      ValueError: where :func:`analytic.rmlp_kernels` refuses the network (the
+        kernels leave the float64 range, or a smooth activation's two float64
+        evaluations disagree).
+    """
+    exact = analytic.rmlp_kernels(xs, **config.architecture.kwargs())
+    return {"nngp": exact.nngp, "ntk": exact.ntk}
+
+
+def refusals(configs: Sequence[StudyConfig]) -> dict[str, str]:
+    """The configs whose analytic kernels are refused (:func:`limit_kernels`), with why."""
+    refused = {}
+    for config in configs:
+        try:
+            limit_kernels(config, study_inputs(config))
+        except ValueError as error:
+            refused[config.name] = str(error)
+    return refused
 
 
 def _conditional(config: StudyConfig, xs: np.ndarray, width: int, indices: list[int]):
@@ -187,18 +229,14 @@ def _conditional(config: StudyConfig, xs: np.ndarray, width: int, indices: list[
         xs,
         indices,
         width=width,
-        num_res_blocks=config.num_res_blocks,
-        W_std=config.W_std,
-        b_std=config.b_std,
+        **config.architecture.kwargs(),
         base_seed=config.base_seed,
         memory_budget_bytes=CONDITIONAL_CHUNK * per_network,
     )
 
 
 def _flax(config: StudyConfig, xs: np.ndarray, width: int, indices: list[int]):
-    model = ResidualMLP(
-        width=width, num_res_blocks=config.num_res_blocks, W_std=config.W_std, b_std=config.b_std
-    )
+    model = ResidualMLP(width=width, **config.architecture.kwargs())
     return monte_carlo_kernels(model, xs, [config.base_seed + i for i in indices])
 
 
@@ -249,6 +287,14 @@ def _record(
     )
 
 
+def _unless_refused(build: Callable[..., list[WrongFormula]], *args, **kwargs):
+    """``build(*args, **kwargs)``, or no formulas where the analytic kernels refuse them."""
+    try:
+        return build(*args, **kwargs)
+    except ValueError:  # analytic.rmlp_kernels: the wrong network leaves float64's reach
+        return []
+
+
 def _wrong_formulas(
     config: StudyConfig,
     xs: np.ndarray,
@@ -261,7 +307,8 @@ def _wrong_formulas(
     fixed_w_std_delta: float,
 ) -> list[WrongFormula]:
     """The wrong formulas of a config (module docstring), sized from the pilot."""
-    arch = dict(num_res_blocks=config.num_res_blocks, W_std=config.W_std, b_std=config.b_std)
+    architecture = config.architecture
+    arch = architecture.kwargs()
     tuned = {k: d for k, d in pilot_detectable.items() if math.isfinite(d) and d > 0.0}
     formulas = []
     for m in scale_multiples:
@@ -271,17 +318,17 @@ def _wrong_formulas(
             delta = w_std_for_error(xs, **arch, kernel=kernel, target_error=m * d)
             if delta is not None:
                 formulas += perturbed_w_std_formulas(xs, **arch, delta=delta, kernels=(kernel,))
-    formulas += perturbed_w_std_formulas(xs, **arch, delta=fixed_w_std_delta)
-    if config.b_std > 0.0 and config.num_res_blocks > 0:
+    formulas += _unless_refused(perturbed_w_std_formulas, xs, **arch, delta=fixed_w_std_delta)
+    if architecture.activation == "relu" and config.b_std > 0.0 and config.num_res_blocks > 0:
         blocks = sorted({0, config.num_res_blocks - 1})
         for block in blocks:
             formulas += dropped_bias_formulas(xs, **arch, block=block, layer=1)
         if config.num_res_blocks == 1:
             formulas += dropped_bias_formulas(xs, **arch, block=0, layer=0)
-    if not (config.W_std == 1.0 and config.b_std == 0.0):
+    if architecture.is_seed and not (config.W_std == 1.0 and config.b_std == 0.0):
         formulas.append(notebook_ntk_formula(xs, **arch))
     if config.b_std > 0.0 and config.b_std != 1.0:
-        formulas += bias_variance_formulas(xs, **arch)
+        formulas += _unless_refused(bias_variance_formulas, xs, **arch)
     entry_tuned = {k: d for k, d in pilot_entry_detectable.items() if math.isfinite(d) and d > 0.0}
     for m in LOCAL_MULTIPLES:
         targets = {}
@@ -306,10 +353,7 @@ def judge_config(
 ) -> list[FormulaRecord]:
     """Run the formula test on every replicate of a config: our formula, then the wrong ones."""
     config, xs = samples.config, samples.xs
-    exact = analytic.rmlp_kernels(
-        xs, num_res_blocks=config.num_res_blocks, W_std=config.W_std, b_std=config.b_std
-    )
-    truth = {"nngp": exact.nngp, "ntk": exact.ntk}
+    truth = limit_kernels(config, xs)
     records = []
     for r in range(config.replicates):
         for kernel in KERNELS:
@@ -354,13 +398,33 @@ def run_calibration(
     w_std_multiples: Sequence[float] = W_STD_MULTIPLES,
     fixed_w_std_delta: float = FIXED_W_STD_DELTA,
     tolerance: float = DEFAULT_TOLERANCE,
+    skip_refused: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> CalibrationResult:
-    """Sample and test every config (module docstring); ``log`` gets one line per config."""
+    """Sample and test every config (module docstring); ``log`` gets one line per config.
+
+    Every config's analytic kernels are computed first (:func:`refusals`). A config
+    they refuse is an error, or with ``skip_refused`` left out, its reason in
+    :attr:`CalibrationResult.skipped` (and a ``log`` line): what a grid whose
+    activation was replaced (:func:`harness.calibrate._design.with_shape`) needs,
+    where a deep or large-``W_std`` config may leave float64 for another activation.
+
+    Raises:
+      ValueError: for config names that repeat, or a refused config without
+        ``skip_refused``.
+    """
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise ValueError(f"config names must be unique, got {names}")
     start = time.perf_counter()
+    skipped = refusals(configs)
+    if skipped and not skip_refused:
+        name, reason = next(iter(skipped.items()))
+        raise ValueError(f"config {name}: {reason}")
+    for name, reason in skipped.items():
+        if log is not None:
+            log(f"{name} left out: {reason}")
+    configs = tuple(c for c in configs if c.name not in skipped)
     records: list[FormulaRecord] = []
     sampling, testing = {}, {}
     for index, config in enumerate(configs):
@@ -379,7 +443,7 @@ def run_calibration(
         if log is not None:
             log(_config_line(index, len(configs), config, config_records, samples.seconds))
     return CalibrationResult(
-        tuple(configs), tuple(records), sampling, testing, time.perf_counter() - start
+        tuple(configs), tuple(records), sampling, testing, time.perf_counter() - start, skipped
     )
 
 
@@ -389,8 +453,10 @@ def _config_line(index, total, config, records, seconds) -> str:
     worst = max((r.z_over_cut for r in correct if math.isfinite(r.z_over_cut)), default=math.nan)
     wrong = [r for r in records if r.family != "correct" and not r.pilot]
     flagged = sum(r.flagged for r in wrong)
+    seed = config.architecture.is_seed
+    shape = "" if seed else f" {config.activation} α={config.branch_scale:.4g}"
     return (
-        f"[{index + 1}/{total}] {config.name} {config.sampler} L={config.num_res_blocks} "
+        f"[{index + 1}/{total}] {config.name} {config.sampler}{shape} L={config.num_res_blocks} "
         f"W_std={config.W_std} b_std={config.b_std} N={config.n_inputs} "
         f"widths={','.join(map(str, config.widths))} S={config.seeds} R={config.replicates}: "
         f"{false}/{len(correct)} false inconsistent (max z/cut {worst:.2f}), "

@@ -15,6 +15,8 @@ r"""Size and power tables from the study's formula records.
   :math:`\Phi(kr - c) + \Phi(-kr - c)`, :math:`c = \Phi^{-1}(1-\alpha/4)`,
   :math:`k = c + \Phi^{-1}(0.95)` (:func:`theoretical_power`): the curve the
   plot draws.
+* **By network shape** (:func:`shape_table`): both, per activation and branch
+  scale, so that a shape's size and power are not hidden in the ReLU majority.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "family_table",
     "power_table",
     "seeds_table",
+    "shape_table",
     "size_summary",
     "size_table",
     "theoretical_power",
@@ -92,6 +95,8 @@ def size_table(result: CalibrationResult) -> list[dict]:
             {
                 "config": config.name,
                 "sampler": config.sampler,
+                "activation": config.activation,
+                "branch_scale": config.branch_scale,
                 "num_res_blocks": config.num_res_blocks,
                 "W_std": config.W_std,
                 "b_std": config.b_std,
@@ -195,6 +200,37 @@ def family_table(result: CalibrationResult) -> list[dict]:
                 ),
                 "median_ratio": float(np.median(ratios)) if ratios else math.nan,
                 "median_true_error": float(np.median([r.true_error for r in mine])),
+            }
+        )
+    return rows
+
+
+def shape_table(result: CalibrationResult) -> list[dict]:
+    """Size and power per network shape ``(activation, branch scale)``, in grid order."""
+    shapes = list(dict.fromkeys((c.activation, c.branch_scale) for c in result.configs))
+    rows = []
+    for activation, branch_scale in shapes:
+        names = [
+            c.name
+            for c in result.configs
+            if (c.activation, c.branch_scale) == (activation, branch_scale)
+        ]
+        mine = [r for r in result.records if r.config in set(names)]
+        correct = _correct(mine)
+        above = [r for r in _wrong(mine) if r.ratio >= 1.0]
+        rows.append(
+            {
+                "activation": activation,
+                "branch_scale": branch_scale,
+                "configs": names,
+                "tests": len(correct),
+                "false_inconsistent": sum(r.flagged for r in correct),
+                "max_z_over_cut": _max_z_over_cut(correct),
+                "ci_covers_zero": sum(r.covered for r in correct),
+                "wrong_tests_ratio_at_least_1": len(above),
+                "flagged_ratio_at_least_1": sum(r.flagged for r in above),
+                "power_at_least_1": _share(above),
+                "families": sorted({r.family for r in _wrong(mine)}),
             }
         )
     return rows

@@ -8,7 +8,12 @@ them (:func:`harness.stats.scale_free_errors`): the scale-free relative
 Frobenius error :math:`\varepsilon` and the largest scale-free entry error
 :math:`\varepsilon_{\rm entry} = \max_{ij} |K - K_{\rm ref}|_{ij}/\sqrt{K_{ii}K_{jj}}`.
 
-Global families:
+Every function takes the network as the keyword arguments of
+:func:`analytic.rmlp_kernels` (``num_res_blocks``, ``W_std``, ``b_std``,
+``activation``, ``branch_scale``: ``**Architecture.kwargs()``).
+
+Global families (all of them for any activation and branch scale, except where
+said):
 
 * ``scaled``: :math:`K_{\rm ref} = (1+\epsilon) K`, so
   :math:`\varepsilon = \epsilon/(1+\epsilon)` and the error is along the
@@ -20,15 +25,24 @@ Global families:
 * ``dropped_bias``: the recursion of :mod:`harness.calibrate._recursion`
   without one block's bias (in its covariance and, consistently, its NTK
   term), a forgotten :math:`+b_{std}^2`; the error has a shape of its own,
-  not a multiple of :math:`K`.
+  not a multiple of :math:`K`. **ReLU only** (any branch scale): that
+  recursion is a second, independent implementation with the ReLU's
+  arc-cosine moments, and :mod:`analytic` exposes no layer of its own
+  recursion to leave a bias out of. :func:`dropped_bias_formulas` refuses
+  other activations.
 * ``notebook_ntk``: the seed notebook's NTK (:func:`analytic.notebook_rmlp_ntk`), which
   drops :math:`W_{std}^2` and :math:`+b_{std}^2` in both in-block layers: a large
-  error unless ``W_std = 1`` and ``b_std = 0``.
+  error unless ``W_std = 1`` and ``b_std = 0``. **The seed's network only** (ReLU,
+  branch scale 1): it is a ReLU recursion without a branch scale, so against any
+  other network it is not a slip but another network; :func:`notebook_ntk_formula`
+  refuses them.
 * ``bias_variance``: our analytic kernels with ``b_std`` in place of
   ``b_std²`` (i.e. at :math:`b'_{std} = \sqrt{b_{std}}`), the slip that matters
   most at inputs of small norm.
 
-Local families (:func:`local_formulas`), :math:`K_{\rm ref} = K + \epsilon P`
+Local families work on the truth itself, so for any network:
+
+(:func:`local_formulas`), :math:`K_{\rm ref} = K + \epsilon P`
 with :math:`\epsilon` solved for a chosen error (both errors are linear in
 :math:`\epsilon`):
 
@@ -47,6 +61,7 @@ import numpy as np
 import scipy.optimize
 
 import analytic
+from analytic.activations import get_activation
 from harness.calibrate._recursion import recursion_kernels
 from harness.stats import scale_free_errors
 
@@ -70,7 +85,8 @@ class WrongFormula:
     """A reference kernel for one kernel, with its exact distance from the truth.
 
     Attributes:
-      family: ``"scaled"``, ``"w_std"``, ``"dropped_bias"`` or ``"notebook_ntk"``.
+      family: one of the module docstring's, e.g. ``"scaled"``, ``"w_std"``,
+        ``"dropped_bias"`` or ``"entry_pair"``.
       label: what was changed, e.g. ``"×1.0123"``, ``"W_std·(1+0.003)"``,
         ``"no bias in block 2, layer 1"``.
       kernel: ``"nngp"`` or ``"ntk"``.
@@ -95,8 +111,9 @@ class WrongFormula:
         return cls(family, label, kernel, reference, error, entry, parameter)
 
 
-def _truth(xs, num_res_blocks, W_std, b_std) -> dict[str, np.ndarray]:
-    kernels = analytic.rmlp_kernels(xs, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std)
+def _truth(xs, **architecture) -> dict[str, np.ndarray]:
+    """Our analytic kernels of ``architecture`` (keywords of :func:`analytic.rmlp_kernels`)."""
+    kernels = analytic.rmlp_kernels(xs, **architecture)
     return {"nngp": kernels.nngp, "ntk": kernels.ntk}
 
 
@@ -113,11 +130,20 @@ def scaled_formulas(truth: dict[str, np.ndarray], epsilons: dict[str, float]) ->
 
 
 def perturbed_w_std_formulas(
-    xs, *, num_res_blocks: int, W_std: float, b_std: float, delta: float, kernels=KERNELS
+    xs,
+    *,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    activation="relu",
+    branch_scale: float = 1.0,
+    delta: float,
+    kernels=KERNELS,
 ) -> list[WrongFormula]:
     """Our analytic ``kernels`` evaluated at ``W_std·(1+delta)`` instead of ``W_std``."""
-    truth = _truth(xs, num_res_blocks, W_std, b_std)
-    wrong = _truth(xs, num_res_blocks, W_std * (1.0 + delta), b_std)
+    shape = dict(num_res_blocks=num_res_blocks, activation=activation, branch_scale=branch_scale)
+    truth = _truth(xs, **shape, W_std=W_std, b_std=b_std)
+    wrong = _truth(xs, **shape, W_std=W_std * (1.0 + delta), b_std=b_std)
     label = f"W_std·(1+{delta:.3g})"
     return [
         WrongFormula.against("w_std", label, k, wrong[k], truth[k], float(delta)) for k in kernels
@@ -130,29 +156,36 @@ def w_std_for_error(
     num_res_blocks: int,
     W_std: float,
     b_std: float,
+    activation="relu",
+    branch_scale: float = 1.0,
     kernel: str,
     target_error: float,
     max_delta: float = 0.5,
 ) -> float | None:
     """The ``δ > 0`` whose analytic ``kernel`` at ``W_std·(1+δ)`` is ``target_error`` off.
 
-    The error is increasing in ``δ`` near 0 (every layer's variance grows with
-    ``W_std``); the root is bracketed by doubling from ``1e-6`` and refined by
-    Brent's method to a relative tolerance of ``1e-6``. Returns None when even
-    ``max_delta`` falls short.
+    The error grows from 0 with ``δ`` (every layer's variance grows with
+    ``W_std``); the first root is bracketed by doubling from ``1e-6`` and refined
+    by Brent's method to a relative tolerance of ``1e-6``. Returns None when even
+    ``max_delta`` falls short, or when :func:`analytic.rmlp_kernels` refuses
+    ``W_std·(1+δ)`` (it leaves what float64 can follow) before the target is reached.
     """
-    truth = _truth(xs, num_res_blocks, W_std, b_std)[kernel]
+    shape = dict(num_res_blocks=num_res_blocks, activation=activation, branch_scale=branch_scale)
+    truth = _truth(xs, **shape, W_std=W_std, b_std=b_std)[kernel]
 
     def excess(delta: float) -> float:
-        wrong = _truth(xs, num_res_blocks, W_std * (1.0 + delta), b_std)[kernel]
+        wrong = _truth(xs, **shape, W_std=W_std * (1.0 + delta), b_std=b_std)[kernel]
         return scale_free_errors(wrong, truth)[0] - target_error
 
     lo, hi = 0.0, 1e-6
-    while excess(hi) < 0.0:
-        if hi >= max_delta:
-            return None
-        lo, hi = hi, min(2.0 * hi, max_delta)
-    return float(scipy.optimize.brentq(excess, lo, hi, rtol=1e-6))
+    try:
+        while excess(hi) < 0.0:
+            if hi >= max_delta:
+                return None
+            lo, hi = hi, min(2.0 * hi, max_delta)
+        return float(scipy.optimize.brentq(excess, lo, hi, rtol=1e-6))
+    except ValueError:  # the analytic kernels refuse this W_std (analytic._rmlp)
+        return None
 
 
 def dropped_bias_formulas(
@@ -161,22 +194,40 @@ def dropped_bias_formulas(
     num_res_blocks: int,
     W_std: float,
     b_std: float,
+    activation="relu",
+    branch_scale: float = 1.0,
     block: int,
     layer: int = 1,
     kernels=KERNELS,
 ) -> list[WrongFormula]:
-    """Both kernels without the bias of ``block`` (0-based), ``layer`` 0 or 1.
+    """Both kernels without the bias of ``block`` (0-based), ``layer`` 0 or 1: ReLU only.
 
     Computed with :func:`harness.calibrate._recursion.recursion_kernels`; the
     truth is our analytic kernels. With ``b_std = 0`` nothing is dropped and
     the true error is only rounding.
+
+    Raises:
+      ValueError: for an activation other than the ReLU (module docstring).
     """
-    truth = _truth(xs, num_res_blocks, W_std, b_std)
+    if get_activation(activation).name != "relu":
+        raise ValueError(
+            f"dropped_bias_formulas is written for the ReLU only, not {activation!s} "
+            "(harness/calibrate/_recursion.py)"
+        )
+    truth = _truth(
+        xs,
+        num_res_blocks=num_res_blocks,
+        W_std=W_std,
+        b_std=b_std,
+        activation=activation,
+        branch_scale=branch_scale,
+    )
     nngp, ntk = recursion_kernels(
         xs,
         num_res_blocks=num_res_blocks,
         W_std=W_std,
         b_std=b_std,
+        branch_scale=branch_scale,
         drop_bias=(block, layer),
     )
     wrong = {"nngp": nngp, "ntk": ntk}
@@ -187,22 +238,47 @@ def dropped_bias_formulas(
     ]
 
 
-def notebook_ntk_formula(xs, *, num_res_blocks: int, W_std: float, b_std: float) -> WrongFormula:
+def notebook_ntk_formula(
+    xs,
+    *,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    activation="relu",
+    branch_scale: float = 1.0,
+) -> WrongFormula:
     """The seed notebook's NTK (:func:`analytic.notebook_rmlp_ntk`), family ``"notebook_ntk"``.
 
     Right only at ``W_std = 1, b_std = 0``.
+
+    Raises:
+      ValueError: for any network but the seed's (ReLU, branch scale 1).
     """
-    truth = _truth(xs, num_res_blocks, W_std, b_std)["ntk"]
+    arch = analytic.Architecture(num_res_blocks, W_std, b_std, activation, branch_scale)
+    if not arch.is_seed:
+        raise ValueError(
+            "the seed notebook's NTK is a wrong formula for the ReLU network with branch "
+            f"scale 1 only, not {arch.activation} with branch scale {arch.branch_scale:g}"
+        )
+    truth = _truth(xs, **arch.kwargs())["ntk"]
     reference = analytic.notebook_rmlp_ntk(xs, num_res_blocks, W_std, b_std)
     return WrongFormula.against("notebook_ntk", "seed notebook NTK", "ntk", reference, truth, None)
 
 
 def bias_variance_formulas(
-    xs, *, num_res_blocks: int, W_std: float, b_std: float, kernels=KERNELS
+    xs,
+    *,
+    num_res_blocks: int,
+    W_std: float,
+    b_std: float,
+    activation="relu",
+    branch_scale: float = 1.0,
+    kernels=KERNELS,
 ) -> list[WrongFormula]:
     """Our analytic kernels with ``b_std`` written where ``b_std²`` belongs (``b_std > 0``)."""
-    truth = _truth(xs, num_res_blocks, W_std, b_std)
-    wrong = _truth(xs, num_res_blocks, W_std, float(np.sqrt(b_std)))
+    shape = dict(num_res_blocks=num_res_blocks, activation=activation, branch_scale=branch_scale)
+    truth = _truth(xs, **shape, W_std=W_std, b_std=b_std)
+    wrong = _truth(xs, **shape, W_std=W_std, b_std=float(np.sqrt(b_std)))
     label = "b_std in place of b_std²"
     return [
         WrongFormula.against("bias_variance", label, k, wrong[k], truth[k], b_std) for k in kernels

@@ -11,9 +11,9 @@ Truths these tests check against, none of them the code under test:
   ``tests/kernels/test_conditional.py``), and Flax networks with one bias
   vector removed, whose NNGP and ``J Jᵀ`` NTK are written out below.
 
-Seeds: conditional base seeds and input seeds 5001–5005, input seeds 5010–5030 and Flax seeds from
+Seeds: conditional base seeds and input seeds 5001–5006, input seeds 5010–5030 and Flax seeds from
 ``2·10⁹``. The study (``python -m harness.calibrate``) and its design used base
-and input seeds 1000–1035 and Flax seeds from ``10⁹``, so these are held-out
+and input seeds 1000–1061 and Flax seeds from ``10⁹``, so these are held-out
 runs, not the data the design was tuned on.
 
 Tolerances. The rule's size is :math:`2\\Phi(-3) = 0.27\\%` for Gaussian noise
@@ -41,13 +41,21 @@ import scipy.stats
 
 import analytic
 from harness.calibrate import StudyConfig
+from harness.calibrate import main as calibrate_main
+from harness.calibrate._cli import _default_out
+from harness.calibrate._design import DEEP_SMALL_WIDTH
+from harness.calibrate._design import INVERSE_SQRT_DEPTH
+from harness.calibrate._design import default_grid
+from harness.calibrate._design import with_shape
 from harness.calibrate._recursion import recursion_kernels
 from harness.calibrate._report import write_report
 from harness.calibrate._study import CalibrationResult
 from harness.calibrate._study import judge_config
+from harness.calibrate._study import run_calibration
 from harness.calibrate._study import sample_config
 from harness.calibrate._summary import size_summary
 from harness.calibrate._wrong_formulas import dropped_bias_formulas
+from harness.calibrate._wrong_formulas import notebook_ntk_formula
 from harness.calibrate._wrong_formulas import perturbed_w_std_formulas
 from harness.calibrate._wrong_formulas import scaled_formulas
 from harness.calibrate._wrong_formulas import w_std_for_error
@@ -68,6 +76,21 @@ _ROWS = (  # name, depth, W_std, b_std, inputs, widths, seeds, replicates, base 
 )
 SIZE_GRID = tuple(StudyConfig(*row[:-1], base_seed=row[-1], input_seed=row[-1]) for row in _ROWS)
 FLAX_SEED = 2 * 10**9
+#: Another network shape, held out: GELU (zero control variates) at branch scale 1/√L.
+OTHER_SHAPE = StudyConfig(
+    "gelu-stable",
+    4,
+    1.3,
+    0.4,
+    8,
+    (32, 128),
+    64,
+    4,
+    base_seed=5006,
+    input_seed=5006,
+    activation="gelu",
+    branch_scale=0.5,
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +123,43 @@ def test_numpy_recursion_reproduces_the_analytic_kernels():
                     for a, b in zip(exact, mine, strict=True):
                         worst = max(worst, float(np.linalg.norm(a - b) / np.linalg.norm(a)))
     assert worst <= 1e-12
+
+
+def test_numpy_recursion_with_a_branch_scale_reproduces_the_analytic_kernels():
+    """The branch scale α enters the NumPy recursion as α² on the branch: ≤ 1e-12 relative."""
+    worst = 0.0
+    for n_inputs, dim in ((6, 5), (4, 9)):
+        xs = gaussian_inputs(n_inputs, dim, seed=5010 + dim)
+        for L in (1, 4, 9):
+            for alpha in (0.0, 0.3, 0.5):
+                for b_std in (0.0, 0.7):
+                    arch = dict(num_res_blocks=L, W_std=1.4, b_std=b_std, branch_scale=alpha)
+                    exact = analytic.rmlp_kernels(xs, **arch)
+                    mine = recursion_kernels(xs, **arch)
+                    for a, b in zip(exact, mine, strict=True):
+                        worst = max(worst, float(np.linalg.norm(a - b) / np.linalg.norm(a)))
+    assert worst <= 1e-12
+
+
+def test_relu_only_wrong_formulas_refuse_other_networks():
+    """The dropped bias is a ReLU recursion; the notebook's NTK is the seed network's."""
+    xs = gaussian_inputs(6, 5, seed=5021)
+    arch = dict(num_res_blocks=2, W_std=1.2, b_std=0.5)
+    with pytest.raises(ValueError, match="ReLU only"):
+        dropped_bias_formulas(xs, **arch, activation="erf", block=0)
+    with pytest.raises(ValueError, match="branch scale 1 only"):
+        notebook_ntk_formula(xs, **arch, branch_scale=0.5)
+    (nngp, ntk) = dropped_bias_formulas(xs, **arch, branch_scale=0.5, block=1)
+    assert min(nngp.true_error, ntk.true_error) > 1e-3
+
+
+def test_a_w_std_the_analytic_kernels_refuse_is_out_of_reach_not_an_error():
+    """GELU, 10 blocks at ``α = 1/√10``: ``W_std = 2·1.2`` leaves float64's reach (refused)."""
+    xs = gaussian_inputs(8, 8, seed=5022)
+    arch = dict(num_res_blocks=10, W_std=2.0, b_std=0.5, activation="gelu", branch_scale=10**-0.5)
+    with pytest.raises(ValueError, match="cannot be computed reliably"):
+        analytic.rmlp_kernels(xs, **(arch | {"W_std": 2.4}))
+    assert w_std_for_error(xs, **arch, kernel="ntk", target_error=5.0) is None
 
 
 def test_dropping_a_zero_bias_changes_nothing_and_a_real_one_changes_both_kernels():
@@ -305,3 +365,96 @@ def test_report_states_what_the_records_hold(judged, tmp_path):
     assert overall["tests"] == len(above)
     assert overall["flagged"] == sum(r.flagged for r in above)
     assert math.isfinite(overall["power"])
+
+
+# --------------------------------------------------------------------------- other networks
+
+
+@pytest.mark.slow
+def test_another_activation_and_branch_scale_size_and_power():
+    """GELU at ``α = 1/√4``: ours is not rejected, wrong formulas at twice D are flagged.
+
+    4 blocks, ``W_std=1.3``, ``b_std=0.4``, widths 32 and 128, 64 networks per width, 4
+    replicates (base seed 5006). The control variates are zero here (ReLU with ``α = 1``
+    only), so this is the rule on the networks' own noise, and the truth is the GELU
+    recursion with the branch scale. As in the ReLU power test, a scaled kernel and
+    ``W_std·(1+δ)`` with the GELU's kernels are sized at twice the detectable error each
+    replicate reports, their expected misses follow from the rule's own law
+    (:func:`_miss_probability`) and must be below 0.01, and then every one is flagged.
+    """
+    config = OTHER_SHAPE
+    samples = sample_config(config)
+    xs, arch = samples.xs, config.architecture.kwargs()
+    exact = analytic.rmlp_kernels(xs, **arch)
+    correct, judged_formulas = [], []
+    for r in range(config.replicates):
+        for kernel, truth in zip(("nngp", "ntk"), exact, strict=True):
+            data = samples.per_width[kernel][r]
+            ours = formula_test(data, truth)
+            correct.append(ours)
+            D = ours.detectable_error
+            delta = w_std_for_error(xs, **arch, kernel=kernel, target_error=2 * D)
+            (scaled,) = scaled_formulas({kernel: truth}, {kernel: 2 * D})
+            (w_std,) = perturbed_w_std_formulas(xs, **arch, delta=delta, kernels=(kernel,))
+            assert w_std.true_error == pytest.approx(2 * D, rel=1e-4)
+            for formula in (scaled, w_std):
+                judged_formulas.append((formula, formula_test(data, formula.reference)))
+    assert [r.outcome for r in correct if r.outcome == "inconsistent"] == []
+    assert sum(r.formula_error_ci95[0] == 0.0 for r in correct) >= len(correct) - 1
+    expected_misses = sum(
+        _miss_probability(result, formula.true_error / result.detectable_error)
+        for formula, result in judged_formulas
+    )
+    assert expected_misses < 0.01, expected_misses
+    for formula, result in judged_formulas:
+        assert result.outcome == "inconsistent", (formula.label, result.reason)
+
+
+def test_the_grid_keeps_its_seeds_and_adds_other_networks_at_its_end():
+    """Rows are numbered in file order, so the new shapes left every earlier seed alone."""
+    grid = {c.name: c for c in default_grid()}
+    deep = grid["c26"]
+    assert all(getattr(deep, key) == value for key, value in DEEP_SMALL_WIDTH.items())
+    assert (deep.base_seed, deep.input_seed) == (1026, 1026)
+    assert (grid["f48"].base_seed, grid["f48"].input_seed) == (10**9 + 48 * 10**7, 1026)
+    shapes = {(c.activation, c.branch_scale) for c in grid.values() if not c.architecture.is_seed}
+    assert all(int(c.name[1:]) >= 49 for c in grid.values() if not c.architecture.is_seed)
+    assert {a.partition(":")[0] for a, _ in shapes} >= {"erf", "gelu", "leaky_relu", "sin"}
+    assert ("relu", 0.5) in shapes
+    assert ("relu", 1 / 3) in shapes
+
+
+def test_a_grid_takes_another_activation_and_branch_scale():
+    """``with_shape``: same names, seeds and design; ``1/sqrt(L)`` at each config's depth."""
+    grid = default_grid()[:3] + default_grid()[34:35]  # depth 1, and depth 0
+    reshaped = with_shape(grid, activation="leaky_relu:0.2", branch_scale=INVERSE_SQRT_DEPTH)
+    for old, new in zip(grid, reshaped, strict=True):
+        assert (new.name, new.base_seed, new.widths) == (old.name, old.base_seed, old.widths)
+        assert new.activation == "leaky_relu:0.2"
+    assert [c.branch_scale for c in reshaped] == [1.0, 1.0, 1.0, 1.0]
+    assert with_shape(grid[:1], branch_scale=0.25)[0].activation == "relu"
+    assert str(_default_out(False, "abrelu:-0.5,1.0", INVERSE_SQRT_DEPTH)) == (
+        "reports/calibration-abrelu--0.5_1.0-alpha-inv-sqrt-depth"
+    )
+    assert str(_default_out(True, None, 0.5)) == "reports/calibration-quick-alpha-0.5"
+
+
+def test_configs_the_analytic_kernels_refuse_are_errors_or_left_out():
+    """GELU at issue 10's deep case leaves what float64 can follow: refused before sampling."""
+    config = StudyConfig(
+        "deep-gelu", **(DEEP_SMALL_WIDTH | {"activation": "gelu"}), seeds=4, replicates=1
+    )
+    with pytest.raises(ValueError, match="deep-gelu: the NTK of this gelu network"):
+        run_calibration([config])
+    result = run_calibration([config], skip_refused=True)
+    assert result.records == ()
+    assert list(result.skipped) == ["deep-gelu"]
+
+
+@pytest.mark.bad_arguments("calibrate")
+def test_bad_input_exits_2_with_one_line(argv, message, cli_exit, tmp_path):
+    out = str(tmp_path / "o")
+    code, line = cli_exit(calibrate_main, ["--quick", "--quiet", "--out", out, *argv])
+    assert code == 2
+    assert message in line
+    assert not (tmp_path / "o").exists()  # refused before the folder was made
