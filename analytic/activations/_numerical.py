@@ -84,8 +84,16 @@ function whose declared ``scales`` or ``kinks`` are wrong.
 Accuracy, measured against 50-digit closed forms (``erf``, ``relu``, ``sin`` written as
 user functions) on pairs with variances 1e-4 to 1e5 and correlations to within 1e-13 of
 ±1: the base rule within 2e-12 of the pair's scale (typically 1e-13), the refined rule
-within 1e-14, and small gaps to 1e-11 relative; ``tanh`` through the whole recursion
-against a 30-digit reference: see ``tests/analytic/test_numerical_activations.py``.
+within 1e-14, and small gaps to 1e-11 relative. ``tanh`` through the whole recursion
+(near-duplicate and near-antipodal rows, depths 3 and 50, ``W_std`` 0.5 to 2, input
+scales 1e-3 to 30) within 1e-14 of a 30-digit reference
+(``tests/analytic/test_numerical_activations.py``).
+
+Cost: about 1.4e4 integrand evaluations per pair and layer at the base rule (98 outer
+× 140 inner nodes for an odd ``φ``), 1.8e4 at the refined one; with the plain-covariance
+check, three recursions per call. Measured on a shared 2-core CPU (load ~4), ``tanh``:
+depth 3, 16 inputs 0.6 s; depth 50, 16 inputs 7 s; compilation about 15 s per
+activation and input-size bucket.
 """
 
 from __future__ import annotations
