@@ -27,6 +27,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,10 @@ def pytest_configure(config):
     """One compilation cache for the session's jobs (see the module docstring), and no
     figures (``HARNESS_PLOTS=off``) except in the tests that check them (:func:`figures_on`)."""
     os.environ.setdefault("HARNESS_PLOTS", "off")
+    # A suite started in the background of a non-interactive shell inherits an ignored
+    # SIGINT, which every child would inherit too (the signal tests need the default).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if "HARNESS_COMPILATION_CACHE" not in os.environ:
         folder = tempfile.mkdtemp(prefix="harness-test-jax-cache-")
         os.environ["HARNESS_COMPILATION_CACHE"] = folder
