@@ -10,6 +10,9 @@ Public API:
 * :func:`notebook_rmlp_nngp`, :func:`notebook_rmlp_ntk`, :func:`notebook_rmlp_kernels`:
   the original (seed) notebook's recursions (its NTK is wrong unless ``W_std = 1``
   and ``b_std = 0``), kept as a reference candidate;
+* :func:`rmlp_nngp_correction`: the ``O(1/n)`` correction ``A`` of the mean NNGP at
+  width ``n`` (``E K̂_n = K_∞ + A/n + O(1/n²)``), from the layer-wise expansion
+  (:mod:`analytic._correction`);
 * :func:`relu_moments`: the arc-cosine kernels ``(V, V̇)`` of a ReLU
   (Cho & Saul 2009) for plain covariance entries;
 * :func:`rmlp_diagonal_log10`: how large the kernels get (``log10`` of the
@@ -28,6 +31,7 @@ inputs exact in :mod:`analytic._pairs` and :mod:`analytic._arccos`.
 
 from analytic._arccos import relu_moments
 from analytic._architecture import Architecture
+from analytic._correction import rmlp_nngp_correction
 from analytic._notebook import NotebookKernels
 from analytic._notebook import notebook_rmlp_kernels
 from analytic._notebook import notebook_rmlp_nngp
@@ -58,6 +62,7 @@ __all__ = [
     "rmlp_diagonal_log10",
     "rmlp_kernels",
     "rmlp_nngp",
+    "rmlp_nngp_correction",
     "rmlp_ntk",
     "validate_architecture",
 ]
