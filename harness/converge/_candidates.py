@@ -256,12 +256,13 @@ def _as_kernel(value, n: int, what: str) -> np.ndarray:
 
 
 def evaluate_candidate(
-    candidate: Candidate, xs, arch: Architecture | None
+    candidate: Candidate, xs, arch: Architecture | None, *, single: str = "ntk"
 ) -> dict[str, np.ndarray]:
     """Call the candidate per the contract; return ``{"ntk": K}`` or ``{"nngp": K, "ntk": K}``.
 
     ``arch=None`` (a custom ``--model``, which has no architecture the harness knows)
-    calls it as ``function(xs)``.
+    calls it as ``function(xs)``. ``single`` is what one array stands for: the NTK
+    for a limit's formula, the NNGP for a correction's (:mod:`harness.correction`).
     """
     xs = np.array(xs, dtype=np.float64, copy=True)  # the networks' inputs stay untouched
     xs.setflags(write=False)
@@ -292,7 +293,7 @@ def evaluate_candidate(
         except (Exception, SystemExit) as error:  # the user's code: report, never crash or exit
             raise UsageError(f"{what} {raised(error)}") from None
         try:
-            kernels = _unpack(result, n, what)
+            kernels = _unpack(result, n, what, single)
             return {
                 kind: _as_kernel(value, n, f"{what} ({kind.upper()})") for kind, value in kernels
             }
@@ -329,13 +330,13 @@ def _is_row(value) -> bool:
         return False
 
 
-def _unpack(result, n: int, what: str) -> list[tuple[str, object]]:
-    """``[("ntk", K)]`` or ``[("nngp", K), ("ntk", K)]`` per the contract.
+def _unpack(result, n: int, what: str, single: str = "ntk") -> list[tuple[str, object]]:
+    """``[(single, K)]`` or ``[("nngp", K), ("ntk", K)]`` per the contract.
 
     Attributes are read once each (a property may compute, or count its reads).
     """
     if isinstance(result, np.ndarray):
-        return [("ntk", result)]
+        return [(single, result)]
     nngp = getattr(result, "nngp", _MISSING)
     ntk = getattr(result, "ntk", _MISSING) if nngp is not _MISSING else _MISSING
     if ntk is not _MISSING:
@@ -345,9 +346,11 @@ def _unpack(result, n: int, what: str) -> list[tuple[str, object]]:
             raise UsageError(f"{what} returned a mapping without keys 'nngp' and 'ntk'")
         return [("nngp", result["nngp"]), ("ntk", result["ntk"])]
     if not isinstance(result, tuple | list):
-        return [("ntk", result)]
+        return [(single, result)]
     kind = type(result).__name__
-    expected = f"expected the NTK as a ({n}, {n}) NumPy array, or a pair (nngp, ntk) of them"
+    expected = (
+        f"expected the {single.upper()} as a ({n}, {n}) NumPy array, or a pair (nngp, ntk) of them"
+    )
     if result and all(_is_row(row) for row in result):  # a kernel written as nested lists
         try:
             shape = f"of shape {np.shape(result)}"

@@ -6,7 +6,9 @@ directly. See ``--help`` for the options and
 :mod:`harness.converge._config` for why the defaults are what they are.
 
 ``--model pkg.module:factory`` (with ``--readout NAME``) judges candidates on a
-custom Flax model instead (:mod:`harness.converge._model`).
+custom Flax model instead (:mod:`harness.converge._model`). ``--correction`` measures
+the ``O(1/n)`` correction of the NNGP instead (:mod:`harness.correction`, whose options
+then apply).
 
 Exit status: 0 on success; 2 with a one-line ``error: ...`` for bad input
 (widths, inputs file, candidate spec, a misbehaving ``--model``, config mismatch in
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
 from harness.converge._config import DEFAULT_BUDGET
 from harness.converge._config import SAMPLERS
@@ -117,6 +120,11 @@ def build_parser() -> ArgumentParser:
         "then marginalised over them (low noise); without it, the outputs' second moment"
     )
     parser.add_argument("--readout", metavar="NAME", default=None, help=readout_help)
+    correction_help = (
+        "measure the O(1/n) finite-width correction of the NNGP instead, and judge correction "
+        "formulas: the options are then those of python -m harness.correction --help"
+    )
+    parser.add_argument("--correction", action="store_true", help=correction_help)
     add_run_options(parser, default_out=DEFAULT_OUT)
     return parser
 
@@ -182,7 +190,17 @@ def _summary(results: dict, out: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    """Parse ``argv``, run the measurement, print the headlines; return the exit status."""
+    """Parse ``argv``, run the measurement, print the headlines; return the exit status.
+
+    ``--correction`` anywhere in ``argv`` runs :mod:`harness.correction` instead (the
+    finite-width correction), with the other arguments.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--correction" in argv:
+        from harness.correction._cli import main as correction_main
+
+        rest = [a for a in argv if a != "--correction"]
+        return correction_main(rest, prog="python -m harness.converge --correction")
     return run_job(
         argv,
         prog="python -m harness.converge",

@@ -44,6 +44,19 @@ A custom Flax model (``--model`` on the command line, :mod:`harness.converge._mo
 the readout submodule whose parameters the NNGP estimate marginalises (None: the
 outputs' second moment). There is no analytic reference then: ``Judgement.analytic``
 is empty, and the formula is required.
+
+A formula for the ``O(1/n)`` correction (``python -m harness.correction``)::
+
+    def my_correction(xs, arch):   # A in E K̂_n = K_∞ + A/n + O(1/n²), for the NNGP
+        ...
+
+    verdict = harness.judge(correction=my_correction, seeds=2**17)
+    verdict.nngp                   # NNGP correction, candidate `my_correction`: …
+    verdict.analytic["nngp"]       # our formula (analytic.rmlp_nngp_correction) on the same run
+
+It is the correction run in memory (:func:`harness.correction.run_correction`): options
+are :class:`~harness.correction.CorrectionConfig`'s fields (widths default to 8..64,
+``seeds=None`` to its ``2**18`` networks per width).
 """
 
 from __future__ import annotations
@@ -60,6 +73,7 @@ from harness.converge._report import headlines
 from harness.converge._run import KERNELS
 from harness.converge._run import measure_and_judge
 from harness.converge._run import prepare
+from harness.correction import CorrectionConfig
 from harness.runs import CompileLog
 from harness.runs import InMemoryStore
 from harness.runs import UsageError
@@ -140,6 +154,10 @@ class Judgement:
     results: dict
 
     def __repr__(self) -> str:
+        if self.results.get("kind") == "correction":
+            from harness.correction._report import headlines as correction_headlines
+
+            return "\n".join(correction_headlines(self.results))
         return "\n".join(headlines(self.results))
 
 
@@ -189,6 +207,7 @@ def judge(
     readout: str | None = None,
     name: str | None = None,
     quiet: bool = True,
+    correction=None,
     **options,
 ) -> Judgement:
     """Judge ``formula`` against finite networks, in memory; see the module docstring.
@@ -209,6 +228,9 @@ def judge(
       readout: with ``model``, its readout submodule (``--readout``).
       name: the formula's name in headlines (default: its ``__name__``).
       quiet: no progress bar and no notices.
+      correction: a formula ``f(xs, arch)`` for the NNGP's ``1/n`` coefficient ``A``
+        (module docstring); then ``formula`` and ``model`` are not taken, and the
+        options are :class:`~harness.correction.CorrectionConfig`'s.
       **options: :class:`~harness.converge.ConvergeConfig` fields by name.
 
     Raises:
@@ -217,6 +239,10 @@ def judge(
       NonFiniteKernelError: a network's kernel holds NaN/Inf.
     """
     start = time.perf_counter()
+    if correction is not None:
+        if formula is not None or model is not None:
+            raise UsageError("judge: correction= is judged on its own; drop formula and model")
+        return _judge_correction(correction, inputs, widths, seeds, name, quiet, options)
     if model is not None:
         if formula is None:
             raise UsageError(
@@ -254,3 +280,49 @@ def judge(
         for k in KERNELS
     }
     return Judgement(mine["nngp"], mine["ntk"], analytic, judged.results)
+
+
+_CORRECTION_OPTIONS = tuple(
+    f.name
+    for f in dataclasses.fields(CorrectionConfig)
+    if f.name not in ("widths", "seeds", "candidates", "inputs_file", "inputs_sha256")
+)
+
+
+def _judge_correction(formula, inputs, widths, seeds, name, quiet, options) -> Judgement:
+    """:func:`judge` of a correction formula (module docstring)."""
+    from harness.correction._run import measure_correction
+
+    unknown = sorted(set(options) - set(_CORRECTION_OPTIONS))
+    if unknown:
+        raise UsageError(
+            f"judge: unknown option(s) {', '.join(unknown)} for correction=; options are "
+            f"{', '.join(_CORRECTION_OPTIONS)}"
+        )
+    fields = dict(options)
+    if widths is not None:
+        fields["widths"] = parse_widths(widths) if isinstance(widths, str) else tuple(widths)
+    if seeds is not None:
+        fields["seeds"] = seeds
+    if inputs is not None:
+        try:
+            inputs = check_inputs_array(np.asarray(inputs), "judge: inputs")
+        except (TypeError, ValueError):
+            raise UsageError("judge: inputs must be an (N, d) array of numbers") from None
+        fields |= {
+            "n_inputs": inputs.shape[0],
+            "input_dim": inputs.shape[1],
+            "inputs_sha256": inputs_sha256(inputs),
+        }
+    try:
+        config = CorrectionConfig(**fields)
+    except TypeError as error:
+        raise UsageError(f"judge: {error}") from None
+    candidate = callable_candidate(formula, name)
+    results, tests = measure_correction(
+        config, xs=inputs, candidates=(candidate,), in_memory=True, quiet=quiet
+    )
+    label = f"NNGP correction, candidate `{candidate.name}`"
+    mine = None if tests.get(candidate.name) is None else Verdict(label, tests[candidate.name])
+    ours = {} if tests["ours"] is None else {"nngp": Verdict("NNGP correction", tests["ours"])}
+    return Judgement(mine, None, ours, results)

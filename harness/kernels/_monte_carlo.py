@@ -82,6 +82,10 @@ def _one_seed(model, key, xs, ntk_method, precision, controls=False):
     variables = draw_parameters(model, key, xs.shape[-1])
     trace = model_trace(model, variables, xs, precision=precision)
     nngp = readout_marginal_nngp(trace, W_std=model.W_std, precision=precision)
+    if ntk_method is None:
+        if not controls:
+            return nngp
+        return nngp, network_controls(model, variables, trace, xs, precision=precision)[0]
     if ntk_method == "factored":
         ntk = factored_ntk_from_trace(
             variables,
@@ -150,7 +154,8 @@ def per_seed_kernels(
       keys: PRNG keys, one per network: raw ``uint32[S, 2]`` keys
         (``jax.random.PRNGKey``) or a typed key array of shape ``(S,)``.
       xs: inputs, shape ``(N, d)``.
-      ntk_method: ``"factored"`` or ``"jacobian"`` (unchunked ``J Jᵀ``).
+      ntk_method: ``"factored"`` or ``"jacobian"`` (unchunked ``J Jᵀ``); ``None``: the
+        NNGP alone (a forward pass; with ``control_variates``, ``(nngp, c_nngp)``).
       precision: matmul precision; ``None`` uses ``model.precision``.
       seed_loop: ``"vmap"`` computes all networks at once (``jax.vmap``: the
         parallel choice on accelerators, memory ∝ S); ``"map"`` computes one
@@ -164,7 +169,7 @@ def per_seed_kernels(
         variates ``(C_nngp, C_ntk)`` (:mod:`harness.kernels._control`), as
         ``(nngp, ntk, c_nngp, c_ntk)``.
     """
-    if ntk_method not in NTK_METHODS_PER_SEED:
+    if ntk_method is not None and ntk_method not in NTK_METHODS_PER_SEED:
         raise ValueError(f"ntk_method must be one of {NTK_METHODS_PER_SEED}, not {ntk_method!r}")
     check_model(model)
     check_inputs(xs, model)

@@ -14,7 +14,11 @@ Gur-Ari 2019; Hanin & Nica 2019). This module measures it with its uncertainty.
 **Estimate.** :math:`\hat A = \sum_w a_w m_w` with the fit's fixed design
 coefficients :math:`a_w` (:math:`\sum_w a_w = 0`, :math:`\sum_w a_w/n_w = 1`,
 and :math:`\sum_w a_w/n_w^2 = 0` with three or more widths), so that its error is
-a fixed combination of independent seed means: per entry
+a fixed combination of independent seed means (the noise law is the one of
+:mod:`harness.stats._extrapolation`, ``estimand="correction"``). With a known limit
+(``limit=``: an analytic :math:`K_\infty`) the fit is of :math:`m_w - K_\infty`
+without intercept (:math:`\sum_w a_w/n_w = 1`, :math:`\sum_w a_w/n_w^2 = 0`), about
+seven times less variance at widths 8..64, and a wrong limit shows as lack of fit: per entry
 :math:`\mathrm{se}_j^2 = \sum_w a_w^2 V_{wj}/S_w` with Satterthwaite degrees of
 freedom :math:`\nu_j`, and the pointwise 95% interval
 :math:`\hat A_j \pm t_{\nu_j, 0.975}\mathrm{se}_j`.
@@ -32,6 +36,14 @@ too; each entry's :math:`z_j = \hat B_j/\mathrm{se}(\hat B_j)` is referred to
 Student's t and the largest to the Bonferroni cut at level 5%. ``curvature_matters``
 is whether it passes: whether the :math:`1/n` law alone would misdescribe these
 widths. With two widths the question cannot be asked (None).
+
+**Judging a correction formula** (:func:`correction_test`) is the formula test's rule
+(:mod:`harness.stats._formula_test`) applied to :math:`\hat A` in place of
+:math:`\hat K_\infty`: the same two tests at the same size, the same interval and
+detectable error, on entries made scale-free by the *kernel's* diagonal (the
+correction's own diagonal vanishes for ReLU networks). A rejected lack of fit makes
+it inconclusive: higher orders than :math:`1/n^2` (or a wrong known limit) would bias
+:math:`\hat A`, and a bias is not a formula error.
 """
 
 from __future__ import annotations
@@ -43,21 +55,29 @@ from collections.abc import Mapping
 import numpy as np
 import scipy
 
-from harness.stats._extrapolation import _satterthwaite_rows
-from harness.stats._extrapolation import _top_eigenvalue
-from harness.stats._extrapolation import _weighted_fit
-from harness.stats._extrapolation import satterthwaite
+from harness.stats._extrapolation import extrapolate_to_infinite_width
 from harness.stats._extrapolation import validated_widths
-from harness.stats._layout import KernelLayout
+from harness.stats._formula_test import DEFAULT_POWER
+from harness.stats._formula_test import DEFAULT_SIZE
+from harness.stats._formula_test import FormulaTest
+from harness.stats._formula_test import formula_test
+from harness.stats._moments import WidthMoments
 from harness.stats._noise_law import entry_cuts
 from harness.stats._noise_law import interval_quantile
 
-__all__ = ["FiniteWidthCorrection", "finite_width_correction"]
+__all__ = [
+    "DEFAULT_CORRECTION_TOLERANCE",
+    "FiniteWidthCorrection",
+    "correction_test",
+    "finite_width_correction",
+]
 
 #: Level of the pointwise intervals and of the Frobenius resolution.
 LEVEL = 0.95
 #: Family-wise level of the test of the :math:`1/n^2` term.
 CURVATURE_LEVEL = 0.05
+#: Relative error of a correction formula below which it may be called consistent.
+DEFAULT_CORRECTION_TOLERANCE = 0.1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -66,18 +86,21 @@ class FiniteWidthCorrection:
 
     Attributes:
       widths, seeds: the widths used (those with two or more seeds) and their seeds.
-      limit: :math:`\\hat K_\\infty` of the same fit.
+      limit: :math:`\\hat K_\\infty` of the same fit, or the known limit.
+      limit_known: whether ``limit`` was given (the fit then has no intercept).
       coefficient: :math:`\\hat A`.
       se: its per-entry standard error; ``ci95_low``, ``ci95_high``: pointwise 95%.
       relative_halfwidth: :math:`q\\,\\mathrm{se}/\\lVert\\hat A\\rVert_F` (module docstring).
       curvature: :math:`\\hat B` (None with two widths); ``curvature_z``: the largest
         :math:`|\\hat B_j|/\\mathrm{se}_j`; ``curvature_cut``: its Bonferroni cut;
         ``curvature_matters``: ``curvature_z > curvature_cut`` (None with two widths).
+      lack_of_fit: ``(F, p)`` of the fitted law over the widths, or None.
     """
 
     widths: tuple[int, ...]
     seeds: tuple[int, ...]
     limit: np.ndarray
+    limit_known: bool
     coefficient: np.ndarray
     se: np.ndarray
     ci95_low: np.ndarray
@@ -87,6 +110,7 @@ class FiniteWidthCorrection:
     curvature_z: float | None
     curvature_cut: float | None
     curvature_matters: bool | None
+    lack_of_fit: tuple[float, float] | None = None
 
     def to_json(self) -> dict:
         """JSON-ready: matrices as nested lists."""
@@ -94,10 +118,12 @@ class FiniteWidthCorrection:
         def matrix(a):
             return None if a is None else np.asarray(a, np.float64).tolist()
 
+        lof = None if self.lack_of_fit is None else [_plain(v) for v in self.lack_of_fit]
         return {
             "widths": list(self.widths),
             "seeds": list(self.seeds),
             "limit": matrix(self.limit),
+            "limit_known": self.limit_known,
             "coefficient": matrix(self.coefficient),
             "se": matrix(self.se),
             "ci95": [matrix(self.ci95_low), matrix(self.ci95_high)],
@@ -108,6 +134,7 @@ class FiniteWidthCorrection:
                 "cut": _plain(self.curvature_cut),
                 "matters": self.curvature_matters,
             },
+            "lack_of_fit": lof,
         }
 
 
@@ -115,58 +142,55 @@ def _plain(x) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _coefficient(row: np.ndarray, means: np.ndarray, variances: np.ndarray, seeds: np.ndarray):
-    """``(Σ c_w m_w, per-entry se, Satterthwaite df)`` for design coefficients ``row``."""
-    value = np.tensordot(row, means, axes=1)
-    parts = (row**2 / seeds)[:, None] * variances.reshape(len(row), -1)
-    se = np.sqrt(parts.sum(axis=0)).reshape(value.shape)
-    df = _satterthwaite_rows(parts, seeds - 1.0).reshape(value.shape)
-    return value, se, df
+def _per_entry(est, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Per-entry ``(se, df)`` of a plain-layout estimate, in the kernel's shape."""
+    se = est.layout.matrix(est.entry_se).reshape(shape)
+    df = est.layout.matrix(est.entry_df).reshape(shape)
+    return se, df
 
 
-def finite_width_correction(per_width: Mapping[int, np.ndarray]) -> FiniteWidthCorrection:
+def _used(per_width) -> dict:
+    widths, items = validated_widths(per_width)
+    used = {w: item for w, item in zip(widths, items, strict=True) if _count(item) >= 2}
+    if len(used) < 2:
+        raise ValueError("the 1/n coefficient needs two or more widths with two or more seeds")
+    return used
+
+
+def _count(item) -> int:
+    return item.count if isinstance(item, WidthMoments) else int(item.shape[0])
+
+
+def finite_width_correction(
+    per_width: Mapping[int, np.ndarray | WidthMoments], *, limit: np.ndarray | None = None
+) -> FiniteWidthCorrection:
     """Measure :math:`A` in :math:`\\mathbb E\\hat K_n = K_\\infty + A/n (+ B/n^2)`.
 
     Args:
       per_width: width to per-seed kernels ``(S_w, *shape)``, as for
-        :func:`~harness.stats.formula_test`.
+        :func:`~harness.stats.formula_test`, or to their
+        :class:`~harness.stats.WidthMoments`.
+      limit: a known :math:`K_\\infty` (kernel shape); the fit then has no intercept.
 
     Raises:
       ValueError: fewer than two widths with two or more seeds, or bad input.
     """
-    widths, stacks = validated_widths(per_width)
-    used = [(w, s) for w, s in zip(widths, stacks, strict=True) if s.shape[0] >= 2]
-    if len(used) < 2:
-        raise ValueError("the 1/n coefficient needs two or more widths with two or more seeds")
-    widths = tuple(w for w, _ in used)
-    stacks = [s for _, s in used]
-    n = np.asarray(widths, np.float64)
-    S = np.asarray([s.shape[0] for s in stacks], np.float64)
-    means = np.stack([s.mean(axis=0) for s in stacks])
-    variances = np.stack([s.var(axis=0, ddof=1) for s in stacks])
-    design, projector = _weighted_fit(n, S * n / np.sum(S * n))
-    a = projector[1] * n[0]
-    coefficient, se, df = _coefficient(a, means, variances, S)
+    used = _used(per_width)
+    est = extrapolate_to_infinite_width(used, estimand="correction", limit=limit)
+    shape = est.means.shape[1:]
+    coefficient = est.kernel
+    se, df = _per_entry(est, shape)
     t = scipy.stats.t.ppf(0.5 + LEVEL / 2, np.where(np.isfinite(df), df, 1e7))
-    low, high = coefficient - t * se, coefficient + t * se
-
-    layout = KernelLayout.plain(stacks[0].shape[1:])
-    deviations = [layout.vector(s) - layout.vector(s).mean(axis=0) for s in stacks]
-    factors = a**2 / (S * (S - 1.0))
-    se_total = float(np.sqrt(np.sum(se**2)))
-    top = _top_eigenvalue(deviations, factors)
-    rank = se_total**2 / top if top > 0 else 1.0
-    parts = a**2 * variances.reshape(len(widths), -1).sum(axis=1) / S
-    df_total = satterthwaite(parts, S - 1.0)
     norm = float(np.linalg.norm(coefficient))
     halfwidth = math.nan
-    if norm > 0 and math.isfinite(df_total):
-        halfwidth = interval_quantile(rank, df_total, LEVEL) * se_total / norm
+    if norm > 0 and math.isfinite(est.df) and math.isfinite(est.rank):
+        halfwidth = interval_quantile(est.rank, est.df, LEVEL) * est.se / norm
 
     curvature = curvature_z = cut = matters = None
-    if design.shape[1] == 3:
-        b = projector[2] * n[0] ** 2
-        curvature, se_b, df_b = _coefficient(b, means, variances, S)
+    if len(est.widths) >= 3:
+        b = extrapolate_to_infinite_width(used, estimand="curvature", limit=limit)
+        curvature = b.kernel
+        se_b, df_b = _per_entry(b, shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(se_b > 0, np.abs(curvature) / se_b, 0.0)
         distinct = np.triu_indices(z.shape[0]) if z.ndim == 2 else (slice(None),)
@@ -175,17 +199,48 @@ def finite_width_correction(per_width: Mapping[int, np.ndarray]) -> FiniteWidthC
         dfs = np.where(np.isfinite(df_b[distinct]), df_b[distinct], 1e7)
         cut = float(entry_cuts(dfs, CURVATURE_LEVEL / dfs.size)[worst])
         matters = curvature_z > cut
+    if limit is None:
+        fitted_limit = extrapolate_to_infinite_width(used).kernel
+    else:
+        fitted_limit = np.asarray(limit, dtype=np.float64)
     return FiniteWidthCorrection(
-        widths=widths,
-        seeds=tuple(int(s) for s in S),
-        limit=np.tensordot(projector[0], means, axes=1),
+        widths=est.widths,
+        seeds=est.seeds,
+        limit=fitted_limit,
+        limit_known=limit is not None,
         coefficient=coefficient,
         se=se,
-        ci95_low=low,
-        ci95_high=high,
+        ci95_low=coefficient - t * se,
+        ci95_high=coefficient + t * se,
         relative_halfwidth=halfwidth,
         curvature=curvature,
         curvature_z=curvature_z,
         curvature_cut=cut,
         curvature_matters=matters,
+        lack_of_fit=est.lack_of_fit,
+    )
+
+
+def correction_test(
+    per_width: Mapping[int, np.ndarray | WidthMoments],
+    reference: np.ndarray,
+    *,
+    limit: np.ndarray | None = None,
+    tolerance: float = DEFAULT_CORRECTION_TOLERANCE,
+    size: float = DEFAULT_SIZE,
+    power: float = DEFAULT_POWER,
+) -> FormulaTest:
+    """Decide whether ``reference`` is the :math:`1/n` coefficient :math:`A` of the networks.
+
+    The formula test's rule on :math:`\\hat A` (module docstring); arguments as
+    :func:`finite_width_correction` and :func:`~harness.stats.formula_test`.
+    """
+    return formula_test(
+        _used(per_width),
+        reference,
+        tolerance=tolerance,
+        size=size,
+        power=power,
+        estimand="correction",
+        limit=limit,
     )

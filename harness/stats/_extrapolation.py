@@ -64,6 +64,17 @@ covariances. The rule uses
 * per entry :math:`j`, :math:`\mathrm{se}_j^2 = \hat C_{jj}` and its own
   Satterthwaite :math:`\nu_j`.
 
+**Other estimands, a known limit, and moments.** The same fixed-combination
+argument holds for any row of the fit: :math:`\hat A = \sum_w a_w m_w` (``estimand
+= "correction"``) and :math:`\hat B` (``"curvature"``) get their noise law exactly as
+:math:`\hat K_\infty` does. When :math:`K_\infty` is known (``limit``, e.g. an
+analytic kernel already judged by the formula test), the fit is of
+:math:`m_w - K_\infty = A/n_w (+ B/n_w^2)` without intercept, which divides the
+variance of :math:`\hat A` by about 7 at widths 8..64; a wrong ``limit`` leaves a
+constant in the residuals, which the lack-of-fit test sees. Per-width data may be
+per-seed stacks or their sufficient statistics (:class:`~harness.stats.WidthMoments`),
+with which the top eigenvalue is that of :math:`\sum_w f_w D\,\mathrm{scatter}_w D`.
+
 **Lack of fit** of the fitted law (:math:`W \ge 4`: one more width than
 the quadratic fit's parameters). With the fit's hat
 matrix :math:`H` and :math:`P = (I-H)^\top \Omega (I-H)`, the weighted residual
@@ -87,8 +98,13 @@ import numpy as np
 import scipy  # scipy.stats loads on first use (SciPy imports submodules lazily)
 
 from harness.stats._layout import KernelLayout
+from harness.stats._moments import WidthMoments
 
-__all__ = ["WidthExtrapolation", "extrapolate_to_infinite_width"]
+__all__ = ["ESTIMANDS", "WidthExtrapolation", "extrapolate_to_infinite_width"]
+
+#: What the fit estimates: the intercept :math:`K_\infty`, the :math:`1/n` coefficient
+#: :math:`A` or the :math:`1/n^2` coefficient :math:`B`.
+ESTIMANDS = ("limit", "correction", "curvature")
 
 #: Below this fraction of the kernel's own scale a standard error is rounding, not noise.
 NOISE_FLOOR = 1e-10
@@ -147,54 +163,67 @@ class WidthExtrapolation:
 
 
 def extrapolate_to_infinite_width(
-    per_width: Mapping[int, np.ndarray],
+    per_width: Mapping[int, np.ndarray | WidthMoments],
     *,
     extrapolate: bool = True,
     layout: KernelLayout | None = None,
+    estimand: str = "limit",
+    limit: np.ndarray | None = None,
 ) -> WidthExtrapolation:
     r"""Weighted least-squares extrapolation of seed means to infinite width, and its noise.
 
     Args:
-      per_width: width :math:`n_w` to per-seed kernels of shape ``(S_w, *shape)``.
+      per_width: width :math:`n_w` to per-seed kernels of shape ``(S_w, *shape)``, or to
+        their :class:`~harness.stats.WidthMoments`.
       extrapolate: fit :math:`m_w = K_\infty + A/n_w (+ B/n_w^2)`; if False, or with one
         usable width, the estimate is the largest width's seed mean.
       layout: how entries are weighted and scaled; default: every entry,
         unscaled (``se`` is then the plain Frobenius standard error).
+      estimand: which coefficient ``kernel`` holds, with its noise law: ``"limit"``
+        (:math:`\hat K_\infty`), ``"correction"`` (:math:`\hat A`) or ``"curvature"``
+        (:math:`\hat B`, three or more widths).
+      limit: a known :math:`K_\infty`; the fit then has no intercept (module docstring).
 
     Raises:
       ValueError: on an empty mapping, non-positive widths, inconsistent
-        shapes or non-finite kernels.
+        shapes or non-finite kernels; an estimand the widths cannot give.
     """
-    widths, stacks = validated_widths(per_width)
-    multi_seed = [i for i, stack in enumerate(stacks) if stack.shape[0] >= 2]
+    if estimand not in ESTIMANDS:
+        raise ValueError(f"estimand must be one of {ESTIMANDS}, got {estimand!r}")
+    if limit is not None and estimand == "limit":
+        raise ValueError("a known limit leaves nothing to estimate for estimand 'limit'")
+    widths, items = validated_widths(per_width)
+    multi_seed = [i for i, item in enumerate(items) if _count(item) >= 2]
     if multi_seed:
         widths = tuple(widths[i] for i in multi_seed)
-        stacks = [stacks[i] for i in multi_seed]
+        items = [items[i] for i in multi_seed]
     if layout is None:
-        layout = KernelLayout.plain(stacks[0].shape[1:])
-    seeds = tuple(int(stack.shape[0]) for stack in stacks)
-    means = np.stack([stack.mean(axis=0) for stack in stacks])
+        layout = KernelLayout.plain(_mean(items[0]).shape)
+    seeds = tuple(_count(item) for item in items)
+    means = np.stack([_mean(item) for item in items])
     n = np.asarray(widths, dtype=np.float64)
     S = np.asarray(seeds, dtype=np.float64)
+    offset = 0.0 if limit is None else np.asarray(limit, dtype=np.float64)
 
     use_fit = extrapolate and len(widths) >= 2
     correction = None
-    order = 0
     if use_fit:
         weights = S * n / np.sum(S * n)
-        design, projector = _weighted_fit(n, weights)
-        coefficients = projector[0]
-        correction = np.tensordot(projector[1] * n[0], means, axes=1)
-        order = design.shape[1] - 1
+        design, projector = _weighted_fit(n, weights, intercept=limit is None)
+        rows = _coefficient_rows(projector, n[0], intercept=limit is None)
+        if estimand not in rows:
+            raise ValueError(f"{len(widths)} widths give no {estimand} coefficient")
+        coefficients = rows[estimand]
+        correction = np.tensordot(rows["correction"], means - offset, axes=1)
+    elif estimand != "limit":
+        raise ValueError(f"the {estimand} coefficient needs a fit over two or more widths")
     else:
         coefficients = np.zeros(len(widths))
         coefficients[-1] = 1.0
-    kernel = np.tensordot(coefficients, means, axes=1)
+    kernel = np.tensordot(coefficients, means - offset, axes=1)
 
-    vectors = [layout.vector(stack) for stack in stacks]
-    deviations = [v - v.mean(axis=0) for v in vectors]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        entry_variances = np.stack([np.sum(d**2, axis=0) / (len(d) - 1) for d in deviations])
+    mean_vectors = np.stack([layout.vector(m) for m in means])
+    entry_variances = np.stack([_entry_variances(item, layout) for item in items])
     variances = entry_variances.sum(axis=1)
     a = coefficients**2 / S
     se = df = top = rank = math.nan
@@ -205,15 +234,16 @@ def extrapolate_to_infinite_width(
         entry_parts = a[:, None] * entry_variances
         entry_se = np.sqrt(entry_parts.sum(axis=0))
         entry_df = _satterthwaite_rows(entry_parts, S - 1.0)
-        top = _top_eigenvalue(deviations, a / (S - 1.0))
+        top = _top_eigenvalue(items, a / (S - 1.0), layout)
         rank = float(se**2 / top) if top > 0 else math.nan
 
     lack_of_fit = None
-    if use_fit and len(widths) > order + 1 and np.isfinite(se):
+    parameters = design.shape[1] if use_fit else 0
+    if use_fit and len(widths) > parameters and np.isfinite(se):
         residual_map = np.eye(len(widths)) - design @ projector
         P = residual_map.T @ (weights[:, None] * residual_map)
-        mean_vectors = np.stack([v.mean(axis=0) for v in vectors])
-        residuals = residual_map @ mean_vectors
+        offset_vector = 0.0 if limit is None else layout.vector(offset)
+        residuals = residual_map @ (mean_vectors - offset_vector)
         statistic = float(np.sum(weights * np.sum(residuals**2, axis=1)))
         lack_of_fit = _lack_of_fit(statistic, P, variances, S)
 
@@ -238,8 +268,44 @@ def extrapolate_to_infinite_width(
     )
 
 
-def validated_widths(per_width: Mapping[int, np.ndarray]) -> tuple[tuple[int, ...], list]:
-    """Widths ascending and their stacks as float64; raises ValueError on bad input."""
+def _count(item) -> int:
+    return item.count if isinstance(item, WidthMoments) else int(item.shape[0])
+
+
+def _mean(item) -> np.ndarray:
+    return item.mean if isinstance(item, WidthMoments) else item.mean(axis=0)
+
+
+def _layout_map(item: WidthMoments, layout: KernelLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the layout's entries among the moments' distinct entries, and their factors."""
+    size = item.mean.shape[0]
+    if layout.rows.size and len(layout.shape) == 2:
+        low, high = np.minimum(layout.rows, layout.cols), np.maximum(layout.rows, layout.cols)
+    else:  # the plain layout of a square kernel lists every entry
+        low, high = (a.ravel() for a in np.indices((size, size)))
+        low, high = np.minimum(low, high), np.maximum(low, high)
+    index = low * size - low * (low - 1) // 2 + (high - low)
+    return index, layout.weight / layout.scale
+
+
+def _entry_variances(item, layout: KernelLayout) -> np.ndarray:
+    """Per-entry seed variances (ddof 1) on the layout's vector; NaN with one seed."""
+    count = _count(item)
+    if isinstance(item, WidthMoments):
+        if count < 2:
+            return np.full(layout.size, math.nan)
+        index, factor = _layout_map(item, layout)
+        return np.diagonal(item.scatter)[index] * factor**2 / (count - 1)
+    vectors = layout.vector(item)
+    deviations = vectors - vectors.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(deviations**2, axis=0) / (count - 1)
+
+
+def validated_widths(
+    per_width: Mapping[int, np.ndarray | WidthMoments],
+) -> tuple[tuple[int, ...], list]:
+    """Widths ascending and their data (float64 stacks or moments); ValueError on bad input."""
     if len(per_width) == 0:
         raise ValueError("per_width is empty")
     items = []
@@ -247,20 +313,26 @@ def validated_widths(per_width: Mapping[int, np.ndarray]) -> tuple[tuple[int, ..
     for width, stack in per_width.items():
         if isinstance(width, bool) or int(width) != width or int(width) <= 0:
             raise ValueError(f"widths must be positive integers, got {width!r}")
-        if isinstance(stack, np.ma.MaskedArray):
-            raise ValueError(f"width {width}: masked arrays are not accepted")
-        array = np.asarray(stack, dtype=np.float64)
-        if array.ndim < 2 or array.shape[0] < 1:
-            raise ValueError(
-                f"width {width}: expected per-seed kernels of shape (S, ...), got {array.shape}"
-            )
+        if isinstance(stack, WidthMoments):
+            item, item_shape = stack, stack.shape
+            if not (np.all(np.isfinite(stack.mean)) and np.all(np.isfinite(stack.scatter))):
+                raise ValueError(f"width {width}: moments have non-finite entries")
+        else:
+            if isinstance(stack, np.ma.MaskedArray):
+                raise ValueError(f"width {width}: masked arrays are not accepted")
+            item = np.asarray(stack, dtype=np.float64)
+            if item.ndim < 2 or item.shape[0] < 1:
+                raise ValueError(
+                    f"width {width}: expected per-seed kernels of shape (S, ...), got {item.shape}"
+                )
+            if not np.all(np.isfinite(item)):
+                raise ValueError(f"width {width}: per-seed kernels have non-finite entries")
+            item_shape = item.shape[1:]
         if shape is None:
-            shape = array.shape[1:]
-        elif array.shape[1:] != shape:
-            raise ValueError(f"width {width}: kernel shape {array.shape[1:]} differs from {shape}")
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"width {width}: per-seed kernels have non-finite entries")
-        items.append((int(width), array))
+            shape = item_shape
+        elif item_shape != shape:
+            raise ValueError(f"width {width}: kernel shape {item_shape} differs from {shape}")
+        items.append((int(width), item))
     items.sort(key=lambda item: item[0])
     return tuple(w for w, _ in items), [a for _, a in items]
 
@@ -281,8 +353,21 @@ def _satterthwaite_rows(parts: np.ndarray, dofs: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, parts.sum(axis=0) ** 2 / denominator, np.nan)
 
 
-def _top_eigenvalue(deviations: list[np.ndarray], factors: np.ndarray) -> float:
-    r"""Largest eigenvalue of :math:`\sum_w f_w D_w^\top D_w`, through the smaller Gram matrix."""
+def _top_eigenvalue(items: list, factors: np.ndarray, layout: KernelLayout) -> float:
+    r"""Largest eigenvalue of :math:`\sum_w f_w D_w^\top D_w` (:math:`D_w` the deviations).
+
+    From stacks, through the smaller Gram matrix of the stacked deviations; from
+    moments, of the weighted sum of scatters on the layout's vector.
+    """
+    if all(isinstance(item, WidthMoments) for item in items):
+        total = 0.0
+        for f, item in zip(factors, items, strict=True):
+            index, factor = _layout_map(item, layout)
+            total = total + f * item.scatter[np.ix_(index, index)] * np.outer(factor, factor)
+        return float(np.linalg.eigvalsh(total)[-1])
+    if any(isinstance(item, WidthMoments) for item in items):
+        raise ValueError("per_width mixes per-seed stacks and moments")
+    deviations = [layout.vector(s) - layout.vector(s).mean(axis=0) for s in items]
     stacked = np.concatenate(
         [math.sqrt(f) * d for f, d in zip(factors, deviations, strict=True)], axis=0
     )
@@ -296,11 +381,24 @@ def fit_order(num_widths: int) -> int:
     return 2 if num_widths >= QUADRATIC_MIN_WIDTHS else 1
 
 
-def _weighted_fit(n: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Design matrix ``[(n_1/n_w)^k]`` for ``k ≤`` :func:`fit_order` and the weighted map."""
-    design = np.stack([(n[0] / n) ** k for k in range(fit_order(n.size) + 1)], axis=1)
+def _weighted_fit(
+    n: np.ndarray, weights: np.ndarray, *, intercept: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Design ``[(n_1/n_w)^k]`` for ``k ≤`` :func:`fit_order` (from 1 without intercept), and
+    the weighted least-squares map from the means to the coefficients."""
+    powers = range(0 if intercept else 1, fit_order(n.size) + 1)
+    design = np.stack([(n[0] / n) ** k for k in powers], axis=1)
     gram = design.T @ (weights[:, None] * design)
     return design, np.linalg.solve(gram, design.T * weights[None, :])
+
+
+def _coefficient_rows(projector: np.ndarray, n0: float, *, intercept: bool) -> dict:
+    """The rows of ``projector`` that give each estimand, in the units of :math:`1/n`."""
+    names = ("limit", "correction", "curvature")[0 if intercept else 1 :]
+    return {
+        name: projector[i] * n0 ** (names.index(name) + (0 if intercept else 1))
+        for i, name in enumerate(names[: projector.shape[0]])
+    }
 
 
 def extrapolation_coefficients(widths, seeds) -> np.ndarray:

@@ -106,6 +106,7 @@ from harness.stats._extrapolation import extrapolate_to_infinite_width
 from harness.stats._extrapolation import satterthwaite
 from harness.stats._extrapolation import validated_widths
 from harness.stats._layout import KernelLayout
+from harness.stats._moments import WidthMoments
 from harness.stats._noise_law import entry_cuts
 from harness.stats._noise_law import entry_multipliers
 from harness.stats._noise_law import global_cut
@@ -297,8 +298,14 @@ def formula_test(
     bias_allowance: float | None = None,
     lack_of_fit_level: float = LACK_OF_FIT_LEVEL,
     scale_free: bool = True,
+    estimand: str = "limit",
+    limit: np.ndarray | None = None,
 ) -> FormulaTest:
     r"""Decide whether ``reference`` is the infinite-width kernel of the networks.
+
+    With ``estimand="correction"`` the question is instead whether ``reference`` is the
+    :math:`1/n` coefficient :math:`A` (:func:`harness.stats.correction_test`, which
+    documents it); ``limit`` is then an optional known :math:`K_\infty`.
 
     Args:
       per_width: width to per-seed kernels, shape ``(S_w, *reference.shape)``.
@@ -313,6 +320,8 @@ def formula_test(
         width, used whenever the decision does not extrapolate.
       lack_of_fit_level: level of the lack-of-fit test of the fitted law.
       scale_free: measure entries relative to :math:`s_i s_j` (square kernels).
+      estimand, limit: see above; ``per_width`` may then hold
+        :class:`~harness.stats.WidthMoments`.
 
     Raises:
       ValueError: on mismatched shapes, non-finite values, masked arrays, a
@@ -337,31 +346,44 @@ def formula_test(
         raise ValueError("reference is zero, so relative errors are undefined")
     widths, stacks = validated_widths(per_width)
     for width, stack in zip(widths, stacks, strict=True):
-        if stack.shape[1:] != ref.shape:
+        shape = stack.shape if isinstance(stack, WidthMoments) else stack.shape[1:]
+        if shape != ref.shape:
             raise ValueError(
-                f"width {width}: per-seed kernels of shape {stack.shape[1:]} do not match "
+                f"width {width}: per-seed kernels of shape {shape} do not match "
                 f"the reference's {ref.shape}"
             )
     data = dict(zip(widths, stacks, strict=True))
-    layout = KernelLayout.of(ref, stacks[-1].mean(axis=0), scale_free=scale_free)
-    est = extrapolate_to_infinite_width(data, extrapolate=extrapolate, layout=layout)
-    rule = _Rule(est, layout, ref, tolerance, size, power)
+    largest = stacks[-1].mean if isinstance(stacks[-1], WidthMoments) else stacks[-1].mean(axis=0)
+    layout = KernelLayout.of(ref, largest, scale_free=scale_free)
+    if estimand == "correction":
+        est = extrapolate_to_infinite_width(data, layout=layout, estimand="correction", limit=limit)
+    else:
+        if any(isinstance(stack, WidthMoments) for stack in stacks):
+            raise ValueError("the limit's test takes per-seed kernels, not moments")
+        est = extrapolate_to_infinite_width(data, extrapolate=extrapolate, layout=layout)
+    rule = _Rule(est, layout, ref, tolerance, size, power, estimand)
     if not np.isfinite(rule.ref_norm) or rule.ref_norm == 0.0:
         raise ValueError("reference has zero norm on the judged entries")
 
     if all(s == 1 for s in est.seeds):
         return rule.unknown_noise("one network per width gives no estimate of the noise")
     if not est.noise_known:
-        return rule.unknown_noise(_no_variation_reason(stacks))
+        return rule.unknown_noise(_no_variation_reason(est.means))
     lof_rejected = est.lack_of_fit is not None and est.lack_of_fit[1] < lack_of_fit_level
+    if estimand == "correction" and lof_rejected:
+        return rule.unknown_noise(
+            f"the kernels do not follow m_n = K_∞ + A/n + B/n² over these widths (lack-of-fit "
+            f"p = {est.lack_of_fit[1]:.2g}), so the fitted A may be biased; use wider networks"
+            + ("" if limit is None else " or check the known limit")
+        )
     if not est.extrapolated or lof_rejected:
         last = extrapolate_to_infinite_width(data, extrapolate=False, layout=layout)
         return rule.bias_bounded(last, data, bias_allowance, lof_rejected=lof_rejected)
     return rule.decide(rule.compare(est, bound=0.0, entry_bounds=0.0, share=1.0))
 
 
-def _no_variation_reason(stacks) -> str:
-    largest = max(float(np.max(np.abs(s))) for s in stacks)
+def _no_variation_reason(means) -> str:
+    largest = float(np.max(np.abs(means)))
     if largest > 1e250:
         return (
             "the kernels are near the float64 overflow limit (largest entry "
@@ -405,6 +427,7 @@ class _Rule:
     tolerance: float
     size: float
     power: float
+    estimand: str = "limit"
 
     @property
     def ref_vector(self) -> np.ndarray:
@@ -416,6 +439,11 @@ class _Rule:
 
     @property
     def measure(self) -> str:
+        if self.estimand == "correction":
+            return (
+                "scale-free relative Frobenius error of the 1/n coefficient: "
+                "‖(A − A_ref)_ij / √(K_ii K_jj)‖_F / ‖(A_ref)_ij / √(K_ii K_jj)‖_F"
+            )
         if self.layout.scale_free:
             return "scale-free relative Frobenius error: ‖(K_∞ − K_ref)_ij / √(K_ii K_jj)‖_F"
         return "relative Frobenius error ‖K_∞ − K_ref‖_F / ‖K_ref‖_F"

@@ -26,13 +26,14 @@ One concept per module:
 * :mod:`~harness.kernels.conditional._batching`: many networks, keys from
   seeds, chunks under a memory budget, two threads on a CPU
   (:func:`conditional_kernels`, :func:`conditional_keys`,
-  :func:`conditional_network_bytes`);
+  :func:`conditional_network_bytes`; :func:`chunk_workers`, how many chunks run at once);
 * :mod:`~harness.kernels.conditional._normals`: the normal generator
   (Box–Muller of threefry bits);
 * :mod:`~harness.kernels.conditional._linalg`: matmuls at ``HIGHEST`` precision.
 """
 
 from harness.kernels.conditional._batching import ConditionalKernels
+from harness.kernels.conditional._batching import chunk_workers
 from harness.kernels.conditional._batching import conditional_kernels
 from harness.kernels.conditional._batching import conditional_keys
 from harness.kernels.conditional._batching import conditional_network_bytes
@@ -40,6 +41,7 @@ from harness.kernels.conditional._sampler import conditional_network_kernels
 
 __all__ = [
     "ConditionalKernels",
+    "chunk_workers",
     "conditional_kernels",
     "conditional_keys",
     "conditional_network_bytes",

@@ -49,6 +49,7 @@ from harness.kernels.conditional._sampler import _network_kernels
 
 __all__ = [
     "ConditionalKernels",
+    "chunk_workers",
     "conditional_kernels",
     "conditional_keys",
     "conditional_network_bytes",
@@ -194,7 +195,7 @@ def conditional_network_bytes(
     return int(kept + temporaries)
 
 
-def _workers() -> int:
+def chunk_workers() -> int:
     """Chunks run at once: 2 on a CPU with two or more cores, else 1 (see the module docstring)."""
     if jax.default_backend() != "cpu":
         return 1
@@ -277,7 +278,7 @@ def conditional_kernels(
         dtype_bytes=np.dtype(dtype).itemsize,
         activation=activation,
     )
-    workers = _workers()
+    workers = chunk_workers()
     chunk = max(1, min(-(-len(seeds) // workers), budget // (workers * per_network)))
     group = _group_size(width, xs.shape[0])
     if group is not None:
