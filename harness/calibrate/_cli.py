@@ -7,6 +7,8 @@ Examples::
     python -m harness.calibrate --configs c26,f48 --out /tmp/deep
     python -m harness.calibrate --activation gelu    # into reports/calibration-gelu/
     python -m harness.calibrate --quick --activation erf --branch-scale '1/sqrt(L)'
+    python -m harness.calibrate --corrections  # the correction test, into
+                                               # reports/calibration-corrections/
 
 ``--activation NAME`` and ``--branch-scale α`` calibrate the rule for another
 network: every config of the grid (after ``--configs``) keeps its design (depth,
@@ -84,6 +86,12 @@ def _parser() -> ArgumentParser:
         f"{DEFAULT_OUT}-gelu-alpha-0.5)",
     )
     parser.add_argument("--quiet", action="store_true", help="no line per config")
+    parser.add_argument(
+        "--corrections",
+        action="store_true",
+        help="calibrate the test of 1/n correction formulas instead (harness.correction), "
+        "into reports/calibration-corrections[-quick]/",
+    )
     return parser
 
 
@@ -145,6 +153,8 @@ def _default_out(quick: bool, activation: str | None, branch_scale) -> Path:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    if args.corrections:
+        return _corrections(args)
     activation, branch_scale = _shape_options(args)
     configs = quick_grid() if args.quick else default_grid()
     if args.configs is not None:  # typed, even empty: a list of names, not "the whole grid"
@@ -189,6 +199,27 @@ def main(argv=None) -> int:
         f"{power['flagged']}/{power['tests']}; wrote {out}/report.md "
         f"in {result.total_seconds / 60:.1f} min"
         + (f" ({len(result.skipped)} configs left out)" if result.skipped else ""),
+        flush=True,
+    )
+    return 0
+
+
+def _corrections(args) -> int:
+    """``--corrections``: the correction test's calibration (:mod:`~._corrections`)."""
+    from harness.calibrate._corrections import run_correction_calibration
+
+    if args.configs is not None or args.activation is not None or args.branch_scale is not None:
+        raise UsageError("--corrections has its own design; drop --configs, --activation and "
+                         "--branch-scale")  # fmt: skip
+    out = args.out or ("reports/calibration-corrections" + ("-quick" if args.quick else ""))
+    check_out_folder(out)
+    print(device_banner("calibrate", precision="highest", dtype="float32"), flush=True)
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    summary = run_correction_calibration(out, quick=args.quick, log=log)
+    size = summary["size"]
+    print(
+        f"corrections: {size['false_inconsistent']} false inconsistent in {size['tests']} tests; "
+        f"wrote {out}/report.md in {summary['minutes']:.1f} min",
         flush=True,
     )
     return 0

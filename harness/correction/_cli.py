@@ -47,6 +47,8 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
     add_inputs_options(parser, _DEFAULTS, rows="")
     seeds = "networks per width; network s of width n uses fold_in(PRNGKey(s), n)"
     add_option(parser, "--seeds", _DEFAULTS.seeds, seeds, type=int)
+    first = "the first network's s (independent repetitions start apart)"
+    add_option(parser, "--first-seed", _DEFAULTS.first_seed, first, type=int)
     candidate_help = (
         "a correction formula to judge, 'pkg.module:function', called f(xs, arch); it returns "
         "A for the NNGP as an (N, N) array (or a pair/dict with the NTK's too); repeatable"

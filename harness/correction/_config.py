@@ -52,7 +52,8 @@ class CorrectionConfig:
       widths: hidden widths, ascending after normalisation.
       num_res_blocks, W_std, b_std, activation, branch_scale: the residual MLP.
       seeds: networks per width; network ``s`` of width ``n`` uses the key
-        ``fold_in(PRNGKey(s), n)``.
+        ``fold_in(PRNGKey(s), n)``, for ``s`` from ``first_seed`` on.
+      first_seed: the first network (independent repetitions of a run start apart).
       n_inputs, input_dim, input_seed, inputs_file, inputs_sha256: the inputs, as for
         ``converge``.
       candidates: correction formulas to judge, ``pkg.module:function`` specs.
@@ -68,6 +69,7 @@ class CorrectionConfig:
     activation: str = "relu"
     branch_scale: float = 1.0
     seeds: int = 2**18
+    first_seed: int = 0
     n_inputs: int = 16
     input_dim: int = 10
     input_seed: int = 0
@@ -91,12 +93,15 @@ class CorrectionConfig:
                 ("--input-dim", self.input_dim, 1),
                 ("--n-inputs", self.n_inputs, 2),
                 ("--seeds", self.seeds, 2),
+                ("--first-seed", self.first_seed, 0),
                 ("--chunk", self.chunk, 64),
             )
         )
         check_scales(self.W_std, self.b_std)
         object.__setattr__(self, "activation", check_shape(self.activation, self.branch_scale))
         check_choice("--precision", self.precision, PRECISIONS)
+        if self.first_seed + self.seeds > 2**31:
+            raise UsageError("--first-seed + --seeds must stay below 2**31")
         if not (1e-6 <= self.tolerance < 10):
             raise UsageError(f"--tolerance: {self.tolerance} is not a relative error in [1e-6, 10)")
 
@@ -122,7 +127,7 @@ class CorrectionConfig:
         """
         data = self.to_dict()
         data["inputs_file"] = None
-        for name in ("widths", "seeds", "candidates", "tolerance"):
+        for name in ("widths", "seeds", "first_seed", "candidates", "tolerance"):
             data.pop(name)
         return data
 

@@ -27,6 +27,7 @@ cores (:func:`harness.kernels.chunk_workers`).
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import time
 
 import jax
@@ -85,30 +86,31 @@ def correction_inputs(config: CorrectionConfig, xs=None) -> np.ndarray:
 def _chunks(config: CorrectionConfig, width: int) -> list[tuple[str, int, int]]:
     """``(unit key, first seed, stop)`` of each stored chunk of one width."""
     out = []
-    for index, start in enumerate(range(0, config.seeds, config.chunk)):
-        stop = min(start + config.chunk, config.seeds)
-        out.append((f"n{width}_c{index}_m{stop - start}", start, stop))
+    first, end = config.first_seed, config.first_seed + config.seeds
+    for start in range(first, end, config.chunk):
+        stop = min(start + config.chunk, end)
+        out.append((f"n{width}_s{start}_m{stop - start}", start, stop))
     return out
 
 
-def _network_program(model: ResidualMLP, xs: np.ndarray):
-    """A compiled ``keys (G, GROUP, 2) -> (nngp, control)`` for one width."""
-    inputs = jnp.asarray(xs, jnp.float32)
+@functools.partial(jax.jit, static_argnames=("model",))
+def _network_group(model: ResidualMLP, keys, xs):
+    """``keys (G, GROUP, 2) -> (nngp, control)``, each ``(G, GROUP, N, N)``, for one width."""
 
-    def group(keys):
+    def group(chunk):
         return per_seed_kernels(
-            model, keys, inputs, ntk_method=None, seed_loop="vmap", control_variates=True
+            model, chunk, xs, ntk_method=None, seed_loop="vmap", control_variates=True
         )
 
-    return jax.jit(lambda keys: jax.lax.map(group, keys))
+    return jax.lax.map(group, keys)
 
 
-def _draw_chunk(program, width: int, start: int, stop: int) -> WidthMoments:
+def _draw_chunk(model, xs, width: int, start: int, stop: int) -> WidthMoments:
     count = stop - start
     padded = -(-count // GROUP) * GROUP
     seeds = np.arange(start, start + padded, dtype=np.uint32)
     keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), width))(seeds)
-    nngp, control = program(keys.reshape(padded // GROUP, GROUP, 2))
+    nngp, control = _network_group(model, keys.reshape(padded // GROUP, GROUP, 2), xs)
     kernels = np.asarray(nngp, np.float64) - np.asarray(control, np.float64)
     kernels = kernels.reshape(padded, *kernels.shape[-2:])[:count]
     if not np.all(np.isfinite(kernels)):
@@ -140,6 +142,7 @@ def _measure(config, xs, store, quiet) -> tuple[dict[int, WidthMoments], dict]:
                     progress.skip(cost[width] * (stop - start), count=stop - start)
                 else:
                     todo.append((width, key, start, stop))
+        inputs = jnp.asarray(xs, jnp.float32)
         programs = {}
         for width in sorted({w for w, *_ in todo}):
             model = ResidualMLP(
@@ -151,11 +154,11 @@ def _measure(config, xs, store, quiet) -> tuple[dict[int, WidthMoments], dict]:
                 branch_scale=config.branch_scale,
                 precision=config.jax_precision,
             )
-            programs[width] = _network_program(model, xs)
+            programs[width] = model
 
         def work(item):
             width, key, start, stop = item
-            moments = _draw_chunk(programs[width], width, start, stop)
+            moments = _draw_chunk(programs[width], inputs, width, start, stop)
             store.save(
                 key, count=np.asarray(moments.count), mean=moments.mean, scatter=moments.scatter
             )
