@@ -19,7 +19,6 @@ networks are kept in ``--out`` and a rerun resumes).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 
@@ -39,9 +38,9 @@ from harness.runs import add_numerics_options
 from harness.runs import add_option
 from harness.runs import add_run_options
 from harness.runs import config_of
-from harness.runs import load_inputs_option
 from harness.runs import parse_widths
 from harness.runs import run_job
+from harness.runs import with_inputs_option
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -168,16 +167,7 @@ def config_from_args(args) -> ConvergeConfig:
         adaptive=args.seeds is None and args.target_error is None,
         budget=_DEFAULTS.budget if args.budget is None else _finite_or_none(args.budget),
     )
-    if args.inputs is not None:
-        data = load_inputs_option(
-            args.inputs,
-            conflicting="--n-inputs/--input-dim",
-            conflict_given=args.n_inputs is not None or args.input_dim is not None,
-        )
-        config = dataclasses.replace(
-            config.with_inputs_file(args.inputs), n_inputs=data.shape[0], input_dim=data.shape[1]
-        )
-    return config
+    return with_inputs_option(config, args)
 
 
 def _finite_or_none(value: float) -> float | None:

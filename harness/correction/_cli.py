@@ -12,8 +12,6 @@ network's kernel is not finite (finished chunks are kept and a rerun resumes).
 
 from __future__ import annotations
 
-import dataclasses
-
 from harness.correction._config import CorrectionConfig
 from harness.correction._report import headlines
 from harness.correction._run import DEFAULT_OUT
@@ -24,9 +22,9 @@ from harness.runs import add_inputs_options
 from harness.runs import add_option
 from harness.runs import add_run_options
 from harness.runs import config_of
-from harness.runs import load_inputs_option
 from harness.runs import parse_widths
 from harness.runs import run_job
+from harness.runs import with_inputs_option
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -69,16 +67,7 @@ def config_from_args(args) -> CorrectionConfig:
         widths=parse_widths(args.widths),
         candidates=tuple(args.candidate or ()),
     )
-    if args.inputs is not None:
-        data = load_inputs_option(
-            args.inputs,
-            conflicting="--n-inputs/--input-dim",
-            conflict_given=args.n_inputs is not None or args.input_dim is not None,
-        )
-        config = dataclasses.replace(
-            config.with_inputs_file(args.inputs), n_inputs=data.shape[0], input_dim=data.shape[1]
-        )
-    return config
+    return with_inputs_option(config, args)
 
 
 def _summary(results: dict, out: str) -> list[str]:

@@ -145,16 +145,9 @@ def _measure(config, xs, store, quiet) -> tuple[dict[int, WidthMoments], dict]:
         inputs = jnp.asarray(xs, jnp.float32)
         programs = {}
         for width in sorted({w for w, *_ in todo}):
-            model = ResidualMLP(
-                width=width,
-                num_res_blocks=config.num_res_blocks,
-                W_std=config.W_std,
-                b_std=config.b_std,
-                activation=config.activation,
-                branch_scale=config.branch_scale,
-                precision=config.jax_precision,
+            programs[width] = ResidualMLP(
+                width=width, precision=config.jax_precision, **config.architecture.kwargs()
             )
-            programs[width] = model
 
         def work(item):
             width, key, start, stop = item

@@ -65,6 +65,7 @@ from harness.runs._options import config_of
 from harness.runs._options import jax_precision_of
 from harness.runs._options import load_inputs_option
 from harness.runs._options import run_job
+from harness.runs._options import with_inputs_option
 from harness.runs._progress import Progress
 from harness.runs._sharding import gather_to_host
 from harness.runs._sharding import initialize_distributed
@@ -138,4 +139,5 @@ __all__ = [
     "shard_keys",
     "strict_json",
     "unit_key",
+    "with_inputs_option",
 ]

@@ -214,6 +214,21 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise UsageError(f"{name}: {value!r} is not one of {choices}")
 
 
+def with_inputs_option(config, args):
+    """``config`` reading ``--inputs`` when it was given (``n_inputs``, ``input_dim`` from the
+    file, which is identified by its values), refusing ``--n-inputs``/``--input-dim`` beside it."""
+    if args.inputs is None:
+        return config
+    data = load_inputs_option(
+        args.inputs,
+        conflicting="--n-inputs/--input-dim",
+        conflict_given=getattr(args, "n_inputs", None) is not None or args.input_dim is not None,
+    )
+    return dataclasses.replace(
+        config.with_inputs_file(args.inputs), n_inputs=data.shape[0], input_dim=data.shape[1]
+    )
+
+
 def load_inputs_option(path: str, *, conflicting: str, conflict_given: bool):
     """The ``(N, d)`` array of ``--inputs path``; refuses ``conflicting`` options if given."""
     if conflict_given:
