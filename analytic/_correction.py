@@ -381,5 +381,8 @@ def rmlp_nngp_correction(
                 )
             result = check
     if not np.all(np.isfinite(result)):
-        raise ValueError("the correction overflowed float64")
+        raise ValueError(
+            "the correction is not finite: a pair's correlation reaches ±1 in some layer (the "
+            "kernel map's derivatives diverge there) or float64 overflowed"
+        )
     return result
