@@ -9,6 +9,10 @@ Examples::
     python -m harness.calibrate --quick --activation erf --branch-scale '1/sqrt(L)'
     python -m harness.calibrate --corrections  # the correction test, into
                                                # reports/calibration-corrections/
+    python -m harness.calibrate --model models.examples.two_layer:factory
+        # the test on a custom model, into reports/calibration-custom-model/
+    python -m harness.calibrate --model pkg.module:factory --formula pkg.module:function \
+        --readout readout --quick --out /tmp/mine
 
 ``--activation NAME`` and ``--branch-scale α`` calibrate the rule for another
 network: every config of the grid (after ``--configs``) keeps its design (depth,
@@ -17,7 +21,17 @@ scales, inputs, widths, seeds) and takes that activation and/or branch scale
 network refuses (it leaves float64, or a smooth activation's two evaluations
 disagree) is left out and listed in the report. Without ``--out`` the results go
 to ``reports/calibration[-quick]-<activation>[-alpha-<α>]/``, never into the
-committed report. (A calibration of a custom model waits for ``--model``.)
+committed report.
+
+``--model pkg.module:factory --formula pkg.module:function [--readout NAME]``
+calibrates the test on a custom model (as ``python -m harness.converge --model``
+takes it), the formula being its exact kernels: its own design of widths, seeds and
+inputs (:mod:`harness.calibrate._custom_model`), so ``--corrections``,
+``--configs``, ``--activation`` and ``--branch-scale`` are refused beside it. For the
+worked example's factory, ``models.examples.two_layer:factory``, ``--formula`` and
+``--readout`` default to its ``formula`` and ``readout``; another model needs
+``--formula``, and without ``--readout`` its NNGP is the outputs' second moment.
+Without ``--out`` the results go to ``reports/calibration-custom-model[-quick]/``.
 
 Writes ``report.md``, ``results.json`` and ``power.{png,svg}`` (see
 :mod:`harness.calibrate._report`); the design is in
@@ -34,6 +48,10 @@ from pathlib import Path
 
 from analytic.activations import ACTIVATION_NAMES
 from analytic.activations import get_activation
+from harness.calibrate._custom_model import EXAMPLE_FORMULA
+from harness.calibrate._custom_model import EXAMPLE_MODEL
+from harness.calibrate._custom_model import EXAMPLE_READOUT
+from harness.calibrate._custom_model import run_model_calibration
 from harness.calibrate._design import INVERSE_SQRT_DEPTH
 from harness.calibrate._design import default_grid
 from harness.calibrate._design import parse_branch_scale
@@ -44,6 +62,8 @@ from harness.calibrate._study import refusals
 from harness.calibrate._study import run_calibration
 from harness.kernels import conditional_kernels
 from harness.runs import ArgumentParser
+from harness.runs import ConfigMismatchError
+from harness.runs import FolderKindError
 from harness.runs import UsageError
 from harness.runs import check_folder_kind
 from harness.runs import check_out_folder
@@ -55,6 +75,7 @@ __all__ = ["main"]
 
 DEFAULT_OUT = Path("reports/calibration")
 QUICK_OUT = Path("reports/calibration-quick")
+CUSTOM_OUT = Path("reports/calibration-custom-model")
 
 
 def _parser() -> ArgumentParser:
@@ -91,6 +112,27 @@ def _parser() -> ArgumentParser:
         action="store_true",
         help="calibrate the test of 1/n correction formulas instead (harness.correction), "
         "into reports/calibration-corrections[-quick]/",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="pkg.module:factory",
+        help="calibrate the test on this custom model instead (as harness.converge --model), "
+        f"into {CUSTOM_OUT}[-quick]/; e.g. {EXAMPLE_MODEL}",
+    )
+    parser.add_argument(
+        "--formula",
+        default=None,
+        metavar="pkg.module:function",
+        help="with --model: the function f(xs) returning its exact (nngp, ntk) "
+        f"(default for {EXAMPLE_MODEL}: {EXAMPLE_FORMULA})",
+    )
+    parser.add_argument(
+        "--readout",
+        default=None,
+        metavar="NAME",
+        help="with --model: its readout submodule, marginalised out of the NNGP (default for "
+        f"{EXAMPLE_MODEL}: {EXAMPLE_READOUT}; else none, the outputs' second moment)",
     )
     return parser
 
@@ -153,6 +195,10 @@ def _default_out(quick: bool, activation: str | None, branch_scale) -> Path:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    if args.model is not None:
+        return _custom_model(args)
+    if args.formula is not None or args.readout is not None:
+        raise UsageError("--formula and --readout describe a custom --model; give --model too")
     if args.corrections:
         return _corrections(args)
     activation, branch_scale = _shape_options(args)
@@ -220,6 +266,48 @@ def _corrections(args) -> int:
     print(
         f"corrections: {size['false_inconsistent']} false inconsistent in {size['tests']} tests; "
         f"wrote {out}/report.md in {summary['minutes']:.1f} min",
+        flush=True,
+    )
+    return 0
+
+
+def _custom_model(args) -> int:
+    """``--model``: the test's calibration on a custom model (:mod:`~._custom_model`)."""
+    others = {
+        "--corrections": args.corrections,
+        "--configs": args.configs is not None,
+        "--activation": args.activation is not None,
+        "--branch-scale": args.branch_scale is not None,
+    }
+    given = [option for option, present in others.items() if present]
+    if given:
+        raise UsageError(f"--model has its own design; drop {', '.join(given)}")
+    example = args.model.strip() == EXAMPLE_MODEL
+    formula = args.formula or (EXAMPLE_FORMULA if example else None)
+    if formula is None:
+        raise UsageError(
+            "--model: give --formula pkg.module:function, the exact (nngp, ntk) of its networks"
+        )
+    readout = args.readout or (EXAMPLE_READOUT if example else None)
+    out = Path(args.out or (f"{CUSTOM_OUT}-quick" if args.quick else CUSTOM_OUT))
+    check_out_folder(out)
+    try:
+        check_folder_kind(out, "calibrate")
+    except FolderKindError:
+        raise
+    except ConfigMismatchError:  # this study's own report.md and results.json (no run.json)
+        pass
+    print(device_banner("calibrate", precision="default", dtype="float32"), flush=True)
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    summary = run_model_calibration(
+        out, model=args.model, formula=formula, readout=readout, quick=args.quick, log=log
+    )
+    size = summary["size"]
+    above = [row for row in summary["power_by_ratio"] if row["ratio"][0] >= 1.0]
+    print(
+        f"custom model: {size['false_inconsistent']} false inconsistent in {size['tests']} "
+        f"tests; power at true/detectable >= 1: {sum(r['flagged'] for r in above)}/"
+        f"{sum(r['tests'] for r in above)}; wrote {out}/report.md in {summary['minutes']:.1f} min",
         flush=True,
     )
     return 0

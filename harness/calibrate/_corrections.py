@@ -28,7 +28,6 @@ true/detectable error.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from pathlib import Path
@@ -36,13 +35,16 @@ from pathlib import Path
 import numpy as np
 
 import analytic
-from harness.calibrate._summary import clopper_pearson
+from harness.calibrate._summary import RECORD_POWER_BINS
+from harness.calibrate._summary import record_markdown
+from harness.calibrate._summary import record_summary
 from harness.converge._candidates import callable_candidate
 from harness.correction import CorrectionConfig
 from harness.correction import correction_inputs
 from harness.correction._run import measure_correction
 from harness.runs import atomic_write_json
 from harness.runs import atomic_write_text
+from harness.stats import DEFAULT_CORRECTION_TOLERANCE
 from harness.stats._layout import KernelLayout
 
 __all__ = ["DESIGN", "run_correction_calibration"]
@@ -65,7 +67,7 @@ SCALES = (-0.5, -0.2, -0.1, -0.05, 0.05, 0.1, 0.2, 0.5, 1.0, 3.0)
 #: Scale-free relative errors of the structured slips.
 SLIPS = (0.1, 0.3, 1.0)
 #: Edges of the true/detectable bins of the power table.
-POWER_BINS = (0.0, 0.5, 1.0, 1.5, 2.0, math.inf)
+POWER_BINS = RECORD_POWER_BINS
 
 
 def _relative(wrong: np.ndarray, truth: np.ndarray, limit: np.ndarray) -> float:
@@ -176,30 +178,10 @@ def run_correction_calibration(
 
 
 def _summary(records: list[dict]) -> dict:
-    correct = [r for r in records if r["formula"] == "ours"]
-    false = sum(r["outcome"] == "inconsistent" for r in correct)
-    covered = sum(r["ci95"][0] <= r["true_error"] <= (r["ci95"][1] or math.inf) for r in records)
-    wrong = [r for r in records if r["formula"] != "ours"]
-    power = []
-    for lo, hi in itertools.pairwise(POWER_BINS):
-        rows = [r for r in wrong if lo <= r["true_error"] / r["detectable_error"] < hi]
-        flagged = sum(r["outcome"] == "inconsistent" for r in rows)
-        power.append({"ratio": [lo, hi], "tests": len(rows), "flagged": flagged})
-    return {
-        "size": {
-            "tests": len(correct),
-            "false_inconsistent": false,
-            "interval": clopper_pearson(false, len(correct)),
-            "consistent": sum(r["outcome"] == "consistent" for r in correct),
-        },
-        "coverage": {"tests": len(records), "covered": covered},
-        "power_by_ratio": power,
-    }
+    return record_summary(records, correct="ours", bins=POWER_BINS)
 
 
 def _markdown(summary: dict) -> str:
-    size = summary["size"]
-    lo, hi = size["interval"]
     lines = [
         "# Calibration of the correction test",
         "",
@@ -209,24 +191,11 @@ def _markdown(summary: dict) -> str:
         f"{summary['seeds_per_width']} networks per width at widths 8, 16, 32, 64 "
         "(method: `harness/calibrate/_corrections.py`).",
         "",
-        "## Size: our formula (`analytic.rmlp_nngp_correction`)",
-        "",
-        f"- {size['false_inconsistent']} false inconsistent in {size['tests']} tests "
-        f"(95% Clopper–Pearson [{lo:.3f}, {hi:.3f}]; the rule's nominal size is 1e-4)",
-        f"- consistent (error < 10% with 95% confidence): {size['consistent']}/{size['tests']}",
-        f"- the 95% interval covered the true error in {summary['coverage']['covered']}/"
-        f"{summary['coverage']['tests']} tests (correct and wrong formulas)",
-        "",
-        "## Power: wrong formulas of known error",
-        "",
-        "| true error / detectable error | tests | flagged inconsistent |",
-        "|---|---|---|",
-    ]
-    for row in summary["power_by_ratio"]:
-        a, b = row["ratio"]
-        rate = f"{row['flagged']}/{row['tests']}"
-        lines.append(f"| {a:g} – {b:g} | {row['tests']} | {rate} |")
-    lines += [
+        *record_markdown(
+            summary,
+            correct="our formula (`analytic.rmlp_nngp_correction`)",
+            tolerance=DEFAULT_CORRECTION_TOLERANCE,
+        ),
         "",
         "## Networks",
         "",

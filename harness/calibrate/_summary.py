@@ -17,6 +17,11 @@ r"""Size and power tables from the study's formula records.
   plot draws.
 * **By network shape** (:func:`shape_table`): both, per activation and branch
   scale, so that a shape's size and power are not hidden in the ReLU majority.
+
+The smaller studies (``--corrections``, ``--model``) keep their tests as plain
+records (``formula``, ``true_error``, ``outcome``, ``ci95``, ``detectable_error``) and
+share :func:`record_summary` and :func:`record_markdown`: the same size, coverage and
+power-by-ratio figures, on the coarser bins :data:`RECORD_POWER_BINS`.
 """
 
 from __future__ import annotations
@@ -34,10 +39,13 @@ from harness.stats import DEFAULT_SIZE
 
 __all__ = [
     "POWER_BINS",
+    "RECORD_POWER_BINS",
     "SEED_GROUPS",
     "clopper_pearson",
     "family_table",
     "power_table",
+    "record_markdown",
+    "record_summary",
     "seeds_table",
     "shape_table",
     "size_summary",
@@ -48,6 +56,8 @@ __all__ = [
 
 #: Edges of the :math:`\varepsilon/\varepsilon_{\rm det}` bins of the power table.
 POWER_BINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, math.inf)
+#: Edges of the true/detectable bins of :func:`record_summary`'s power table.
+RECORD_POWER_BINS = (0.0, 0.5, 1.0, 1.5, 2.0, math.inf)
 #: Seeds-per-width groups of :func:`seeds_table` (inclusive bounds).
 SEED_GROUPS = ((2, 8), (16, 64), (128, 512), (1024, 8192))
 
@@ -307,3 +317,64 @@ def twin_table(result: CalibrationResult) -> list[dict]:
                     }
                 )
     return rows
+
+
+def record_summary(
+    records: Sequence[dict], *, correct: str, bins: Sequence[float] = RECORD_POWER_BINS
+) -> dict:
+    """Size, interval coverage and power by true/detectable error of plain records.
+
+    The records of formula ``correct`` measure the size (their *inconsistent* are
+    false); every record's 95% interval ``ci95`` (an upper end ``None``: unbounded)
+    should hold its ``true_error``; the others' flagged rate is tallied per bin of
+    ``true_error / detectable_error``.
+    """
+    mine = [r for r in records if r["formula"] == correct]
+    false = sum(r["outcome"] == "inconsistent" for r in mine)
+    covered = sum(r["ci95"][0] <= r["true_error"] <= (r["ci95"][1] or math.inf) for r in records)
+    wrong = [r for r in records if r["formula"] != correct]
+    power = []
+    for lo, hi in itertools.pairwise(bins):
+        rows = [r for r in wrong if lo <= r["true_error"] / r["detectable_error"] < hi]
+        flagged = sum(r["outcome"] == "inconsistent" for r in rows)
+        power.append({"ratio": [lo, hi], "tests": len(rows), "flagged": flagged})
+    return {
+        "size": {
+            "tests": len(mine),
+            "false_inconsistent": false,
+            "interval": clopper_pearson(false, len(mine)),
+            "consistent": sum(r["outcome"] == "consistent" for r in mine),
+        },
+        "coverage": {"tests": len(records), "covered": covered},
+        "power_by_ratio": power,
+    }
+
+
+def record_markdown(summary: dict, *, correct: str, tolerance: float) -> list[str]:
+    """The size and power sections of a report, from :func:`record_summary`'s figures.
+
+    ``correct`` names the correct formula in the size heading; ``tolerance`` is the
+    test's (a *consistent* bounds the error below it).
+    """
+    size = summary["size"]
+    lo, hi = size["interval"]
+    nominal = f"{DEFAULT_SIZE:.0e}".replace("e-0", "e-")
+    lines = [
+        f"## Size: {correct}",
+        "",
+        f"- {size['false_inconsistent']} false inconsistent in {size['tests']} tests "
+        f"(95% Clopper–Pearson [{lo:.3f}, {hi:.3f}]; the rule's nominal size is {nominal})",
+        f"- consistent (error < {tolerance:.0%} with 95% confidence): "
+        f"{size['consistent']}/{size['tests']}",
+        f"- the 95% interval covered the true error in {summary['coverage']['covered']}/"
+        f"{summary['coverage']['tests']} tests (correct and wrong formulas)",
+        "",
+        "## Power: wrong formulas of known error",
+        "",
+        "| true error / detectable error | tests | flagged inconsistent |",
+        "|---|---|---|",
+    ]
+    for row in summary["power_by_ratio"]:
+        a, b = row["ratio"]
+        lines.append(f"| {a:g} – {b:g} | {row['tests']} | {row['flagged']}/{row['tests']} |")
+    return lines
