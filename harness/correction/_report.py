@@ -29,9 +29,13 @@ def headlines(results: dict) -> list[str]:
         + ("; the 1/n² term matters at these widths" if curvature else "")
     ]
     diagonal = correction["diagonal"]
+    found = "consistent with 0" if diagonal["zero"] else "not 0"
+    if diagonal.get("expected_zero", True):
+        found += " (theory: exactly 0 for this activation)"
+    else:
+        found += " (theory: not 0 for this activation)"
     lines.append(
-        f"  diagonal of A: {'consistent with 0' if diagonal['zero'] else 'not 0'} "
-        f"(max |z| {diagonal['max_z']:.2f}, cut {diagonal['cut']:.2f})"
+        f"  diagonal of A: {found}; max |z| {diagonal['max_z']:.2f}, cut {diagonal['cut']:.2f}"
     )
     ours = correction["ours"]
     if ours.get("headline"):
@@ -106,7 +110,8 @@ def _report_text(results: dict, figure: str | None) -> str:
     diagonal = correction["diagonal"]
     lines += [
         f"- diagonal: largest `|Â_ii|/se` = {diagonal['max_z']:.3g} against the cut "
-        f"{diagonal['cut']:.3g} (for ReLU-family networks it is exactly 0 at every width)",
+        f"{diagonal['cut']:.3g} (for ReLU-family networks it is exactly 0 at every width; "
+        "for others it need not be)",
         "",
         "Measured `Â` (top-left block):",
         "",

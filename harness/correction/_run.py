@@ -171,14 +171,22 @@ def _measure(config, xs, store, quiet) -> tuple[dict[int, WidthMoments], dict]:
     return merged, timing
 
 
-def _diagonal_check(correction) -> dict:
-    """The diagonal of ``Â`` against 0: the largest ``|z|`` and its Bonferroni cut."""
+def _diagonal_check(correction, expected_zero: bool) -> dict:
+    """The diagonal of ``Â`` against 0: the largest ``|z|`` and its Bonferroni cut.
+
+    ``expected_zero``: whether theory says it is 0 (a positively homogeneous activation).
+    """
     diag = np.diagonal(correction.coefficient)
     se = np.diagonal(correction.se)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se > 0, np.abs(diag) / se, 0.0)
     cut = float(scipy.stats.norm.isf(DIAGONAL_LEVEL / (2 * diag.size)))
-    return {"max_z": float(z.max()), "cut": cut, "zero": bool(z.max() <= cut)}
+    return {
+        "max_z": float(z.max()),
+        "cut": cut,
+        "zero": bool(z.max() <= cut),
+        "expected_zero": expected_zero,
+    }
 
 
 def _ours(xs, config) -> tuple[np.ndarray | None, str | None]:
@@ -258,7 +266,7 @@ def summarize(config, xs, limit, ours, ours_problem, formulas, moments) -> tuple
     """``(results, tests)`` from the per-width moments (no I/O; see :func:`measure_correction`)."""
     correction = finite_width_correction(moments, limit=limit)
     nngp = {"correction": correction.to_json()}
-    nngp["correction"]["diagonal"] = _diagonal_check(correction)
+    nngp["correction"]["diagonal"] = _diagonal_check(correction, config.architecture.phi.exact)
     tests = {}
     if ours is not None:
         tests["ours"], text = _judge(moments, ours, limit, config.tolerance)
