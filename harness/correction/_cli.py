@@ -51,7 +51,14 @@ def build_parser(prog: str = PROG) -> ArgumentParser:
         "a correction formula to judge, 'pkg.module:function', called f(xs, arch); it returns "
         "A for the NNGP as an (N, N) array (or a pair/dict with the NTK's too); repeatable"
     )
-    parser.add_argument("--candidate", action="append", metavar="SPEC", help=candidate_help)
+    parser.add_argument(
+        "--candidate",
+        "--correction-candidate",
+        dest="candidate",
+        action="append",
+        metavar="SPEC",
+        help=candidate_help,
+    )
     tolerance = "a correction is 'consistent' only if its relative error is below this (95%%)"
     add_option(parser, "--tolerance", _DEFAULTS.tolerance, tolerance, type=float)
     add_option(parser, "--chunk", _DEFAULTS.chunk, "networks per stored unit", type=int)
