@@ -28,6 +28,8 @@ neural-tangents is imported only through :func:`models.load_neural_tangents`.
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 
 from analytic.activations import get_activation
@@ -59,7 +61,12 @@ def stax_activation(activation="relu"):
     stax = load_neural_tangents().stax
     act = get_activation(activation)
     if act.refined is not None:  # computed by quadrature: tanh or a user function
-        return stax.ElementwiseNumerical(fn=act.fn, deg=NUMERICAL_DEGREE)
+        with warnings.catch_warnings():
+            # Its notices that deg=25 decides the accuracy and that φ' comes from autodiff:
+            # both known, and what the reports' "neural-tangents" rows measure.
+            warnings.filterwarnings("ignore", message="Numerical Activation Layer")
+            warnings.filterwarnings("ignore", message="Using JAX autodiff")
+            return stax.ElementwiseNumerical(fn=act.fn, deg=NUMERICAL_DEGREE)
     name, _, params = act.name.partition(":")
     numbers = [float(p) for p in params.split(",")] if params else []
     layers = {
