@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -38,12 +37,11 @@ import analytic
 from harness.calibrate._summary import RECORD_POWER_BINS
 from harness.calibrate._summary import record_markdown
 from harness.calibrate._summary import record_summary
+from harness.calibrate._summary import write_study
 from harness.converge._candidates import callable_candidate
 from harness.correction import CorrectionConfig
 from harness.correction import correction_inputs
 from harness.correction._run import measure_correction
-from harness.runs import atomic_write_json
-from harness.runs import atomic_write_text
 from harness.stats import DEFAULT_CORRECTION_TOLERANCE
 from harness.stats._layout import KernelLayout
 
@@ -170,10 +168,7 @@ def run_correction_calibration(
         "seeds_per_width": seeds,
         "minutes": (time.monotonic() - begun) / 60,
     }
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / "results.json", {"summary": summary, "records": records})
-    atomic_write_text(folder / "report.md", _markdown(summary))
+    write_study(out, summary, records, _markdown(summary))
     return summary
 
 

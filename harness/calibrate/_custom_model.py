@@ -52,7 +52,6 @@ import functools
 import itertools
 import math
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +60,7 @@ import numpy as np
 from harness.calibrate._summary import clopper_pearson
 from harness.calibrate._summary import record_markdown
 from harness.calibrate._summary import record_summary
+from harness.calibrate._summary import write_study
 from harness.converge import ConvergeConfig
 from harness.converge._candidates import Candidate
 from harness.converge._candidates import callable_spec
@@ -71,8 +71,6 @@ from harness.converge._model import network_key
 from harness.converge._model import probe_model
 from harness.kernels import per_seed_model_kernels
 from harness.runs import UsageError
-from harness.runs import atomic_write_json
-from harness.runs import atomic_write_text
 from harness.runs import gaussian_inputs
 from harness.stats import formula_test
 
@@ -308,10 +306,7 @@ def run_model_calibration(
         "tolerance": TOLERANCE,
         "minutes": (time.monotonic() - begun) / 60,
     }
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / "results.json", {"summary": summary, "records": records})
-    atomic_write_text(folder / "report.md", _markdown(summary))
+    write_study(out, summary, records, _markdown(summary))
     return summary
 
 

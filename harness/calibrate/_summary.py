@@ -29,12 +29,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import scipy.stats
 
 from harness.calibrate._study import CalibrationResult
 from harness.calibrate._study import FormulaRecord
+from harness.runs import atomic_write_json
+from harness.runs import atomic_write_text
 from harness.stats import DEFAULT_SIZE
 
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
     "size_table",
     "theoretical_power",
     "twin_table",
+    "write_study",
 ]
 
 #: Edges of the :math:`\varepsilon/\varepsilon_{\rm det}` bins of the power table.
@@ -378,3 +382,11 @@ def record_markdown(summary: dict, *, correct: str, tolerance: float) -> list[st
         a, b = row["ratio"]
         lines.append(f"| {a:g} – {b:g} | {row['tests']} | {row['flagged']}/{row['tests']} |")
     return lines
+
+
+def write_study(out, summary: dict, records: list[dict], markdown: str) -> None:
+    """Write a record study's ``results.json`` (summary and records) and ``report.md``."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "results.json", {"summary": summary, "records": records})
+    atomic_write_text(folder / "report.md", markdown)
