@@ -17,5 +17,7 @@ run depth2-w2-bias       --blocks 2  --w-std 2.0 --b-std 0.5
 run depth4-w2-nobias     --blocks 4  --w-std 2.0 --b-std 0.0
 run depth5-w0.5-bias     --blocks 5  --w-std 0.5 --b-std 0.5
 run depth10-w1-alpha     --blocks 10 --w-std 1.0 --b-std 0.3 --branch-scale 0.316227766
+run depth10-w1.5-nobias  --blocks 10 --w-std 1.5 --b-std 0.0 --widths 16,32,64,128
+run depth1-w2-bias       --blocks 1  --w-std 2.0 --b-std 0.5
 run erf-depth2-w2-bias   --blocks 2  --w-std 2.0 --b-std 0.5 --activation erf
 run erf-depth3-w1.5      --blocks 3  --w-std 1.5 --b-std 0.3 --activation erf
