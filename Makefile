@@ -21,8 +21,11 @@ STAMP := $(VENV)/.installed-$(if $(CUDA),cuda$(CUDA),cpu)
 run: $(STAMP)
 	$(PY) -m harness.converge
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each test file in one of them
+# so that its module fixtures are built once; TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -33,9 +33,27 @@ so
    V = \frac{(a+q)k\,\mathbb E[s^21] + ((a+q)(b+q) + k^2)\,\mathbb E[st1]
        + k(b+q)\,\mathbb E[t^21]}{\Delta^2} + \frac{kP}{\Delta}.
 
-:math:`\dot V = \partial V/\partial k` at fixed :math:`a, b` (Price 1958), by
-forward-mode differentiation with :math:`\partial q/\partial k = -2k`. Every
-denominator is at least 1. Bounds: :math:`|\phi(x)| \le |x|` gives
+:math:`P` is evaluated as :math:`\mathrm{atan2}(\sqrt\Delta, -k)/(2\pi)`, the same angle
+without the cancellation of :math:`\tfrac14 - \tfrac14` as :math:`k \to -\sqrt{ST}`.
+
+:math:`\dot V = \partial V/\partial k = \mathbb E[\phi'(u)\phi'(v)]` (Price 1958), with
+:math:`\phi'(x) = \Phi(x) + x\varphi(x)`, in closed form term by term. The first is
+:math:`\mathbb E[\Phi(u)\Phi(v)] = P`. Tilting the law by :math:`\varphi(v)` (a Gaussian
+factor: covariance :math:`(\Sigma^{-1} + e_2e_2^\top)^{-1}`, mass
+:math:`1/\sqrt{2\pi(1+b)}`) and Stein's lemma give
+:math:`\mathbb E[\Phi(u)\,v\varphi(v)] = k/(2\pi T\sqrt\Delta)`, and symmetrically
+:math:`\mathbb E[u\varphi(u)\Phi(v)] = k/(2\pi S\sqrt\Delta)`; tilting by
+:math:`\varphi(u)\varphi(v)` (covariance :math:`\Sigma(I+\Sigma)^{-1}`, off-diagonal
+:math:`k/\Delta`; mass :math:`1/(2\pi\sqrt\Delta)`) gives
+:math:`\mathbb E[u\varphi(u)\,v\varphi(v)] = k/(2\pi\Delta^{3/2})`. So
+
+.. math::
+   \dot V = P + \frac{k}{2\pi\sqrt\Delta}\Bigl(\frac1S + \frac1T + \frac1\Delta\Bigr).
+
+Differentiating the expression of :math:`V` instead (forward mode) subtracts terms of
+size :math:`a` to get one of size 1, and lost digits in proportion to :math:`a` for
+near-parallel inputs; this form has no cancellation there (both terms are positive).
+Every denominator is at least 1. Bounds: :math:`|\phi(x)| \le |x|` gives
 :math:`V(a,a,a) \le a`; :math:`\max|\phi'| = \phi'(\sqrt2) = 1.12890\ldots`
 gives :math:`\dot V \le 1.2745`.
 """
@@ -56,11 +74,17 @@ __all__ = ["gelu"]
 _DERIVATIVE_BOUND = 1.2745
 
 
+def _orthant(k, root):
+    r""":math:`P = \tfrac14 + \mathrm{atan2}(k, \sqrt\Delta)/(2\pi)`, as one angle in
+    :math:`[0, \pi]`."""
+    return jnp.arctan2(root, -k) / (2.0 * math.pi)
+
+
 def _value(a, b, k, q):
     S, T = 1.0 + a, 1.0 + b
     delta = 1.0 + a + b + q
     root = jnp.sqrt(delta)
-    P = 0.25 + jnp.arctan2(k, root) / (2.0 * math.pi)
+    P = _orthant(k, root)
     ss = S * P + k * root / (2.0 * math.pi * T)
     tt = T * P + k * root / (2.0 * math.pi * S)
     st = k * P + root / (2.0 * math.pi)
@@ -68,14 +92,20 @@ def _value(a, b, k, q):
     return quadratic / (delta * delta) + k * P / delta
 
 
+def _derivative(a, b, k, q):
+    r""":math:`\dot V = P + k(1/S + 1/T + 1/\Delta)/(2\pi\sqrt\Delta)` (module docstring)."""
+    delta = 1.0 + a + b + q
+    root = jnp.sqrt(delta)
+    terms = 1.0 / (1.0 + a) + 1.0 / (1.0 + b) + 1.0 / delta
+    return _orthant(k, root) + k * terms / (2.0 * math.pi * root)
+
+
 def _moments(r1, r2, plus, minus):
     a, b = r1 * r1, r2 * r2
     a, b = jnp.broadcast_to(a, plus.shape), jnp.broadcast_to(b, plus.shape)
     k = 0.25 * (plus - minus)
     q = 0.25 * plus * minus
-    zero = jnp.zeros_like(k)
-    value, derivative = jax.jvp(_value, (a, b, k, q), (zero, zero, jnp.ones_like(k), -2.0 * k))
-    return value, derivative
+    return _value(a, b, k, q), _derivative(a, b, k, q)
 
 
 def _gelu(x):

@@ -276,8 +276,13 @@ def _products(f, x, y) -> tuple:
     return tuple(p * q for p, q in zip(f(x), f(y), strict=True))
 
 
-def _pair_expectation(f, a, b, k, nodes) -> tuple:
-    """``E[f(u) f(v)]`` (componentwise) for the centred Gaussian pair ``(a, b, k)``."""
+def _pair_expectation(f, a, b, k, nodes, symmetric=False) -> tuple:
+    """``E[f(u) f(v)]`` (componentwise) for the centred Gaussian pair ``(a, b, k)``.
+
+    ``symmetric``: every component of ``f`` is even or odd, so ``f(u) f(v)`` is unchanged
+    by ``(u, v) → (−u, −v)``, i.e. by ``ψ → ψ + π`` in the polar form below; the angle then
+    runs over ``[0, π)`` only (the mean over it is the mean over the circle).
+    """
     if a < b:  # the integrand is symmetric in (u, v); condition on the larger variance
         a, b = b, a
     if a == 0:
@@ -303,6 +308,9 @@ def _pair_expectation(f, a, b, k, nodes) -> tuple:
     psi_v = mpmath.atan2(s, c)
     cuts = [mpmath.mpf(0), tau]
     cuts += [x % tau for x in (quarter, 3 * quarter, psi_v + quarter, psi_v + 3 * quarter)]
+    if symmetric:  # the same rays mod π, on [0, π]
+        tau = mpmath.pi
+        cuts = [mpmath.mpf(0), tau, quarter, (psi_v + quarter) % tau]
     # Radial density r e^{-r²/2} on [0, R], pieces graded towards 0 at the scale of the
     # steepest argument (1/√a): f(√a r ...) varies on that scale near r = 0.
     top = _cutoff()
@@ -321,7 +329,7 @@ def _pair_expectation(f, a, b, k, nodes) -> tuple:
     return tuple(mpmath.fsum(column) / tau for column in zip(*rows, strict=True))
 
 
-def mp_moments_by_integration(phi, dphi, a, b, k, *, nodes=None) -> tuple:
+def mp_moments_by_integration(phi, dphi, a, b, k, *, nodes=None, odd=False) -> tuple:
     """``(V, V̇) = (E[φ(u)φ(v)], E[φ'(u)φ'(v)])`` by 2-D Gaussian quadrature.
 
     ``phi`` and ``dphi`` map an mpf to an mpf and must be analytic except possibly at 0
@@ -335,7 +343,10 @@ def mp_moments_by_integration(phi, dphi, a, b, k, *, nodes=None) -> tuple:
     rules with ``nodes = (n_angle, n_radius)`` points per piece (default grows with
     ``mp.dps`` and ``√max(a, b)``); ``V`` and ``V̇`` come from one sweep over the same
     points. Pairs with ``k² = ab``, ``k = 0`` or a zero variance reduce to exact 1-D
-    Gaussian expectations.
+    Gaussian expectations. ``odd=True`` declares ``φ`` odd (so ``φ'`` is even): both
+    products are then unchanged by ``(u, v) → (−u, −v)``, i.e. ``ψ → ψ + π``, and the angle
+    runs over half the circle: three angular pieces, each within a piece of the whole
+    circle's five (or its translate by ``π``), with the same points per piece.
 
     ``k² ≤ ab`` is assumed (a larger ``|k|`` is treated as ``k² = ab``). Nested adaptive
     ``mpmath.quad`` on the conditional form took 5–190 s per expectation (``mp.dps``
@@ -366,7 +377,7 @@ def mp_moments_by_integration(phi, dphi, a, b, k, *, nodes=None) -> tuple:
         raise ValueError(f"variances must be >= 0, got a={a}, b={b}")
     if isinstance(nodes, int):
         nodes = (nodes, nodes)
-    return _pair_expectation(lambda x: (phi(x), dphi(x)), a, b, k, nodes)
+    return _pair_expectation(lambda x: (phi(x), dphi(x)), a, b, k, nodes, symmetric=odd)
 
 
 # ---------------------------------------------------------------------------------------
@@ -399,8 +410,9 @@ def mp_residual_kernels(
 
     The recursion of the module docstring at ``DIGITS`` = 50 digits from the exact binary
     values of ``xs`` (shape ``(N, d)``), ``W_std``, ``b_std`` and ``branch_scale``. ``tanh``
-    uses :func:`mp_moments_by_integration` at ``TANH_DIGITS`` = 30 (slow: ~2–4 s per
-    off-diagonal pair and layer on one CPU core; keep ``N`` and the depth small).
+    uses :func:`mp_moments_by_integration` at ``TANH_DIGITS`` = 30 over half the circle
+    (``odd=True``; slow: ~1–2.5 s per off-diagonal pair and layer on one CPU core, twice
+    that over the whole circle; keep ``N`` and the depth small).
     """
     _check_params(activation, params)
     xs = np.asarray(xs, dtype=np.float64)
@@ -414,8 +426,8 @@ def mp_residual_kernels(
         if activation == "tanh":
             phi, dphi = mp_activation("tanh")
 
-            def moments(a, b, k):
-                return mp_moments_by_integration(phi, dphi, a, b, k)
+            def moments(a, b, k):  # tanh is odd
+                return mp_moments_by_integration(phi, dphi, a, b, k, odd=True)
         else:
 
             def moments(a, b, k):

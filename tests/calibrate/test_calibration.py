@@ -50,7 +50,9 @@ from harness.calibrate._design import with_shape
 from harness.calibrate._recursion import recursion_kernels
 from harness.calibrate._report import write_report
 from harness.calibrate._study import CalibrationResult
+from harness.calibrate._study import _record
 from harness.calibrate._study import judge_config
+from harness.calibrate._study import limit_kernels
 from harness.calibrate._study import run_calibration
 from harness.calibrate._study import sample_config
 from harness.calibrate._summary import size_summary
@@ -93,13 +95,39 @@ OTHER_SHAPE = StudyConfig(
 )
 
 
+#: Configs whose wrong-formula records a test reads (the report); the others' records are
+#: those of our formula alone (:func:`_correct_records`), which is all the size test reads.
+FULLY_JUDGED = ("power", "two-widths")
+
+
+def _correct_records(samples):
+    """:func:`judge_config`'s records of our formula (its first loop), without the wrong ones."""
+    config, xs = samples.config, samples.xs
+    truth = limit_kernels(config, xs)
+    records = []
+    for r in range(config.replicates):
+        for kernel in ("nngp", "ntk"):
+            result = formula_test(samples.per_width[kernel][r], truth[kernel])
+            records.append(_record(config, r, kernel, "correct", "ours", 0.0, 0.0, result))
+    return records
+
+
 @pytest.fixture(scope="module")
 def judged():
-    """Records of every held-out config: ``{name: (samples, records)}``."""
+    """Records of every held-out config: ``{name: (samples, records)}``.
+
+    The configs of :data:`FULLY_JUDGED` go through :func:`judge_config` with their wrong
+    formulas; there its records of our formula must be those of :func:`_correct_records`.
+    """
     out = {}
     for config in SIZE_GRID:
         samples = sample_config(config)
-        records = judge_config(samples, scale_multiples=(2.0,), w_std_multiples=(2.0,))
+        if config.name in FULLY_JUDGED:
+            records = judge_config(samples, scale_multiples=(2.0,), w_std_multiples=(2.0,))
+            correct = [r.row() for r in records if r.family == "correct"]
+            np.testing.assert_equal(correct, [r.row() for r in _correct_records(samples)])
+        else:
+            records = _correct_records(samples)
         out[config.name] = (samples, records)
     return out
 
@@ -289,6 +317,30 @@ def _miss_probability(result, ratio: float) -> float:
     return float(scipy.stats.ncf.cdf(c2, h, nu, (ratio * k) ** 2))
 
 
+def _twice_detectable(data, truth, xs, arch, kernel):
+    """Our formula's test on ``data``, and the scaled kernel and ``W_std·(1+δ)`` formulas
+    whose true errors are twice the detectable error ``D`` that test reports."""
+    ours = formula_test(data, truth)
+    D = ours.detectable_error
+    delta = w_std_for_error(xs, **arch, kernel=kernel, target_error=2 * D)
+    (scaled,) = scaled_formulas({kernel: truth}, {kernel: 2 * D})
+    (w_std,) = perturbed_w_std_formulas(xs, **arch, delta=delta, kernels=(kernel,))
+    assert w_std.true_error == pytest.approx(2 * D, rel=1e-4)
+    return ours, (scaled, w_std)
+
+
+def _assert_power_then_all_flagged(judged_formulas):
+    """The expected number of misses, from the rule's own law (:func:`_miss_probability`),
+    is below 0.01; then every one of the ``(formula, result)`` pairs must be flagged."""
+    expected_misses = sum(
+        _miss_probability(result, formula.true_error / result.detectable_error)
+        for formula, result in judged_formulas
+    )
+    assert expected_misses < 0.01, expected_misses
+    for formula, result in judged_formulas:
+        assert result.outcome == "inconsistent", (formula.label, result.reason)
+
+
 @pytest.mark.slow
 def test_wrong_formulas_are_flagged_and_intervals_hold_their_true_error(judged):
     """A scaled kernel and ``W_std·(1+δ)``, each twice the detectable error, and a dropped bias.
@@ -315,24 +367,14 @@ def test_wrong_formulas_are_flagged_and_intervals_hold_their_true_error(judged):
     for r in range(config.replicates):
         for kernel, truth, drop in zip(("nngp", "ntk"), exact, dropped, strict=True):
             data = samples.per_width[kernel][r]
-            D = formula_test(data, truth).detectable_error
-            delta = w_std_for_error(xs, **arch, kernel=kernel, target_error=2 * D)
-            (scaled,) = scaled_formulas({kernel: truth}, {kernel: 2 * D})
-            (w_std,) = perturbed_w_std_formulas(xs, **arch, delta=delta, kernels=(kernel,))
-            assert w_std.true_error == pytest.approx(2 * D, rel=1e-4)
-            for formula in (scaled, w_std, drop):
+            _, tuned = _twice_detectable(data, truth, xs, arch, kernel)
+            for formula in (*tuned, drop):
                 judged_formulas.append((formula, formula_test(data, formula.reference)))
     assert len(judged_formulas) == 48
     for formula, result in judged_formulas:
         ratio = formula.true_error / result.detectable_error
         assert ratio >= 1.0, (formula.label, ratio)
-    expected_misses = sum(
-        _miss_probability(result, formula.true_error / result.detectable_error)
-        for formula, result in judged_formulas
-    )
-    assert expected_misses < 0.01, expected_misses
-    for formula, result in judged_formulas:
-        assert result.outcome == "inconsistent", (formula.label, result.reason)
+    _assert_power_then_all_flagged(judged_formulas)
     misses = sum(
         not (result.formula_error_ci95[0] <= formula.true_error <= result.formula_error_ci95[1])
         for formula, result in judged_formulas
@@ -390,24 +432,13 @@ def test_another_activation_and_branch_scale_size_and_power():
     for r in range(config.replicates):
         for kernel, truth in zip(("nngp", "ntk"), exact, strict=True):
             data = samples.per_width[kernel][r]
-            ours = formula_test(data, truth)
+            ours, tuned = _twice_detectable(data, truth, xs, arch, kernel)
             correct.append(ours)
-            D = ours.detectable_error
-            delta = w_std_for_error(xs, **arch, kernel=kernel, target_error=2 * D)
-            (scaled,) = scaled_formulas({kernel: truth}, {kernel: 2 * D})
-            (w_std,) = perturbed_w_std_formulas(xs, **arch, delta=delta, kernels=(kernel,))
-            assert w_std.true_error == pytest.approx(2 * D, rel=1e-4)
-            for formula in (scaled, w_std):
+            for formula in tuned:
                 judged_formulas.append((formula, formula_test(data, formula.reference)))
     assert [r.outcome for r in correct if r.outcome == "inconsistent"] == []
     assert sum(r.formula_error_ci95[0] == 0.0 for r in correct) >= len(correct) - 1
-    expected_misses = sum(
-        _miss_probability(result, formula.true_error / result.detectable_error)
-        for formula, result in judged_formulas
-    )
-    assert expected_misses < 0.01, expected_misses
-    for formula, result in judged_formulas:
-        assert result.outcome == "inconsistent", (formula.label, result.reason)
+    _assert_power_then_all_flagged(judged_formulas)
 
 
 def test_the_grid_keeps_its_seeds_and_adds_other_networks_at_its_end():

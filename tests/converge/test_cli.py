@@ -231,7 +231,9 @@ def test_own_inputs_and_own_candidate_end_to_end(tmp_path, monkeypatch):
         "    return 1.5 * analytic.rmlp_ntk(xs, num_res_blocks, W_std, b_std)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    xs = gaussian_inputs(6, 2, seed=7)
+    # 4 inputs in d = 2 at widths 8, 16: the networks of tests/converge/test_hostile.py's
+    # tiny runs, which so reuse these compiled programs.
+    xs = gaussian_inputs(4, 2, seed=7)
     np.save(tmp_path / "mine.npy", xs)
     out = tmp_path / "run"
     argv = [
@@ -251,7 +253,7 @@ def test_own_inputs_and_own_candidate_end_to_end(tmp_path, monkeypatch):
     ]
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["config"]["n_inputs"] == 6
+    assert results["config"]["n_inputs"] == 4
     assert results["config"]["input_dim"] == 2
     assert len(results["config"]["inputs_sha256"]) == 64
     candidate = results["candidates"]["scaled_ntk"]
@@ -289,8 +291,9 @@ run_cli(main, sys.argv[1:])
 @pytest.mark.slow
 def test_runs_without_neural_tangents_and_says_so(tmp_path, run_python):
     # Truth: neural-tangents is optional at run time (its metadata requires TensorFlow).
+    # The tiny run's networks (TINY_ARCH): their programs are in the session's cache.
     out = tmp_path / "run"
-    done = run_python("-c", _WITHOUT_NT, *TINY[:-1], "--out", out, cwd=tmp_path)
+    done = run_python("-c", _WITHOUT_NT, *TINY[:-1], *TINY_ARCH, "--out", out, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "neural-tangents reference skipped" in done.stdout

@@ -210,7 +210,7 @@ def test_a_candidate_that_changes_folder_moves_neither_output_nor_headlines(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)  # restored after the test, whatever the candidate does
-    argv = [*TINY[:-3], "--candidate", "wanders:ntk", "--out", "run"]
+    argv = [*TINY[:-1], "--candidate", "wanders:ntk", "--out", "run"]  # TINY, not quiet
     assert main(argv) == 0
     assert (tmp_path / "run" / "results.json").is_file()
     assert (tmp_path / "run" / "report.md").is_file()

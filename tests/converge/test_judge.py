@@ -17,6 +17,10 @@ import harness
 from harness.runs import UsageError
 
 SMALL = {"widths": (64, 256), "seeds": 6, "n_inputs": 5, "input_dim": 3, "sampler": "conditional"}
+#: The README example's widths, seeds and sampler (and its default 16 inputs in d = 10): a
+#: run of these shapes shares its compiled programs (the conditional sampler's batch, and so
+#: its program, follows the number of seeds).
+README_RUN = {"widths": (1024, 8192), "seeds": 32, "sampler": "conditional"}
 
 
 def scaled_ntk(xs, arch):
@@ -26,8 +30,7 @@ def scaled_ntk(xs, arch):
 
 
 def test_judge_sees_a_ten_percent_error_and_its_size():
-    # The default run's inputs, given as an array (the README example's shapes: its
-    # compiled programs are reused).
+    # The default run's inputs, given as an array.
     xs = harness.runs.gaussian_inputs(16, 10, seed=0) * 2.0
     verdict = harness.judge(
         scaled_ntk, inputs=xs, widths=(1024, 8192), seeds=16, sampler="conditional"
@@ -48,14 +51,14 @@ def test_judge_without_a_formula_judges_ours_and_ntk_only_formulas_have_no_nngp(
     def ntk_only(xs, arch):
         return analytic.rmlp_ntk(xs, arch.num_res_blocks, arch.W_std, arch.b_std)
 
-    verdict = harness.judge(ntk_only, **SMALL)
+    verdict = harness.judge(ntk_only, **README_RUN)
     assert verdict.nngp is None
     assert verdict.ntk.label == "NTK, candidate `ntk_only`"
     # The formula *is* our NTK: the same numbers as ours, on the same networks.
     ours = verdict.analytic["ntk"]
     assert verdict.ntk.formula_error == pytest.approx(ours.formula_error, rel=1e-12)
     assert verdict.ntk.formula_error_ci95 == pytest.approx(ours.formula_error_ci95, rel=1e-12)
-    alone = harness.judge(**SMALL)  # no formula: our kernels' verdicts
+    alone = harness.judge(**README_RUN)  # no formula: our kernels' verdicts
     assert alone.ntk.formula_error == ours.formula_error
     assert alone.nngp.label == "NNGP"
 

@@ -153,8 +153,12 @@ def kernel_z(reference, candidate):
 # --------------------------------------------------------------------------- instantiated networks
 
 
-def flax_kernels(xs, seeds, *, width, num_res_blocks, W_std, b_std, chunk=1000):
-    """NNGP and literal-Jacobian NTK of ``draw_parameters(model, PRNGKey(s), d)`` per seed."""
+def flax_kernels(xs, seeds, *, width, num_res_blocks, W_std, b_std, chunk=200):
+    """NNGP and literal-Jacobian NTK of ``draw_parameters(model, PRNGKey(s), d)`` per seed.
+
+    ``chunk`` networks per call (it divides every config's count, so one program serves a
+    config): the literal Jacobians of many wide networks at once only cost memory traffic.
+    """
     model = ResidualMLP(width, num_res_blocks, W_std=W_std, b_std=b_std, precision=HIGHEST)
     xs = jnp.asarray(xs, jnp.float32)
     n_inputs, input_dim = xs.shape
