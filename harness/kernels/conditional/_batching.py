@@ -121,6 +121,14 @@ def _keys(seeds, base_key):
 _GROUP_ELEMENTS = 2**12
 
 
+#: The most networks in one chunk. Chunks hold a power of two of networks up to this
+#: (fewer where the memory budget says so), so calls with different seed counts at one
+#: width, e.g. ``harness.converge``'s batches of 32 and 16 and its later rounds, share a
+#: compiled program: on a GPU each compilation costs seconds, the networks of a chunk
+#: milliseconds. Within a chunk ``lax.map`` takes the networks one at a time anyway.
+_MAX_CHUNK = 8
+
+
 def _group_size(width, n_inputs):
     """Networks ``vmap``-ped together in one ``lax.map`` step, or ``None`` for no ``vmap``."""
     if width * n_inputs >= _GROUP_ELEMENTS:
@@ -230,7 +238,9 @@ def conditional_kernels(
     ``memory_budget_bytes`` (at least one, even if one network exceeds the
     budget), one compiled ``lax.map`` per chunk that takes the networks one at
     a time, or ``jax.vmap``-ed in small groups when they are narrow; chunks
-    are padded so that one compilation serves all of them. On a CPU with two
+    hold a power of two of networks, at most 8, and are padded, so that one
+    compilation serves all of them and every other call at that width and
+    architecture with 8 or more networks per worker. On a CPU with two
     or more cores two chunks run at once, in two threads, each with half the
     budget (one XLA computation keeps about one core busy). A network's
     kernels do not depend on the chunking (bit-identical on the CPU:
@@ -279,7 +289,8 @@ def conditional_kernels(
         activation=activation,
     )
     workers = chunk_workers()
-    chunk = max(1, min(-(-len(seeds) // workers), budget // (workers * per_network)))
+    share = 1 << (-(-len(seeds) // workers) - 1).bit_length()  # a worker's, as a power of 2
+    chunk = max(1, min(_MAX_CHUNK, share, budget // (workers * per_network)))
     group = _group_size(width, xs.shape[0])
     if group is not None:
         chunk = -(-chunk // group) * group
