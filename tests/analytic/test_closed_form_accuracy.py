@@ -13,8 +13,8 @@ parallel rows of different norms, an exact antipode, a zero row), depths 0, 3 an
   where it behaves like a ReLU) rounding is amplified from layer to layer, so each
   result is cross-checked against a second float64 evaluation on plain covariances and
   refused (``ValueError``) when the two differ by more than 1e-10. Every result that is
-  returned must be within 1e-10 of the reference (measured when written: erf <= 3.3e-14,
-  sine <= 3.3e-14, GELU <= 2.3e-11; refused: 7, 12 and 4 of 48 cases). The check is
+  returned must be within 1e-10 of the reference (measured: erf <= 3.3e-14, sine <=
+  3.3e-14, GELU <= 5.3e-12; refused: 7, 12 and 8 of 48 cases). The check is
   conservative: the plain evaluation is the less accurate of the two, so some refused
   results were in fact accurate.
 """
