@@ -6,7 +6,8 @@ For each width, on the same parameters and inputs in one process:
   neural-tangents ``empirical_ntk_fn`` implementations 1 and 2; the maximum
   relative difference of each from ``factored`` is recorded too.
   ``ntk_speedup_vs_nt`` = neural-tangents' fastest ÷ ours factored.
-* **Monte Carlo NNGP + NTK over S seeds**: :func:`harness.kernels._ntk.monte_carlo_kernels`
+* **Monte Carlo NNGP + NTK over S seeds**: :func:`harness.kernels.monte_carlo_kernels`
+  (the kernels alone, ``control_variates=False``: the same work as neural-tangents')
   against ``nt.monte_carlo_kernel_fn(..., implementation=2, vmap_axes=0)``, cold
   (caches cleared, persistent cache off, fresh functions, compilation included, and
   the seconds of it spent compiling) and warm.
@@ -118,7 +119,9 @@ def _monte_carlo(config, model, xs, log):
     )
 
     def ours():
-        return lambda: monte_carlo_kernels(model, xs, seeds, precision=config.precision)
+        return lambda: monte_carlo_kernels(
+            model, xs, seeds, precision=config.precision, control_variates=False
+        )
 
     def theirs():
         kernel_fn = nt.monte_carlo_kernel_fn(

@@ -67,15 +67,16 @@ class PerSeedKernels(NamedTuple):
 
     ``nngp_control`` and ``ntk_control`` are each network's exact mean-zero
     control variates (:mod:`harness.kernels._control`): ``nngp − nngp_control``
-    has the mean of ``nngp`` and a smaller variance; likewise for the NTK.
+    has the mean of ``nngp`` and a smaller variance; likewise for the NTK. ``None``
+    when they were not asked for.
     """
 
     nngp: np.ndarray
     ntk: np.ndarray
     seeds: tuple
     precision: str
-    nngp_control: np.ndarray
-    ntk_control: np.ndarray
+    nngp_control: np.ndarray | None
+    ntk_control: np.ndarray | None
 
 
 def _one_seed(model, key, xs, ntk_method, precision, controls=False):
@@ -266,6 +267,7 @@ def monte_carlo_kernels(
     precision=None,
     prng_impl: str | None = None,
     seed_loop: str | None = None,
+    control_variates: bool = True,
 ) -> PerSeedKernels:
     """Per-seed NNGP and NTK for every integer seed, batched under a memory budget.
 
@@ -281,10 +283,12 @@ def monte_carlo_kernels(
 
     ``seed_loop`` is passed to :func:`per_seed_kernels`; ``None`` chooses
     :func:`default_seed_loop` (``"map"`` on the CPU, ``"vmap"`` elsewhere).
+    ``control_variates=False`` leaves out each network's control variates (the
+    kernels alone, as ``neural_tangents.monte_carlo_kernel_fn`` computes them).
 
     Returns:
       :class:`PerSeedKernels` with ``nngp`` and ``ntk`` of shape ``(S, N, N)``
-      and their control variates.
+      and their control variates (``None`` without ``control_variates``).
 
     Raises:
       ValueError: no seeds, seeds that are not whole numbers in ``0 … 2**32 - 1``,
@@ -333,8 +337,9 @@ def monte_carlo_kernels(
             ntk_method=ntk_method,
             precision=precision,
             seed_loop=seed_loop,
-            control_variates=True,
+            control_variates=bool(control_variates),
         )
         parts.append([np.asarray(array)[:real] for array in arrays])
-    nngp, ntk, nngp_control, ntk_control = (np.concatenate(p) for p in zip(*parts, strict=True))
+    nngp, ntk, *controls = (np.concatenate(p) for p in zip(*parts, strict=True))
+    nngp_control, ntk_control = controls or (None, None)
     return PerSeedKernels(nngp, ntk, seeds, precision_label(precision), nngp_control, ntk_control)

@@ -114,3 +114,22 @@ def test_monte_carlo_means_match_analytic_kernels_at_width_1024(xs):
         assert relative_se < 0.015, (name, relative_se)
         error = relative_frobenius_error(per_seed.mean(0), analytic)
         assert error < 0.05, (name, error)
+
+
+def test_without_control_variates_the_kernels_are_the_same_networks(xs):
+    """``control_variates=False`` (the benchmark's like-for-like with neural-tangents) drops
+    the controls, not the networks: the kernels of each seed agree with the default's to
+    float32 rounding (a different program), and with the single-network API."""
+    model = ResidualMLP(64, 2, W_std=1.1, b_std=0.6)
+    options = {"precision": "highest"}
+    with_controls = monte_carlo_kernels(model, xs, range(3), **options)
+    plain = monte_carlo_kernels(model, xs, range(3), control_variates=False, **options)
+    assert plain.nngp_control is None
+    assert plain.ntk_control is None
+    assert with_controls.nngp_control.shape == plain.nngp.shape == (3, 6, 6)
+    for s in range(3):
+        assert relative_frobenius_error(plain.ntk[s], with_controls.ntk[s]) < 1e-6
+        assert relative_frobenius_error(plain.nngp[s], with_controls.nngp[s]) < 1e-6
+    variables = init_network(model, xs, 2)
+    ntk = empirical_ntk(model, variables, xs, precision="highest")
+    assert relative_frobenius_error(ntk, plain.ntk[2]) < 1e-6
