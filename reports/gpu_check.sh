@@ -5,7 +5,9 @@
 # dependencies (the README's `make`, or an image with JAX 0.11/0.12, Flax, optax,
 # SciPy, Matplotlib, mpmath and pytest; neural-tangents 0.6.5 and frozendict 2.5.1
 # installed with --no-deps, e.g. from wheels: see the README). It writes
-#   reports/bench/<gpu>_w1024-8192_n64_s8.{json,md}
+#   reports/bench/<gpu>_w8192_n64_s8.{json,md}
+#   reports/gpu-check/analytic-vs-nt.log    our float64 kernels against neural-tangents', on the GPU
+#   reports/gpu-check/mc-compile.log       the cold Monte Carlo program's compile time, per seed loop and generator
 #   reports/converge-default-gpu/        python -m harness.converge --widths 128..8192
 #   reports/converge-conditional-gpu/    conditional samples to width 2^20 for 60 s: the detectable error reached
 #   reports/gpu-check/converge-warm-cache/  the first converge run again, with the compilation cache warm
@@ -48,12 +50,41 @@ else
     echo "gpu_check: JAX sees no GPU here; nothing to measure" >&2
     exit 2
   fi
-  bench_widths=1024,8192; n_inputs=64; big=8192; converge_widths=128..8192; analytic_n=4096
+  bench_widths=8192; n_inputs=64; big=8192; converge_widths=128..8192; analytic_n=4096
   conditional_widths=16384..1048576
 fi
 # A compilation cache of this check's own: the first converge run compiles, its twin reads back.
 export HARNESS_COMPILATION_CACHE=$(mktemp -d)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | tee reports/gpu-check/nvidia-smi.txt
+
+echo "== our analytic kernels against neural-tangents', both in float64 on this device"
+timeout 90 $PYTHON -m pytest -q -s --tb=long -p no:cacheprovider tests/analytic/test_activations.py \
+  -k "neural_tangents" 2>&1 | tee reports/gpu-check/analytic-vs-nt.log | tail -n 30
+copy_out
+
+echo "== the Monte Carlo program cold: seconds compiling, per seed loop and generator (width $big)"
+timeout 120 $PYTHON - "$big" "$n_inputs" <<'PY' 2>&1 | tee reports/gpu-check/mc-compile.log
+import sys, time
+import jax
+from harness.kernels import monte_carlo_kernels
+from harness.runs import CompileLog
+from models import ResidualMLP
+model = ResidualMLP(int(sys.argv[1]), 3, W_std=1.0, b_std=1.0)
+xs = jax.random.normal(jax.random.PRNGKey(2), (int(sys.argv[2]), 10))
+print(f"{jax.devices()[0].device_kind}, default matmul precision, 8 networks, kernels only")
+for loop in ("vmap", "map"):
+    for impl in (None, "rbg"):
+        def call():
+            return monte_carlo_kernels(model, xs, range(8), control_variates=False,
+                                       seed_loop=loop, prng_impl=impl)
+        jax.clear_caches()
+        with CompileLog() as log:
+            began = time.perf_counter(); call(); cold = time.perf_counter() - began
+        began = time.perf_counter(); call(); warm = time.perf_counter() - began
+        print(f"seed_loop={loop:4s} prng={impl or 'threefry':8s} cold {cold:6.2f} s "
+              f"(compiling {log.seconds:5.2f} s) warm {warm:6.3f} s", flush=True)
+PY
+copy_out
 
 echo "== benchmark at widths $bench_widths (ours jacobian skipped: the suite checks it; at width 8192 it is minutes; on an H200 each width takes about 65 s)"
 bench_json="reports/bench/${gpu}_w${bench_widths//,/-}_n${n_inputs}_s8.json"

@@ -40,6 +40,7 @@ import functools
 import jax
 import numpy as np
 
+from harness.kernels import compile_conditional_kernels
 from harness.kernels import conditional_kernels
 from harness.kernels import default_memory_budget_bytes
 from harness.kernels import empirical_nngp
@@ -62,6 +63,7 @@ __all__ = [
     "UNIT_ARRAYS",
     "NonFiniteKernelError",
     "WidthMeasurement",
+    "compile_conditional",
     "measure_batch",
     "measure_conditional",
     "networks_per_device",
@@ -165,14 +167,22 @@ class WidthMeasurement:
 
         return cls(jax.jit(compute), width, xs, mesh)
 
-    def __call__(self, seeds: list[int]) -> dict[str, np.ndarray]:
-        """The :data:`UNIT_ARRAYS` of ``seeds``, float64 ``(len(seeds), N, N)`` each."""
+    def _keys(self, seeds: list[int]):
+        """The sharded keys of ``seeds`` (padded to a multiple of the devices)."""
         devices = self.mesh.size
         padded = list(seeds) + [seeds[-1]] * (-len(seeds) % devices)
         keys = np.asarray(seed_keys(padded))
         keys = np.asarray(jax.vmap(jax.random.fold_in, (0, None))(keys, self.width))
-        keys = shard_keys(keys, self.mesh)
-        arrays = self._compute(keys, self.xs)
+        return shard_keys(keys, self.mesh)
+
+    def compile(self, seeds: list[int]) -> None:
+        """Compile the program of a batch of ``len(seeds)`` seeds, without running it
+        (:mod:`harness.converge._ahead`)."""
+        self._compute.lower(self._keys(seeds), self.xs).compile()
+
+    def __call__(self, seeds: list[int]) -> dict[str, np.ndarray]:
+        """The :data:`UNIT_ARRAYS` of ``seeds``, float64 ``(len(seeds), N, N)`` each."""
+        arrays = self._compute(self._keys(seeds), self.xs)
         return {
             name: gather_to_host(array)[: len(seeds)].astype(np.float64)
             for name, array in zip(UNIT_ARRAYS, arrays, strict=True)
@@ -219,17 +229,7 @@ def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_u
     Network ``s`` at width ``n`` has the key ``fold_in(PRNGKey(n), s)``: every width
     draws its own stream, so networks of different widths are independent.
     """
-    kernels = conditional_kernels(
-        xs,
-        list(seeds),
-        width=width,
-        num_res_blocks=config.num_res_blocks,
-        W_std=config.W_std,
-        b_std=config.b_std,
-        base_seed=width,
-        activation=config.activation,
-        branch_scale=config.branch_scale,
-    )
+    kernels = conditional_kernels(xs, list(seeds), **_conditional_arguments(config, width))
     for index, seed in enumerate(seeds):
         key = unit_key(width, seed, "conditional")
         unit = {name: getattr(kernels, name)[index] for name in UNIT_ARRAYS}
@@ -238,6 +238,23 @@ def measure_conditional(config, xs, store, width: int, seeds: list[int], *, on_u
             store.save(key, **unit)
             if on_unit is not None:
                 on_unit(seed)
+
+
+def compile_conditional(config, xs, width: int, seeds: list[int]) -> None:
+    """Compile the program :func:`measure_conditional` runs for ``seeds``, without running it."""
+    compile_conditional_kernels(xs, list(seeds), **_conditional_arguments(config, width))
+
+
+def _conditional_arguments(config, width: int) -> dict:
+    return {
+        "width": width,
+        "num_res_blocks": config.num_res_blocks,
+        "W_std": config.W_std,
+        "b_std": config.b_std,
+        "base_seed": width,
+        "activation": config.activation,
+        "branch_scale": config.branch_scale,
+    }
 
 
 def measure_batch(measure, store, width: int, seeds: list[int], *, on_unit=None) -> int:

@@ -40,6 +40,7 @@ by process 0.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -47,11 +48,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from harness.converge._ahead import CompileAhead
 from harness.converge._candidates import evaluate_candidate
 from harness.converge._candidates import parse_candidates
 from harness.converge._measure import CONDITIONAL_BATCH
 from harness.converge._measure import UNIT_ARRAYS
 from harness.converge._measure import WidthMeasurement
+from harness.converge._measure import compile_conditional
 from harness.converge._measure import measure_batch
 from harness.converge._measure import measure_conditional
 from harness.converge._measure import networks_per_device
@@ -385,57 +388,59 @@ def measure_and_judge(
         plan.append((config.overlap_width, "conditional"))
     seeds = {entry: config.seeds for entry in plan}
     measured = Measured(config, xs, store, mesh, timing, kernels_fn, prepared.model)
-    empirical = {}
-    rounds = []
-    while True:
-        total = sum(_unit_cost(*entry) * seeds[entry] for entry in plan)
-        with Progress(
-            total,
-            label="converge",
-            quiet=quiet,
-            stream=progress_stream,
-            units=sum(seeds.values()),
-            done_earlier=timing["networks_computed"],
-        ) as progress:
-            for width, kind in plan:
-                loaded = measured.width(width, kind, seeds[(width, kind)], progress)
-                if kind == config.sampler_of(width):
-                    empirical[width] = loaded
-                    partial, _, judged, _ = summarize_run(
-                        references, candidate_kernels, empirical, tolerance=config.tolerance
-                    )
-                    store.write_json(
-                        "results.json", strict_json({**base, "status": "partial", **partial})
-                    )
-        decision = next_round(
-            config,
-            judged,
-            empirical,
-            references,
-            seeds,
-            measured.seconds_per_network(plan),
-            elapsed=time.perf_counter() - start,
+    # Every width's program compiles in the background from the start (._ahead).
+    with CompileAhead(measured.compile_tasks(plan, seeds)) as measured.ahead:
+        empirical = {}
+        rounds = []
+        while True:
+            total = sum(_unit_cost(*entry) * seeds[entry] for entry in plan)
+            with Progress(
+                total,
+                label="converge",
+                quiet=quiet,
+                stream=progress_stream,
+                units=sum(seeds.values()),
+                done_earlier=timing["networks_computed"],
+            ) as progress:
+                for width, kind in plan:
+                    loaded = measured.width(width, kind, seeds[(width, kind)], progress)
+                    if kind == config.sampler_of(width):
+                        empirical[width] = loaded
+                        partial, _, judged, _ = summarize_run(
+                            references, candidate_kernels, empirical, tolerance=config.tolerance
+                        )
+                        store.write_json(
+                            "results.json", strict_json({**base, "status": "partial", **partial})
+                        )
+            decision = next_round(
+                config,
+                judged,
+                empirical,
+                references,
+                seeds,
+                measured.seconds_per_network(plan),
+                elapsed=time.perf_counter() - start,
+            )
+            rounds.append(
+                {
+                    "seeds": {f"{w}:{k}": s for (w, k), s in seeds.items()},
+                    "undecided": list(decision.undecided),
+                    "next": decision.message,
+                }
+            )
+            if decision.seeds is None:
+                break
+            seeds = decision.seeds
+        results, rows, _, tests = summarize_run(
+            references, candidate_kernels, empirical, tolerance=config.tolerance
         )
-        rounds.append(
-            {
-                "seeds": {f"{w}:{k}": s for (w, k), s in seeds.items()},
-                "undecided": list(decision.undecided),
-                "next": decision.message,
+        if config.overlap_width is not None:
+            width = config.overlap_width
+            conditional = measured.width(width, "conditional", seeds[(width, "conditional")])
+            results["sampler_agreement"] = {
+                "width": width,
+                **{k: sample_agreement(empirical[width][k], conditional[k]) for k in KERNELS},
             }
-        )
-        if decision.seeds is None:
-            break
-        seeds = decision.seeds
-    results, rows, _, tests = summarize_run(
-        references, candidate_kernels, empirical, tolerance=config.tolerance
-    )
-    if config.overlap_width is not None:
-        width = config.overlap_width
-        conditional = measured.width(width, "conditional", seeds[(width, "conditional")])
-        results["sampler_agreement"] = {
-            "width": width,
-            **{k: sample_agreement(empirical[width][k], conditional[k]) for k in KERNELS},
-        }
     results["control_variates"] = _controls_summary(config, empirical, references)
     results["seeds_per_width"] = {str(w): seeds[(w, config.sampler_of(w))] for w in config.widths}
     results["rounds"] = rounds
@@ -496,6 +501,44 @@ class Measured:
         #: Seconds per network measured in this process, the least over rounds (the
         #: first round's includes compilation).
         self.measured_seconds: dict[tuple[int, str], float] = {}
+        #: The programs compiling in the background (:meth:`compile_tasks`), if any.
+        self.ahead: CompileAhead | None = None
+
+    def _missing(self, width: int, kind: str, seeds: int) -> list[int]:
+        return [s for s in range(seeds) if not self.store.has(unit_key(width, s, kind))]
+
+    def _flax_batches(self, width: int, seeds: int) -> tuple[int, list[list[int]]]:
+        """Networks per device, and the seed batches, of ``seeds`` Flax networks at ``width``.
+
+        Batches are cut from the config's seed count, so that the first round's batches
+        (and numbers) do not depend on later top-ups.
+        """
+        config = self.config
+        sizing = config if seeds == config.seeds else _with_seeds(config, seeds)
+        network_bytes = None if self.probe is None else self.probe.network_bytes
+        per_device = networks_per_device(sizing, width, self.mesh.size, network_bytes=network_bytes)
+        return per_device, seed_batches(seeds, per_device * self.mesh.size)
+
+    def compile_tasks(self, plan, seeds: dict) -> dict:
+        """``{(width, kind): compile}`` for every plan entry with networks to compute: each
+        compiles the program of the entry's first batch to compute (:mod:`._ahead`)."""
+        tasks = {}
+        for width, kind in plan:
+            missing = set(self._missing(width, kind, seeds[(width, kind)]))
+            if not missing:
+                continue
+            if kind == "conditional":
+                batches = seed_batches(seeds[(width, kind)], CONDITIONAL_BATCH)
+            else:
+                batches = self._flax_batches(width, seeds[(width, kind)])[1]
+            batch = next(b for b in batches if missing.intersection(b))
+            if kind == "conditional":
+                tasks[(width, kind)] = functools.partial(
+                    compile_conditional, self.config, self.xs, width, batch
+                )
+            else:
+                tasks[(width, kind)] = functools.partial(self._measurement(width).compile, batch)
+        return tasks
 
     def seconds_per_network(self, plan) -> dict:
         """Seconds per network of every plan entry: measured where this process computed
@@ -549,7 +592,9 @@ class Measured:
         """``{"nngp": (S, N, N), "ntk": (S, N, N)}`` of ``seeds`` networks at ``width``."""
         store, config = self.store, self.config
         cost = _unit_cost(width, kind)
-        missing = [s for s in range(seeds) if not store.has(unit_key(width, s, kind))]
+        missing = self._missing(width, kind, seeds)
+        if missing and self.ahead is not None:
+            self.ahead.wait((width, kind))
         if progress is not None:
             done_before = seeds - len(missing)
             progress.skip(cost * done_before, count=done_before)
@@ -565,16 +610,10 @@ class Measured:
                 if any(seed in missing for seed in batch):
                     measure_conditional(config, self.xs, store, width, batch, on_unit=done)
         elif missing:
-            # Batches are cut from the config's seed count, so that the first round's
-            # batches (and numbers) do not depend on later top-ups.
-            sizing = config if seeds == config.seeds else _with_seeds(config, seeds)
-            network_bytes = None if self.probe is None else self.probe.network_bytes
-            per_device = networks_per_device(
-                sizing, width, self.mesh.size, network_bytes=network_bytes
-            )
+            per_device, batches = self._flax_batches(width, seeds)
             self.timing["networks_per_device"][str(width)] = per_device
             measure = self._measurement(width)
-            for batch in seed_batches(seeds, per_device * self.mesh.size):
+            for batch in batches:
                 if any(seed in missing for seed in batch):
                     measure_batch(measure, store, width, batch, on_unit=done)
         if missing:

@@ -10,7 +10,8 @@ Public API:
 * many networks by Gaussian conditioning (:mod:`harness.kernels.conditional`):
   :func:`conditional_kernels` (:class:`ConditionalKernels`),
   :func:`conditional_network_kernels`, :func:`conditional_keys`,
-  :func:`conditional_network_bytes`, :func:`chunk_workers` (chunks run at once);
+  :func:`conditional_network_bytes`, :func:`chunk_workers` (chunks run at once),
+  :func:`compile_conditional_kernels` (a call's program, compiled ahead);
 * exact mean-zero control variates of one network's kernels
   (:mod:`harness.kernels._control`): :func:`control_variates`, :func:`controls_apply`
   (for which networks they exist),
@@ -50,6 +51,7 @@ from harness.kernels._ntk import empirical_ntk
 from harness.kernels._precision import precision_label
 from harness.kernels.conditional import ConditionalKernels
 from harness.kernels.conditional import chunk_workers
+from harness.kernels.conditional import compile_conditional_kernels
 from harness.kernels.conditional import conditional_kernels
 from harness.kernels.conditional import conditional_keys
 from harness.kernels.conditional import conditional_network_bytes
@@ -60,6 +62,7 @@ __all__ = [
     "ConditionalKernels",
     "PerSeedKernels",
     "chunk_workers",
+    "compile_conditional_kernels",
     "conditional_kernels",
     "conditional_keys",
     "conditional_network_bytes",

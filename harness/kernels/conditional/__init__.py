@@ -26,7 +26,8 @@ One concept per module:
 * :mod:`~harness.kernels.conditional._batching`: many networks, keys from
   seeds, chunks under a memory budget, two threads on a CPU
   (:func:`conditional_kernels`, :func:`conditional_keys`,
-  :func:`conditional_network_bytes`; :func:`chunk_workers`, how many chunks run at once);
+  :func:`conditional_network_bytes`; :func:`chunk_workers`, how many chunks run at once;
+  :func:`compile_conditional_kernels`, a call's program compiled ahead);
 * :mod:`~harness.kernels.conditional._normals`: the normal generator
   (Box–Muller of threefry bits);
 * :mod:`~harness.kernels.conditional._linalg`: matmuls at ``HIGHEST`` precision.
@@ -34,6 +35,7 @@ One concept per module:
 
 from harness.kernels.conditional._batching import ConditionalKernels
 from harness.kernels.conditional._batching import chunk_workers
+from harness.kernels.conditional._batching import compile_conditional_kernels
 from harness.kernels.conditional._batching import conditional_kernels
 from harness.kernels.conditional._batching import conditional_keys
 from harness.kernels.conditional._batching import conditional_network_bytes
@@ -42,6 +44,7 @@ from harness.kernels.conditional._sampler import conditional_network_kernels
 __all__ = [
     "ConditionalKernels",
     "chunk_workers",
+    "compile_conditional_kernels",
     "conditional_kernels",
     "conditional_keys",
     "conditional_network_bytes",

@@ -50,6 +50,7 @@ from harness.kernels.conditional._sampler import _network_kernels
 __all__ = [
     "ConditionalKernels",
     "chunk_workers",
+    "compile_conditional_kernels",
     "conditional_kernels",
     "conditional_keys",
     "conditional_network_bytes",
@@ -268,6 +269,68 @@ def conditional_kernels(
     Raises:
       ValueError: on invalid arguments.
     """
+    plan = _plan(
+        xs, seeds, width=width, num_res_blocks=num_res_blocks, W_std=W_std, b_std=b_std,
+        base_seed=base_seed, memory_budget_bytes=memory_budget_bytes, dtype=dtype,
+        activation=activation, branch_scale=branch_scale,
+    )  # fmt: skip
+    seeds, chunk, workers = plan.seeds, plan.chunk, plan.workers
+
+    def run(start):
+        return _run_chunk(plan, list(seeds[start : start + chunk]))
+
+    starts = range(0, len(seeds), chunk)
+    if workers > 1 and len(starts) > 1:
+        pool = concurrent.futures.ThreadPoolExecutor(workers)
+        try:
+            results = list(pool.map(run, starts))
+        except BaseException:  # e.g. Ctrl-C: drop the queued chunks, do not wait for the rest
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+    else:
+        results = [run(start) for start in starts]
+    nngp, ntk, nngp_control, ntk_control = (
+        np.concatenate(part) for part in zip(*results, strict=True)
+    )
+    return ConditionalKernels(nngp, ntk, seeds, plan.dtype, nngp_control, ntk_control)
+
+
+def compile_conditional_kernels(xs, seeds, **architecture) -> None:
+    """Compile the program that :func:`conditional_kernels` ``(xs, seeds, **architecture)``
+    runs, without running it (the same arguments, so that call then compiles nothing)."""
+    plan = _plan(xs, seeds, **architecture)
+    _run_chunk(plan, list(plan.seeds[: plan.chunk]), compile_only=True)
+
+
+class _Plan(NamedTuple):
+    """The checked arguments of :func:`conditional_kernels` and its chunking."""
+
+    xs: np.ndarray
+    seeds: tuple
+    chunk: int
+    workers: int
+    base_key: np.ndarray
+    dtype: str
+    arguments: tuple  # (W_std, b_std), traced
+    static: dict  # width, num_res_blocks, dtype, group, activation, branch_scale
+
+
+def _plan(
+    xs,
+    seeds,
+    *,
+    width,
+    num_res_blocks,
+    W_std,
+    b_std,
+    base_seed=0,
+    memory_budget_bytes=None,
+    dtype="float64",
+    activation="relu",
+    branch_scale=1.0,
+) -> _Plan:
+    """Check the arguments of :func:`conditional_kernels` and size its chunks."""
     width, num_res_blocks, W_std, b_std, activation, branch_scale = _check_architecture(
         width, num_res_blocks, W_std, b_std, activation, branch_scale
     )
@@ -294,41 +357,33 @@ def conditional_kernels(
     group = _group_size(width, xs.shape[0])
     if group is not None:
         chunk = -(-chunk // group) * group
+    static = {
+        "width": width,
+        "num_res_blocks": num_res_blocks,
+        "dtype": dtype,
+        "group": group,
+        "activation": activation,
+        "branch_scale": branch_scale,
+    }
     base_key = np.asarray(jax.random.PRNGKey(base))
+    return _Plan(xs, seeds, chunk, workers, base_key, dtype, (W_std, b_std), static)
 
-    def run(start):
-        batch = list(seeds[start : start + chunk])
-        real = len(batch)
-        batch += [batch[-1]] * (chunk - real)
-        # The x64 context is per thread, so it is entered here.
-        with jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext():
-            kernels = _batched_jit(
-                jnp.asarray(batch, jnp.uint32),
-                jnp.asarray(base_key),
-                jnp.asarray(xs, dtype),
-                W_std,
-                b_std,
-                width=width,
-                num_res_blocks=num_res_blocks,
-                dtype=dtype,
-                group=group,
-                activation=activation,
-                branch_scale=branch_scale,
-            )
-            return tuple(np.asarray(kernel, np.float64)[:real] for kernel in kernels)
 
-    starts = range(0, len(seeds), chunk)
-    if workers > 1 and len(starts) > 1:
-        pool = concurrent.futures.ThreadPoolExecutor(workers)
-        try:
-            results = list(pool.map(run, starts))
-        except BaseException:  # e.g. Ctrl-C: drop the queued chunks, do not wait for the rest
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
-    else:
-        results = [run(start) for start in starts]
-    nngp, ntk, nngp_control, ntk_control = (
-        np.concatenate(part) for part in zip(*results, strict=True)
-    )
-    return ConditionalKernels(nngp, ntk, seeds, dtype, nngp_control, ntk_control)
+def _run_chunk(plan: _Plan, batch: list, *, compile_only: bool = False):
+    """The kernels of ``batch`` (at most ``plan.chunk`` seeds, padded to it), NumPy float64;
+    with ``compile_only``, compile the chunk's program and return None."""
+    real = len(batch)
+    batch = batch + [batch[-1]] * (plan.chunk - real)
+    # The x64 context is per thread, so it is entered here.
+    with jax.enable_x64(True) if plan.dtype == "float64" else contextlib.nullcontext():
+        arguments = (
+            jnp.asarray(batch, jnp.uint32),
+            jnp.asarray(plan.base_key),
+            jnp.asarray(plan.xs, plan.dtype),
+            *plan.arguments,
+        )
+        if compile_only:
+            _batched_jit.lower(*arguments, **plan.static).compile()
+            return None
+        kernels = _batched_jit(*arguments, **plan.static)
+        return tuple(np.asarray(kernel, np.float64)[:real] for kernel in kernels)
