@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.bench._report import format_table
 from harness.bench._report import save_results
+from harness.bench._run import PRNGS
 from harness.bench._run import BenchConfig
 from harness.bench._run import run_bench
 from harness.runs import MAX_BLOCKS
@@ -75,6 +76,13 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     )
     parser.add_argument(
         "--branch-scale", type=float, default=1.0, help="alpha in h + alpha*Dense(phi(Dense(h)))"
+    )
+    parser.add_argument(
+        "--prng",
+        choices=PRNGS,
+        default="threefry",
+        help="random bits of the Monte Carlo networks, ours and neural-tangents' alike: "
+        "threefry (JAX's default, the harness's networks) or rbg (XLA's generator)",
     )
     parser.add_argument("--note", default="", help="free text stored with the results")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON")

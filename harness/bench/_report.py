@@ -44,7 +44,8 @@ def format_table(result: dict) -> str:
     lines += [
         "",
         "Monte Carlo NNGP + NTK (cold: caches cleared, persistent cache off, compilation "
-        "included; of it, compiling: tracing, lowering and XLA):",
+        "included; of it, compiling: tracing, lowering and XLA; random bits: "
+        f"{result.get('config', {}).get('prng', 'threefry')}, both sides):",
         "",
         "| width | seeds | ours cold | of it compiling | NT cold | of it compiling "
         "| NT ÷ ours cold | ours warm | NT warm | NT ÷ ours warm |",

@@ -11,7 +11,11 @@ For each width, on the same parameters and inputs in one process:
   against ``nt.monte_carlo_kernel_fn(..., implementation=2, vmap_axes=0)``, cold
   (caches cleared, persistent cache off, fresh functions, compilation included, and
   the seconds of it spent compiling) and warm.
-  ``mc_speedup_vs_nt`` = neural-tangents cold ÷ ours cold.
+  ``mc_speedup_vs_nt`` = neural-tangents cold ÷ ours cold. Both draw their networks'
+  random bits with ``prng``: ``"threefry"`` (JAX's default, the harness's networks) or
+  ``"rbg"`` (XLA's RngBitGenerator: ``jax.random.key(0, impl="rbg")`` for
+  neural-tangents, ``prng_impl="rbg"`` for ours), which on a GPU compiles in a fraction
+  of threefry's time.
 
 * **Conditional sampler** (:func:`harness.kernels.conditional_kernels`, float32, S
   networks): the benchmark's activation and ReLU side by side, warm (after one call
@@ -51,7 +55,10 @@ from models import ResidualMLP
 from models import load_neural_tangents
 from models import stax_residual_mlp
 
-__all__ = ["BenchConfig", "run_bench"]
+__all__ = ["PRNGS", "BenchConfig", "run_bench"]
+
+#: The random-bit generators the Monte Carlo comparison can use (both sides alike).
+PRNGS = ("threefry", "rbg")
 
 # neural-tangents 0.6.5 calls jnp.size on ShapeDtypeStruct (deprecated in JAX 0.10).
 _NT_WARNING = "size requires ndarray"
@@ -75,6 +82,7 @@ class BenchConfig:
     note: str = ""
     activation: str = "relu"
     branch_scale: float = 1.0
+    prng: str = "threefry"
 
     @property
     def shape(self) -> dict:
@@ -114,20 +122,21 @@ def _ntk_one_network(config, model, xs, log):
 def _monte_carlo(config, model, xs, log):
     nt = load_neural_tangents()
     seeds = range(config.seeds)
+    impl = None if config.prng == "threefry" else config.prng
     init_fn, apply_fn, _ = stax_residual_mlp(
         config.num_res_blocks, config.W_std, config.b_std, width=model.width, **config.shape
     )
 
     def ours():
         return lambda: monte_carlo_kernels(
-            model, xs, seeds, precision=config.precision, control_variates=False
+            model, xs, seeds, precision=config.precision, control_variates=False, prng_impl=impl
         )
 
     def theirs():
         kernel_fn = nt.monte_carlo_kernel_fn(
             init_fn,
             apply_fn,
-            jax.random.PRNGKey(0),
+            jax.random.PRNGKey(0) if impl is None else jax.random.key(0, impl=impl),
             config.seeds,
             trace_axes=(-1,),
             vmap_axes=0,
@@ -146,6 +155,7 @@ def _monte_carlo(config, model, xs, log):
         log(f"  mc nt   warm {nt_warm:8.2f} s")
     return {
         "mc_seeds": config.seeds,
+        "mc_prng": config.prng,
         "mc_ours_cold_s": ours_cold,
         "mc_ours_compile_s": ours_compile,
         "mc_ours_warm_s": ours_warm,

@@ -298,11 +298,17 @@ def _check_networks(model: CustomModel, width: int, module, inputs) -> dict:
             f"{model.what}: its init ignores the key (two keys give the same network at "
             f"width {width}); draw parameters from the key Flax passes"
         )
-    out = out.reshape(out.shape[0], -1)
-    scale = float(np.max(np.abs(out))) or 1.0
-    for row in range(out.shape[0]):
-        one = inputs[row : row + 1]
-        alone = _call(model, f"apply at width {width}", module.apply, variables, one)
+    # At full float32 matmul precision: TF32 (the GPU's default) rounds a batch of one
+    # and a batch of N apart by about 1e-3, which would hide nothing but refuse every model.
+    with jax.default_matmul_precision("highest"):
+        out = _call(model, f"apply at width {width}", module.apply, variables, inputs)
+        out = np.asarray(out).reshape(out.shape[0], -1)
+        scale = float(np.max(np.abs(out))) or 1.0
+        alones = [
+            _call(model, f"apply at width {width}", module.apply, variables, inputs[row : row + 1])
+            for row in range(out.shape[0])
+        ]
+    for row, alone in enumerate(alones):
         alone = np.asarray(alone).reshape(-1)
         if np.max(np.abs(alone - out[row])) > ROW_RTOL * scale:
             raise UsageError(

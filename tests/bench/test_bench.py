@@ -15,7 +15,7 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     path = tmp_path / "bench.json"
     argv = ["--widths", "32", "--n-inputs", "3", "--seeds", "2", "--blocks", "1"]
     argv += ["--repeats", "1", "--analytic-n", "8", "--json", str(path)]
-    argv += ["--activation", "erf", "--branch-scale", "0.5"]
+    argv += ["--activation", "erf", "--branch-scale", "0.5", "--prng", "rbg"]
     assert main(argv) == 0
     assert compilation_cache_in_use() is None  # the benchmark's cold times include compiling
     result = json.loads(path.read_text())
@@ -24,10 +24,12 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     assert result["precision"] == "default"
     assert [row["width"] for row in result["rows"]] == [32]
     assert (result["config"]["activation"], result["config"]["branch_scale"]) == ("erf", 0.5)
+    assert result["config"]["prng"] == "rbg"  # both sides' Monte Carlo networks
     for row in result["rows"]:
         assert row["precision"] == "default"
         for key in ("ntk_factored_s", "ntk_jacobian_s", "ntk_nt1_s", "ntk_nt2_s"):
             assert row[key] > 0
+        assert row["mc_prng"] == "rbg"
         for key in ("mc_ours_cold_s", "mc_nt_cold_s", "mc_ours_warm_s", "mc_nt_warm_s"):
             assert row[key] > 0
         assert row["ntk_speedup_vs_nt"] == pytest.approx(
@@ -37,9 +39,11 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
         # The part of a cold call spent tracing, lowering and compiling (JAX's own events).
         for who in ("ours", "nt"):
             assert 0 < row[f"mc_{who}_compile_s"] < row[f"mc_{who}_cold_s"]
-        # Same network, same inputs: the methods agree (default float32 precision).
-        assert row["ntk_nt1_rel_diff"] < 1e-4
-        assert row["ntk_jacobian_rel_diff"] < 1e-4
+        # Same network, same inputs: the methods agree at the default matmul precision:
+        # float32 on a CPU; on a GPU TF32, whose 10-bit mantissa rounds at 2^-11 ≈ 4.9e-4.
+        agree = 1e-4 if device.platform == "cpu" else 5e-3
+        assert row["ntk_nt1_rel_diff"] < agree
+        assert row["ntk_jacobian_rel_diff"] < agree
         # The conditional sampler, erf and relu side by side.
         assert row["conditional_cost_vs_relu"] == pytest.approx(
             row["conditional_s"] / row["conditional_relu_s"]
@@ -57,6 +61,7 @@ def test_parse_args_defaults_and_widths():
     assert config.num_res_blocks == 3
     assert parse_args(["--blocks", "2"])[0].num_res_blocks == 2
     assert config.precision is None
+    assert config.prng == "threefry"
     assert path is None
 
 

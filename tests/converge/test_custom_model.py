@@ -279,14 +279,16 @@ def test_ntk_of_several_outputs_is_the_mean_of_their_jacobian_contractions():
     module, variables = _network(64, 2, xs, out_dim=3)
     inputs = jnp.asarray(xs, jnp.float32)
     kernels = jax.jit(model_kernels, static_argnums=0, static_argnames="readout")
-    nngp, ntk = kernels(module, variables, inputs, readout="readout")
-    _close(ntk, _jacobian_ntk(module, variables, xs), 1e-5)
-    # Each of the 3 outputs has its own readout column, whose block is the same identity.
-    _close(nngp, _readout_nngp(variables, xs), 1e-5)
-    # Without a readout: the outputs' second moment, (1/K) Σ_k f_k f_kᵀ.
-    f = np.asarray(module.apply(variables, inputs), np.float64)
-    second, _ = kernels(module, variables, inputs, readout=None)
-    _close(second, f @ f.T / 3, 1e-5)
+    # float32 matmuls at full precision: TF32 (a GPU's default) rounds to about 1e-4.
+    with jax.default_matmul_precision("highest"):
+        nngp, ntk = kernels(module, variables, inputs, readout="readout")
+        _close(ntk, _jacobian_ntk(module, variables, xs), 1e-5)
+        # Each of the 3 outputs has its own readout column, whose block is the same identity.
+        _close(nngp, _readout_nngp(variables, xs), 1e-5)
+        # Without a readout: the outputs' second moment, (1/K) Σ_k f_k f_kᵀ.
+        f = np.asarray(module.apply(variables, inputs), np.float64)
+        second, _ = kernels(module, variables, inputs, readout=None)
+        _close(second, f @ f.T / 3, 1e-5)
 
 
 @pytest.mark.slow
