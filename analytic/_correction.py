@@ -121,6 +121,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from analytic._architecture import Architecture
+from analytic._float64 import float64_on_cpu
 from analytic._validation import validate_inputs
 from analytic.activations import Activation
 
@@ -367,7 +368,7 @@ def rmlp_nngp_correction(
             "kernel-map derivatives diverge there"
         )
     args = (x, arch.num_res_blocks, w, beta, alpha2, phi)
-    with jax.enable_x64(True):
+    with float64_on_cpu():
         if phi.exact:
             result = np.asarray(_correction(*args, None))
         else:

@@ -40,8 +40,9 @@ asserts ``max|ΔK| / max|K| <= 1e-12``) on the cases where neural-tangents'
 docs/measurements.md). The cost is ``O(L·N1·N2)`` elementwise work plus three
 ``N1 × N2 × d`` matrix products for the input layer.
 
-The computation is one ``jax.jit``-compiled function run under
-``jax.enable_x64(True)``, so results are float64 whatever the global flag.
+The computation is one ``jax.jit``-compiled function run in float64 on the CPU
+(:func:`analytic._float64.float64_on_cpu`), whatever the global x64 flag and the
+default device.
 The depth is a traced loop bound (one compilation serves every depth), and
 inputs are zero-padded to size buckets (zero rows and features leave the
 other entries unchanged), so nearby sizes share a compilation too.
@@ -65,6 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analytic._float64 import float64_on_cpu
 from analytic._pairs import BalancedGaps
 from analytic._pairs import affine_gaps
 from analytic._pairs import input_gaps
@@ -254,7 +256,7 @@ def _evaluate(x1, x2, num_res_blocks, W_std, b_std, activation, branch_scale) ->
     padded_dim = _bucket(dim)
     x1 = _pad(x1, _bucket(n1), padded_dim)
     x2 = x1 if x2 is None else _pad(x2, _bucket(n2), padded_dim)
-    with jax.enable_x64(True):
+    with float64_on_cpu():
         arguments = (
             jnp.asarray(x1, jnp.float64),
             jnp.asarray(x2, jnp.float64),

@@ -107,6 +107,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analytic._float64 import float64_on_cpu
 from analytic._pairs import BalancedGaps
 from analytic.activations._activation import Activation
 
@@ -626,7 +627,7 @@ def numerical(
     small, large = (float(s) for s in scales)
     if not 0 < small < large < math.inf:
         raise ValueError(f"activation {name!r}: scales must satisfy 0 < s < e, got {scales!r}")
-    with jax.enable_x64(True):
+    with float64_on_cpu():
         value, values_slope, parity = _probe(name, fn, pair)
         if kinks is None:
             kinks = (0.0,) if kinked_at_zero(pair) else ()

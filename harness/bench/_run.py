@@ -25,7 +25,7 @@ Every measurement uses the config's ``activation`` and ``branch_scale``; neural-
 gets the matching ``stax`` layer (``models.stax_activation``).
 
 Once per run, **analytic kernels** (NNGP + NTK) at ``analytic_n`` inputs:
-:func:`analytic.rmlp_kernels` (float64 always) against neural-tangents'
+:func:`analytic.rmlp_kernels` (float64, on the CPU always) against neural-tangents'
 ``kernel_fn`` in float32 and float64, first call and warm median.
 
 Every timing is in seconds and carries the matmul precision it ran at.

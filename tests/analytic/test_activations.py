@@ -75,10 +75,8 @@ def _nt_kernels(xs, blocks, W_std, b_std, activation, alpha):
     layers = [stax.Dense(1, W_std=W_std, b_std=b_std), *[block() for _ in range(blocks)]]
     layers += [_stax_layer(stax, activation), stax.Dense(1, W_std=W_std, b_std=0.0)]
     kernel_fn = stax.serial(*layers)[2]
-    # The reference runs on the CPU whatever the default device: on an H200, neural-tangents'
-    # float64 ReLU-family kernels computed there differed from ours by 3e-9 to 6e-9 (the
-    # smooth ones agreed), while ours passed the 50-digit checks on that GPU. Ours runs on
-    # the default device, so on a GPU this checks our GPU kernels against the CPU.
+    # On the CPU whatever the default device, where ours is computed too
+    # (analytic._float64): two implementations of one recursion, on one backend.
     cpu = jax.devices("cpu")[0]
     with jax.enable_x64(True), jax.default_device(cpu), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="`FanIn` layers")

@@ -51,7 +51,7 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     # Our float64 analytic erf kernels against neural-tangents' float64 kernel_fn (its Erf).
     assert result["analytic"]["analytic_nt_float64_rel_diff"] < 1e-6
     assert "| 32 |" in capsys.readouterr().out
-    assert path.with_suffix(".md").read_text().startswith("# Benchmark: cpu")
+    assert path.with_suffix(".md").read_text().startswith(f"# Benchmark: {result['device']}")
 
 
 def test_parse_args_defaults_and_widths():
