@@ -56,32 +56,6 @@ def pytest_configure(config):
         folder = tempfile.mkdtemp(prefix="harness-test-jax-cache-")
         os.environ["HARNESS_COMPILATION_CACHE"] = folder
         _SESSION_CACHE.append(folder)
-    # pytest-xdist (``make test``): hand out the test files in the order of
-    # :func:`pytest_collection_modifyitems`, not by their number of tests.
-    if hasattr(config.option, "loadscopereorder"):
-        config.option.loadscopereorder = False
-
-
-def pytest_collection_modifyitems(config, items):
-    """In an xdist worker: the files that hold a ``slow`` test first, then the others, each
-    group by number of tests (xdist's own order), and each file's tests in their order.
-
-    xdist's ``--dist loadfile`` hands a worker its next file while it still has two tests
-    to run, in order of the files' number of tests; files of one or two slow tests (an
-    end-to-end run) came last and then ran one after another in one worker while the other
-    stood idle. Quick tests last even out the two workers' ends. Order only: which tests
-    run, and how, is unchanged.
-    """
-    if not hasattr(config, "workerinput"):
-        return
-    files: dict[str, list] = {}
-    for item in items:
-        files.setdefault(item.nodeid.split("::")[0], []).append(item)
-    order = sorted(
-        files.values(),
-        key=lambda tests: (not any(t.get_closest_marker("slow") for t in tests), -len(tests)),
-    )
-    items[:] = [item for tests in order for item in tests]
 
 
 def pytest_unconfigure(config):

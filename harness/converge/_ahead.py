@@ -30,14 +30,16 @@ __all__ = ["CompileAhead", "ahead_workers"]
 
 def ahead_workers() -> int:
     """Background compilations at once: on an accelerator up to 8 (half the CPU cores,
-    which the device leaves idle), on a CPU backend one while it has two cores or more
-    (the other computes), else none (compile when needed, as without this module)."""
+    which the device leaves idle); none on a CPU backend, where the cores that would
+    compile are the ones computing (no gain measured on 2 cores), and none in a
+    multi-process run, whose processes must meet in each program's collectives in the
+    same order (compile when needed, as without this module)."""
+    if jax.default_backend() == "cpu" or jax.process_count() > 1:
+        return 0
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    if jax.default_backend() == "cpu":
-        return 1 if cores >= 2 else 0
     return max(1, min(8, cores // 2))
 
 
