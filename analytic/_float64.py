@@ -22,6 +22,8 @@ __all__ = ["float64_on_cpu"]
 
 @contextlib.contextmanager
 def float64_on_cpu():
-    """Compute in float64 on the CPU device inside the ``with`` block (thread-local)."""
-    with jax.enable_x64(True), jax.default_device(jax.devices("cpu")[0]):
+    """Compute in float64 on this process's CPU device inside the ``with`` block
+    (thread-local). This process's: in a multi-process run ``jax.devices("cpu")[0]``
+    belongs to process 0, and another process computing there would wait on it."""
+    with jax.enable_x64(True), jax.default_device(jax.local_devices(backend="cpu")[0]):
         yield

@@ -32,8 +32,8 @@ def ahead_workers() -> int:
     """Background compilations at once: on an accelerator up to 8 (half the CPU cores,
     which the device leaves idle); none on a CPU backend, where the cores that would
     compile are the ones computing (no gain measured on 2 cores), and none in a
-    multi-process run, whose processes must meet in each program's collectives in the
-    same order (compile when needed, as without this module)."""
+    multi-process run, where it has not been tried (compile when needed, as without
+    this module)."""
     if jax.default_backend() == "cpu" or jax.process_count() > 1:
         return 0
     try:

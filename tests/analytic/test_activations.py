@@ -77,7 +77,7 @@ def _nt_kernels(xs, blocks, W_std, b_std, activation, alpha):
     kernel_fn = stax.serial(*layers)[2]
     # On the CPU whatever the default device, where ours is computed too
     # (analytic._float64): two implementations of one recursion, on one backend.
-    cpu = jax.devices("cpu")[0]
+    cpu = jax.local_devices(backend="cpu")[0]
     with jax.enable_x64(True), jax.default_device(cpu), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="`FanIn` layers")
         k = kernel_fn(jnp.asarray(xs, jnp.float64), None, ("nngp", "ntk"))
